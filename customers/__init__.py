@@ -1,0 +1,1 @@
+"""Customer data service of a retail loyalty program."""

@@ -1,0 +1,130 @@
+"""Typed configuration, read from the environment and an optional TOML settings file.
+
+The names are those of the original service (`services_db_*`, `search_enabled`,
+`services_redis_*`). Precedence: explicit keyword arguments (command-line flags) win over
+the environment, which wins over the settings file named by `CUSTOMERS_SETTINGS_FILE`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SETTINGS_FILE_ENV = "CUSTOMERS_SETTINGS_FILE"
+Role = Literal["reader", "admin"]
+ROLES: tuple[Role, ...] = ("reader", "admin")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, CLI and jobs."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_prefix="")
+
+    services_db_host: str | None = None
+    services_db_port: int = 5432
+    services_db_database: str = "customers"
+    services_db_user: str = "postgres"
+    services_db_password: SecretStr | None = None
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=10, ge=1)
+
+    search_enabled: bool = False
+    services_redis_host: str = "127.0.0.1"
+    services_redis_port: int = 6379
+    services_redis_db: int = 0
+    services_redis_password: SecretStr | None = None
+    services_redis_cluster: bool = False
+
+    customers_data_dir: Path = Path(".customers")
+    phone_default_region: str = "RU"
+    # "admin:<token>,reader:<token>" — several tokens per role are allowed.
+    auth_tokens: SecretStr = SecretStr("")
+
+    @field_validator("phone_default_region")
+    @classmethod
+    def _region_known(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r} (use an ISO 3166 code such as RU)")
+        return region
+
+    @field_validator("auth_tokens")
+    @classmethod
+    def _tokens_well_formed(cls, value: SecretStr) -> SecretStr:
+        parse_tokens(value.get_secret_value())
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get(SETTINGS_FILE_ENV)
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external database is configured."""
+        return not self.services_db_host
+
+    def tokens(self) -> dict[str, Role]:
+        """Configured bearer tokens and their roles."""
+        return parse_tokens(self.auth_tokens.get_secret_value())
+
+
+def parse_tokens(spec: str) -> dict[str, Role]:
+    """Parse `role:token[,role:token...]` into a token → role map."""
+    tokens: dict[str, Role] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        role, sep, token = item.partition(":")
+        if not sep or not token or role not in ROLES:
+            raise ValueError("auth_tokens must look like 'admin:<token>,reader:<token>'")
+        if len(token) < 16:
+            raise ValueError(f"a {role} token is shorter than 16 characters")
+        tokens[token] = role  # type: ignore[assignment]
+    return tokens
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, failing with one line that names the bad variable."""
+    path = os.environ.get(SETTINGS_FILE_ENV)
+    if path and not Path(path).is_file():
+        raise ConfigError(f"settings file {path} ({SETTINGS_FILE_ENV}) does not exist")
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except Exception as exc:  # pydantic.ValidationError or a TOML decode error
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            first = errors()[0]
+            name = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"setting {name}: {first['msg']}") from None
+        raise ConfigError(f"settings file {path}: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return load_settings()

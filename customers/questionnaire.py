@@ -1,0 +1,379 @@
+"""The questionnaire: which profile and meta fields a customer may carry, and their rules.
+
+One settings document (validated by `QuestionnaireDocument`) drives everything derived from it:
+the pydantic model for single-customer input (`Questionnaire.validate_profile`), the vectorised
+bulk validation plan (in `etl`) and the search index schema (in `customers.search`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from functools import cached_property
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from customers.contacts import InvalidEmail, normalize_email
+from customers.errors import FieldError, InvalidSettings, ValidationCode, ValidationFailed
+
+DEFAULT_DOCUMENT_PATH = Path(__file__).with_name("questionnaire_default.json")
+
+FieldType = Literal[
+    "string", "text", "integer", "decimal", "boolean", "date", "datetime", "email", "enum", "list"
+]
+ItemType = Literal["enum", "string"]
+SearchMode = Literal["none", "text", "tag", "numeric"]
+
+# Names a profile key may not take: they are core columns, and bulk files map columns onto
+# questionnaire fields by bare key.
+CORE_FIELDS = frozenset(
+    {
+        "id", "phone", "email", "email_confirmed", "source_id", "blocked", "profile", "meta",
+        "subscriptions", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification",
+        "created", "updated_at",
+    }
+)
+
+_SEARCH_MODES: dict[str, set[str]] = {
+    "string": {"none", "text", "tag"},
+    "text": {"none", "text"},
+    "email": {"none", "tag"},
+    "enum": {"none", "tag"},
+    "list": {"none", "tag"},
+    "boolean": {"none", "tag"},
+    "integer": {"none", "numeric"},
+    "decimal": {"none", "numeric"},
+    "date": {"none", "numeric"},
+    "datetime": {"none", "numeric"},
+}
+_LENGTH_TYPES = {"string", "text", "email", "list"}
+_NUMBER_TYPES = {"integer", "decimal"}
+_PATTERN_TYPES = {"string", "text"}
+
+DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y")
+
+
+class FieldSpec(BaseModel):
+    """One questionnaire field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+    label: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    type: FieldType
+    items: ItemType | None = None
+    required: bool = False
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = None
+    min: float | None = None
+    max: float | None = None
+    min_length: Annotated[int, Field(ge=0)] | None = None
+    max_length: Annotated[int, Field(ge=0)] | None = None
+    pattern: str | None = None
+    search: SearchMode = "none"
+    sortable: bool = False
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FieldSpec:
+        kind = self.type
+        if kind == "list":
+            if self.items is None:
+                raise ValueError(f"a list needs 'items' (enum or string)")
+        elif self.items is not None:
+            raise ValueError(f"'items' applies to lists only")
+        takes_options = kind == "enum" or (kind == "list" and self.items == "enum")
+        if takes_options:
+            if not self.options:
+                raise ValueError(f"an enum needs a non-empty 'options' list")
+            if len(set(self.options)) != len(self.options):
+                raise ValueError(f"'options' repeats a value")
+        elif self.options is not None:
+            raise ValueError(f"'options' applies to enums only")
+        if (self.min is not None or self.max is not None) and kind not in _NUMBER_TYPES:
+            raise ValueError(f"'min'/'max' apply to integer and decimal fields only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
+        if (self.min_length is not None or self.max_length is not None) and kind not in _LENGTH_TYPES:
+            raise ValueError(f"'min_length'/'max_length' apply to string, text, email and list fields")
+        if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
+            raise ValueError(f"min_length ({self.min_length}) is greater than max_length ({self.max_length})")
+        if self.pattern is not None:
+            if kind not in _PATTERN_TYPES and not (kind == "list" and self.items == "string"):
+                raise ValueError(f"'pattern' applies to string and text fields only")
+            _check_pattern(self.pattern)
+        if self.search not in _SEARCH_MODES[kind]:
+            allowed = ", ".join(sorted(_SEARCH_MODES[kind]))
+            raise ValueError(f"search mode {self.search!r} does not fit type {kind!r} (use {allowed})")
+        if self.sortable and self.search in ("none",) :
+            raise ValueError(f"only a searchable field can be sortable")
+        if self.sortable and kind == "list":
+            raise ValueError(f"a list cannot be sortable")
+        return self
+
+    @property
+    def option_set(self) -> frozenset[str]:
+        return frozenset(self.options or ())
+
+
+def _check_pattern(pattern: str) -> None:
+    """A pattern must compile for Python and for the Rust engine used by polars and pydantic."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"pattern {pattern!r} is not a valid regular expression ({exc})") from None
+    import polars as pl
+
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(pattern)
+    except Exception:  # noqa: BLE001 - polars raises ComputeError with the engine's message
+        raise ValueError(
+            f"pattern {pattern!r} uses a feature the bulk engine lacks (look-around or back-reference)"
+        ) from None
+
+
+class QuestionnaireDocument(BaseModel):
+    """The settings document: profile fields and meta fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fields: list[FieldSpec]
+    meta_fields: list[FieldSpec] = []
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> QuestionnaireDocument:
+        for group, specs in (("fields", self.fields), ("meta_fields", self.meta_fields)):
+            seen: set[str] = set()
+            for spec in specs:
+                if spec.key in seen:
+                    raise ValueError(f"{group}: duplicate key {spec.key!r}")
+                seen.add(spec.key)
+        for spec in self.fields:
+            if spec.key in CORE_FIELDS:
+                raise ValueError(f"fields: key {spec.key!r} is a core customer field")
+        return self
+
+
+def parse_document(data: Any) -> QuestionnaireDocument:
+    """Validate a settings document; InvalidSettings names the first problem."""
+    try:
+        return QuestionnaireDocument.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = _loc_text(err["loc"], data)
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{loc}: {msg}" if loc else msg)
+        raise InvalidSettings("invalid questionnaire settings: " + "; ".join(problems[:5]), problems=problems) from None
+
+
+def _loc_text(loc: tuple[Any, ...], data: Any) -> str:
+    """`('fields', 3, 'type')` → `fields[3] (key 'city').type`, for readable settings errors."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            key = node[item].get("key") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
+            parts[-1] = f"{parts[-1]}[{item}]" + (f" (key {key!r})" if key else "")
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def default_document() -> QuestionnaireDocument:
+    """The shipped default questionnaire of a retail loyalty program."""
+    return parse_document(json.loads(DEFAULT_DOCUMENT_PATH.read_text(encoding="utf-8")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Single-customer validation: a pydantic model derived from the document
+
+def parse_date(value: Any) -> Any:
+    """Dates arrive as `YYYY-MM-DD` or `dd.mm.yyyy` strings (or date objects)."""
+    if isinstance(value, dt.datetime):
+        raise PydanticCustomError("INVALID_FORMAT", "a date without time is expected")
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("TYPE_MISMATCH", "a date string is expected")
+    text = value.strip()
+    for fmt in DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise PydanticCustomError("INVALID_FORMAT", "not a date (use YYYY-MM-DD or DD.MM.YYYY)")
+
+
+def parse_datetime(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("TYPE_MISMATCH", "a datetime string is expected")
+    try:
+        return dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise PydanticCustomError("INVALID_FORMAT", "not an ISO 8601 datetime") from None
+
+
+def _email(value: str) -> str:
+    try:
+        return normalize_email(value)
+    except InvalidEmail as exc:
+        raise PydanticCustomError("INVALID_FORMAT", str(exc)) from None
+
+
+def _finite(value: float) -> float:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise PydanticCustomError("NUMBER_CONSTRAINT", "the number must be finite")
+    return value
+
+
+def _annotation(spec: FieldSpec) -> Any:
+    """The pydantic type of one field."""
+    text_constraints = StringConstraints(
+        min_length=spec.min_length, max_length=spec.max_length, pattern=spec.pattern
+    )
+    number = {"ge": spec.min, "le": spec.max}
+    match spec.type:
+        case "string" | "text":
+            return Annotated[StrictStr, text_constraints]
+        case "email":
+            return Annotated[StrictStr, StringConstraints(min_length=spec.min_length, max_length=spec.max_length), AfterValidator(_email)]
+        case "integer":
+            return Annotated[StrictInt, Field(**number)]
+        case "decimal":
+            return Annotated[StrictFloat, AfterValidator(_finite), Field(**number)]
+        case "boolean":
+            return StrictBool
+        case "date":
+            return Annotated[dt.date, BeforeValidator(parse_date)]
+        case "datetime":
+            return Annotated[dt.datetime, BeforeValidator(parse_datetime)]
+        case "enum":
+            return Literal[tuple(spec.options or ())]  # type: ignore[misc]
+        case "list":
+            item: Any = (
+                Literal[tuple(spec.options or ())]  # type: ignore[misc]
+                if spec.items == "enum"
+                else Annotated[StrictStr, StringConstraints(pattern=spec.pattern)]
+            )
+            return Annotated[list[item], Field(min_length=spec.min_length, max_length=spec.max_length)]
+    raise AssertionError(spec.type)
+
+
+def build_model(name: str, specs: list[FieldSpec]) -> type[BaseModel]:
+    """A strict pydantic model with one optional (or required) attribute per field."""
+    definitions: dict[str, Any] = {}
+    for spec in specs:
+        annotation = _annotation(spec)
+        definitions[spec.key] = (annotation, ...) if spec.required else (annotation | None, None)
+    config = ConfigDict(extra="forbid", regex_engine="rust-regex", str_strip_whitespace=False)
+    return create_model(name, __config__=config, **definitions)
+
+
+_PYDANTIC_CODES: dict[str, ValidationCode] = {
+    "missing": "MISSING",
+    "extra_forbidden": "UNKNOWN_FIELD",
+    "literal_error": "INVALID_ENUM_VALUE",
+    "enum": "INVALID_ENUM_VALUE",
+    "greater_than": "NUMBER_CONSTRAINT",
+    "greater_than_equal": "NUMBER_CONSTRAINT",
+    "less_than": "NUMBER_CONSTRAINT",
+    "less_than_equal": "NUMBER_CONSTRAINT",
+    "finite_number": "NUMBER_CONSTRAINT",
+    "string_too_short": "LENGTH_CONSTRAINT",
+    "string_too_long": "LENGTH_CONSTRAINT",
+    "too_short": "LENGTH_CONSTRAINT",
+    "too_long": "LENGTH_CONSTRAINT",
+    "string_pattern_mismatch": "PATTERN_MISMATCH",
+    "date_from_datetime_inexact": "INVALID_FORMAT",
+    "date_parsing": "INVALID_FORMAT",
+    "datetime_parsing": "INVALID_FORMAT",
+    "json_invalid": "INVALID_FORMAT",
+}
+_OWN_CODES = set(ValidationCode.__args__)  # type: ignore[attr-defined]
+
+
+def field_errors(errors: Sequence[Any], prefix: str = "") -> list[FieldError]:
+    """Translate pydantic error dicts (`ValidationError.errors()`) into FieldErrors with the
+    service's codes."""
+    result: list[FieldError] = []
+    for err in errors:
+        kind = err["type"]
+        code: ValidationCode = kind if kind in _OWN_CODES else _PYDANTIC_CODES.get(kind, "TYPE_MISMATCH")
+        # the path down to the field: list positions and union branch names are dropped
+        path = [str(p) for p in err["loc"] if isinstance(p, str) and not _is_type_tag(p)]
+        name = ".".join(([prefix] if prefix else []) + path) or prefix or "body"
+        error = FieldError(name, code, err["msg"], err.get("input"))
+        if error not in result:
+            result.append(error)
+    return result
+
+
+def _is_type_tag(part: str) -> bool:
+    # validator wrappers appear in error locations as e.g. 'function-after[_email(), str]'
+    return "[" in part
+
+
+class Questionnaire:
+    """A validated settings document in force, with everything derived from it."""
+
+    def __init__(self, document: QuestionnaireDocument, version: int = 0) -> None:
+        self.document = document
+        self.version = version
+
+    @classmethod
+    def default(cls) -> Questionnaire:
+        return cls(default_document(), 0)
+
+    @cached_property
+    def profile_model(self) -> type[BaseModel]:
+        return build_model("Profile", self.document.fields)
+
+    @cached_property
+    def meta_model(self) -> type[BaseModel]:
+        return build_model("Meta", self.document.meta_fields)
+
+    @cached_property
+    def fields_by_key(self) -> dict[str, FieldSpec]:
+        return {spec.key: spec for spec in self.document.fields}
+
+    def validate_profile(self, profile: dict[str, Any]) -> dict[str, Any]:
+        return _validate(self.profile_model, self.document.fields, profile, "profile")
+
+    def validate_meta(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return _validate(self.meta_model, self.document.meta_fields, meta, "meta")
+
+
+def _validate(model: type[BaseModel], specs: list[FieldSpec], data: Any, prefix: str) -> dict[str, Any]:
+    """Validate one profile/meta object; return it in its stored JSON form (nulls dropped)."""
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError(prefix, "TYPE_MISMATCH", "an object is expected")])
+    # null means "not given": dropped before validation, so a required field reports MISSING
+    given = {k: v for k, v in data.items() if v is not None}
+    try:
+        instance = model.model_validate(given)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc.errors(include_url=False), prefix)) from None
+    return instance.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,333 @@
+"""The customer store and the questionnaire settings store: all runtime SQL of the core.
+
+Functions take an open async connection from the caller (the service's pool or a CLI
+connection) and raise the service's errors; psycopg errors are translated by `customers.db`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
+from customers.db import translate
+from customers.errors import CustomerNotFound, FieldError, ValidationFailed
+from customers.models import CustomerCreate, CustomerUpdate
+from customers.questionnaire import Questionnaire, QuestionnaireDocument, default_document, parse_document
+
+AsyncConn = psycopg.AsyncConnection[Any]
+
+COLUMNS = (
+    "id, phone, email, email_confirmed, source_id, blocked, profile, meta, subscriptions, "
+    "loyalty_enabled, accept_tender_offer, prioritize_sms_verification, created, updated_at"
+)
+
+
+class _Translated:
+    """`async with _Translated():` turns driver errors into service errors."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            translated = translate(exc)
+            if translated is not exc:
+                raise translated from exc
+
+
+translated = _Translated()
+
+
+# ---------------------------------------------------------------------------------------------
+# Questionnaire settings
+
+_CURRENT_VERSION = "SELECT version, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT 1"
+_CURRENT_IF_NEWER = """
+SELECT version, CASE WHEN version <> %s THEN document END AS document
+  FROM questionnaire_versions ORDER BY version DESC LIMIT 1"""
+_VERSION = "SELECT version, document, action, created_at FROM questionnaire_versions WHERE version = %s"
+_INSERT_VERSION = """
+INSERT INTO questionnaire_versions (version, document, action)
+SELECT coalesce(max(version), 0) + 1, %s, %s FROM questionnaire_versions
+RETURNING version, document, action, created_at"""
+# one writer of the settings at a time, across processes
+_SETTINGS_LOCK = "SELECT pg_advisory_xact_lock(7300501)"
+
+
+class QuestionnaireCache:
+    """The questionnaire in force, rebuilt only when another version is current.
+
+    Each call costs one small query (the current version number); the document and the
+    models derived from it are re-read only after a change, by this process or another.
+    """
+
+    def __init__(self) -> None:
+        self._current = Questionnaire.default()
+        self._lock = asyncio.Lock()
+
+    async def get(self, conn: AsyncConn) -> Questionnaire:
+        async with translated:
+            cur = await conn.execute(_CURRENT_IF_NEWER, (self._current.version,))
+            row = await cur.fetchone()
+        if row is None:
+            if self._current.version != 0:
+                self._current = Questionnaire.default()
+            return self._current
+        version, document = row
+        if document is not None:
+            async with self._lock:
+                if self._current.version != version:
+                    self._current = Questionnaire(QuestionnaireDocument.model_validate(document), version)
+        return self._current
+
+
+async def get_settings(conn: AsyncConn, version: int | None = None) -> dict[str, Any]:
+    """The settings in force (or a given version) with their version number."""
+    async with translated:
+        if version is None:
+            cur = await conn.execute(_CURRENT_VERSION)
+            row = await cur.fetchone()
+            if row is None:
+                return {"version": 0, "action": "default", "created_at": None, "document": default_document().model_dump(exclude_none=True)}
+            version = row[0]
+        cur = await conn.cursor(row_factory=dict_row).execute(_VERSION, (version,))
+        found = await cur.fetchone()
+    if found is None:
+        raise CustomerNotFound(f"settings version {version} does not exist")
+    return found
+
+
+async def set_settings(conn: AsyncConn, data: Any) -> dict[str, Any]:
+    """Put a new settings document in force; an invalid one raises InvalidSettings and
+    leaves the previous version in force."""
+    document = parse_document(data)
+    return await _insert_version(conn, document, "set")
+
+
+async def reset_settings(conn: AsyncConn) -> dict[str, Any]:
+    """Return to the shipped default (as a new version)."""
+    return await _insert_version(conn, default_document(), "reset")
+
+
+async def _insert_version(conn: AsyncConn, document: QuestionnaireDocument, action: str) -> dict[str, Any]:
+    async with translated, conn.transaction():
+        await conn.execute(_SETTINGS_LOCK)
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(_INSERT_VERSION, (Jsonb(document.model_dump(exclude_none=True)), action))
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def settings_history(conn: AsyncConn, limit: int = 100) -> list[dict[str, Any]]:
+    async with translated:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            "SELECT version, action, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT %s",
+            (limit,),
+        )
+        return await cur.fetchall()
+
+
+# ---------------------------------------------------------------------------------------------
+# Customers
+
+def _phone(raw: str, region: str, field: str = "phone") -> str:
+    try:
+        return normalize_phone(raw, region)
+    except InvalidPhone as exc:
+        raise ValidationFailed([FieldError(field, "INVALID_FORMAT", str(exc), raw)]) from None
+
+
+def _email(raw: str, field: str = "email") -> str:
+    try:
+        return normalize_email(raw)
+    except InvalidEmail as exc:
+        raise ValidationFailed([FieldError(field, "INVALID_FORMAT", str(exc), raw)]) from None
+
+
+def lookup_phone(raw: str, region: str) -> str:
+    """Normalise a phone given for a lookup (raises ValidationFailed)."""
+    return _phone(raw, region)
+
+
+def lookup_email(raw: str) -> str:
+    return _email(raw)
+
+
+def _validate_parts(q: Questionnaire, profile: dict[str, Any] | None, meta: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Validate profile and meta together, so one answer lists every bad field."""
+    errors: list[FieldError] = []
+    out: list[dict[str, Any] | None] = []
+    for data, check in ((profile, q.validate_profile), (meta, q.validate_meta)):
+        if data is None:
+            out.append(None)
+            continue
+        try:
+            out.append(check(data))
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+            out.append(None)
+    if errors:
+        raise ValidationFailed(errors)
+    return out[0], out[1]
+
+
+_INSERT = f"""
+INSERT INTO customers (phone, email, email_confirmed, source_id, profile, meta, subscriptions,
+                       loyalty_enabled, accept_tender_offer, prioritize_sms_verification, created)
+VALUES (%(phone)s, %(email)s, %(email_confirmed)s, %(source_id)s, %(profile)s, %(meta)s,
+        %(subscriptions)s, %(loyalty_enabled)s, %(accept_tender_offer)s,
+        %(prioritize_sms_verification)s, coalesce(%(created)s, current_date))
+RETURNING {COLUMNS}"""
+
+
+async def create_customer(conn: AsyncConn, data: CustomerCreate, q: Questionnaire, region: str) -> dict[str, Any]:
+    """Insert a customer; the unique index decides between concurrent creates of one phone."""
+    errors: list[FieldError] = []
+    phone = email = None
+    try:
+        phone = _phone(data.phone, region)
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+    if data.email is not None:
+        try:
+            email = _email(data.email)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    try:
+        profile, meta = _validate_parts(q, data.profile, data.meta)
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    params = data.model_dump()
+    params.update(
+        phone=phone,
+        email=email,
+        profile=Jsonb(profile),
+        meta=Jsonb(meta),
+        subscriptions=Jsonb(data.subscriptions),
+    )
+    return await _one(conn, _INSERT, params)
+
+
+async def _one(conn: AsyncConn, sql: str, params: Any) -> dict[str, Any]:
+    async with translated:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(sql, params)
+        row = await cur.fetchone()
+    if row is None:
+        raise CustomerNotFound("no customer with this id")
+    return row
+
+
+async def _maybe_one(conn: AsyncConn, sql: str, params: Any) -> dict[str, Any] | None:
+    async with translated:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(sql, params)
+        return await cur.fetchone()
+
+
+_BY_ID = f"SELECT {COLUMNS} FROM customers WHERE id = %s"
+_BY_PHONE = f"SELECT {COLUMNS} FROM customers WHERE phone = %s"
+_BY_EMAIL = f"SELECT {COLUMNS} FROM customers WHERE lower(email) = %s"
+
+
+async def get_customer(conn: AsyncConn, customer_id: int) -> dict[str, Any] | None:
+    return await _maybe_one(conn, _BY_ID, (customer_id,))
+
+
+async def get_by_phone(conn: AsyncConn, phone: str) -> dict[str, Any] | None:
+    """Look up by an already normalised phone."""
+    return await _maybe_one(conn, _BY_PHONE, (phone,))
+
+
+async def get_by_email(conn: AsyncConn, email: str) -> dict[str, Any] | None:
+    """Look up by an already normalised email."""
+    return await _maybe_one(conn, _BY_EMAIL, (email,))
+
+
+def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+_LOCK_ROW = "SELECT profile, meta, subscriptions FROM customers WHERE id = %s FOR UPDATE"
+
+
+async def update_customer(conn: AsyncConn, customer_id: int, data: CustomerUpdate, q: Questionnaire) -> dict[str, Any]:
+    """Apply a partial update; the merged profile is validated as a whole."""
+    given = data.model_dump(exclude_none=True)
+    async with translated, conn.transaction():
+        cur = await conn.execute(_LOCK_ROW, (customer_id,))
+        row = await cur.fetchone()
+        if row is None:
+            raise CustomerNotFound(f"customer {customer_id} does not exist")
+        profile, meta, subscriptions = row
+        new_profile = _merge(profile, data.profile) if data.profile is not None else None
+        new_meta = _merge(meta, data.meta) if data.meta is not None else None
+        new_profile, new_meta = _validate_parts(q, new_profile, new_meta)
+        sets = {k: v for k, v in given.items() if k not in ("profile", "meta", "subscriptions")}
+        if new_profile is not None:
+            sets["profile"] = Jsonb(new_profile)
+        if new_meta is not None:
+            sets["meta"] = Jsonb(new_meta)
+        if data.subscriptions is not None:
+            sets["subscriptions"] = Jsonb(_merge(subscriptions, data.subscriptions))
+        return await _set_columns(conn, customer_id, sets)
+
+
+async def _set_columns(conn: AsyncConn, customer_id: int, sets: dict[str, Any]) -> dict[str, Any]:
+    # column names come from the schemas above, never from the request's keys directly
+    assignments = ", ".join(f"{name} = %({name})s" for name in sets if name in _WRITABLE)
+    sql = f"UPDATE customers SET {assignments}{', ' if assignments else ''}updated_at = now() WHERE id = %(id)s RETURNING {COLUMNS}"
+    return await _one(conn, sql, {**sets, "id": customer_id})
+
+
+_WRITABLE = frozenset(
+    {
+        "phone", "email", "email_confirmed", "source_id", "blocked", "profile", "meta", "subscriptions",
+        "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification", "created",
+    }
+)
+
+
+async def set_blocked(conn: AsyncConn, customer_id: int, blocked: bool) -> dict[str, Any]:
+    return await _set_columns(conn, customer_id, {"blocked": blocked})
+
+
+async def change_phone(conn: AsyncConn, customer_id: int, raw_phone: str, region: str) -> dict[str, Any]:
+    return await _set_columns(conn, customer_id, {"phone": _phone(raw_phone, region)})
+
+
+async def change_email(conn: AsyncConn, customer_id: int, raw_email: str) -> dict[str, Any]:
+    """Set a new (unconfirmed) email."""
+    return await _set_columns(conn, customer_id, {"email": _email(raw_email), "email_confirmed": False})
+
+
+async def activate_email(conn: AsyncConn, customer_id: int) -> dict[str, Any]:
+    """Mark the customer's email as confirmed; a customer without email cannot be."""
+    async with translated, conn.transaction():
+        cur = await conn.execute("SELECT email FROM customers WHERE id = %s FOR UPDATE", (customer_id,))
+        row = await cur.fetchone()
+        if row is None:
+            raise CustomerNotFound(f"customer {customer_id} does not exist")
+        if row[0] is None:
+            raise ValidationFailed([FieldError("email", "MISSING", "the customer has no email to activate")])
+        return await _set_columns(conn, customer_id, {"email_confirmed": True})
+
+
+async def delete_customer(conn: AsyncConn, customer_id: int) -> dict[str, Any]:
+    """Delete a customer; returns the deleted record."""
+    return await _one(conn, f"DELETE FROM customers WHERE id = %s RETURNING {COLUMNS}", (customer_id,))

@@ -1,0 +1,105 @@
+"""The HTTP application, built in one place: pool, routers, error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from customers import db
+from customers.config import Settings, get_settings
+from customers.errors import CustomersError, FieldError, ValidationFailed
+from customers.questionnaire import field_errors
+from customers.store import QuestionnaireCache
+from service.deps import Forbidden, Unauthorized
+from service.responses import JSONResponse
+from service.routes import customers, health, settings
+
+log = logging.getLogger("customers.service")
+
+
+def create_app(config: Settings | None = None) -> FastAPI:
+    """Build the ASGI application (uvicorn calls this as a factory)."""
+    config = config or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        target = db.resolve(config)
+        pool = AsyncConnectionPool(
+            target.conninfo,
+            min_size=config.db_pool_min_size,
+            max_size=config.db_pool_max_size,
+            kwargs={"autocommit": True},
+            timeout=10,
+            open=False,
+        )
+        await pool.open(wait=False)
+        app.state.pool = pool
+        app.state.db_target = target
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="customers",
+        summary="Customer data of a retail loyalty program",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = config
+    app.state.tokens = config.tokens()
+    app.state.questionnaire = QuestionnaireCache()
+    app.state.health_probes = {}
+
+    for module in (customers, settings, health):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """One handler per error family; routes never build error bodies."""
+
+    async def service_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, CustomersError)
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = field_errors_from_request(exc)
+        return JSONResponse(ValidationFailed(errors).to_dict(), status_code=422)
+
+    async def unauthorized(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"code": "UNAUTHORIZED", "message": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    async def forbidden(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"code": "FORBIDDEN", "message": str(exc)}, status_code=403)
+
+    async def driver_error(request: Request, exc: Exception) -> JSONResponse:
+        translated = db.translate(exc)
+        if isinstance(translated, CustomersError):
+            return await service_error(request, translated)
+        log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"code": "INTERNAL_ERROR", "message": "internal error"}, status_code=500)
+
+    app.add_exception_handler(CustomersError, service_error)
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(Unauthorized, unauthorized)
+    app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(psycopg.Error, driver_error)
+    app.add_exception_handler(PoolTimeout, driver_error)
+
+
+def field_errors_from_request(exc: RequestValidationError) -> list[FieldError]:
+    """FastAPI's request errors with the service's codes; the `body`/`path`/`query` part of
+    each location is dropped, so fields are named as the caller sent them."""
+    errors = [{**e, "loc": tuple(e["loc"])[1:] or ("body",)} for e in exc.errors()]
+    return field_errors(errors)

@@ -1,0 +1,88 @@
+"""Request-scoped needs as typed dependencies: the caller's role, a database connection,
+the questionnaire in force."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, Request
+from psycopg_pool import AsyncConnectionPool
+
+from customers.config import Role, Settings
+from customers.questionnaire import Questionnaire
+from customers.store import QuestionnaireCache
+
+
+class Unauthorized(Exception):
+    """No usable bearer token (401)."""
+
+
+class Forbidden(Exception):
+    """A valid token whose role may not do this (403)."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    role: Role
+
+
+def _match_token(presented: str, tokens: dict[str, Role]) -> Role | None:
+    # compare against every configured token, in constant time each, whatever matches
+    found: Role | None = None
+    for token, role in tokens.items():
+        if hmac.compare_digest(presented.encode(), token.encode()):
+            found = role
+    return found
+
+
+def _caller(request: Request) -> Caller:
+    tokens: dict[str, Role] = request.app.state.tokens
+    if not tokens:  # open mode: the service listens on loopback only
+        return Caller("admin")
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+    role = _match_token(presented.strip(), tokens)
+    if role is None:
+        raise Unauthorized("the bearer token is not valid")
+    return Caller(role)
+
+
+def reader(request: Request) -> Caller:
+    """Lookups and search: readers and admins."""
+    return _caller(request)
+
+
+def admin(request: Request) -> Caller:
+    """Writes, settings, index and job administration: admins only."""
+    caller = _caller(request)
+    if caller.role != "admin":
+        raise Forbidden("this operation needs the admin role")
+    return caller
+
+
+async def connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    pool: AsyncConnectionPool = request.app.state.pool
+    async with pool.connection() as conn:
+        yield conn
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def questionnaire(request: Request, conn: Annotated[psycopg.AsyncConnection[Any], Depends(connection)]) -> Questionnaire:
+    cache: QuestionnaireCache = request.app.state.questionnaire
+    return await cache.get(conn)
+
+
+ReaderDep = Annotated[Caller, Depends(reader)]
+AdminDep = Annotated[Caller, Depends(admin)]
+ConnDep = Annotated[psycopg.AsyncConnection[Any], Depends(connection)]
+SettingsDep = Annotated[Settings, Depends(settings)]
+QuestionnaireDep = Annotated[Questionnaire, Depends(questionnaire)]

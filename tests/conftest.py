@@ -1,0 +1,142 @@
+"""Real services for the suite: an embedded PostgreSQL in a temp dir (or the external server
+named by services_db_host), and the HTTP service under uvicorn on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from customers import db
+from customers.config import Settings, load_settings
+from tests.helpers import ADMIN_TOKEN, READER_TOKEN
+
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings pointing at a database of the suite's own, migrated once."""
+    base = load_settings()
+    tokens = f"admin:{ADMIN_TOKEN},reader:{READER_TOKEN}"
+    if base.embedded:
+        data_dir = tmp_path_factory.mktemp("data")
+        db.start_embedded(data_dir / "pg", delete_on_exit=True)
+        config = base.model_copy(update={"customers_data_dir": data_dir, "auth_tokens": _secret(tokens)})
+        target = db.resolve(config)
+    else:
+        name = f"customers_test_{os.getpid()}"
+        admin = db.resolve(base)
+        db.ensure_database(admin.conninfo, name)
+        config = base.model_copy(update={"services_db_database": name, "auth_tokens": _secret(tokens)})
+        target = db.resolve(config)
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        db.migrate(conn)
+    yield config
+    if not base.embedded:
+        with psycopg.connect(db.resolve(base).conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _secret(value: str) -> Any:
+    from pydantic import SecretStr
+
+    return SecretStr(value)
+
+
+@pytest.fixture(scope="session")
+def conninfo(settings: Settings) -> str:
+    return db.resolve(settings).conninfo
+
+
+@pytest.fixture
+def conn(conninfo: str, clean_db: None) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def clean_db(conninfo: str) -> None:
+    """Empty every table but the migration record, before the test."""
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+            )
+        ]
+        if tables:
+            connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+@dataclass
+class LiveServer:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def start_server(app: Any) -> LiveServer:
+    """Run an ASGI app under uvicorn in a thread on a free loopback port."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    return LiveServer(f"http://127.0.0.1:{port}", server, thread)
+
+
+@pytest.fixture(scope="session")
+def live(settings: Settings) -> Iterator[LiveServer]:
+    from service.app import create_app
+
+    server = start_server(create_app(settings))
+    yield server
+    server.stop()
+
+
+def client_for(url: str, token: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=url, headers=headers, timeout=30)
+
+
+@pytest.fixture
+def api(live: LiveServer, clean_db: None) -> Iterator[httpx.Client]:
+    """An admin client of the live service, on an empty database."""
+    with client_for(live.url, ADMIN_TOKEN) as client:
+        yield client
+
+
+@pytest.fixture
+def reader_api(live: LiveServer) -> Iterator[httpx.Client]:
+    with client_for(live.url, READER_TOKEN) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
