@@ -7,6 +7,8 @@ connection) and raise the service's errors; psycopg errors are translated by `cu
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -20,11 +22,35 @@ from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, QuestionnaireDocument, default_document, parse_document
 
 AsyncConn = psycopg.AsyncConnection[Any]
+log = logging.getLogger(__name__)
 
 COLUMNS = (
     "id, phone, email, email_confirmed, source_id, blocked, profile, meta, subscriptions, "
     "loyalty_enabled, accept_tender_offer, prioritize_sms_verification, created, updated_at"
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# Change notification: called after a write has committed (the search index copy listens here)
+
+ChangeListener = Callable[[list[dict[str, Any]], list[int]], Awaitable[None]]
+_listeners: list[ChangeListener] = []
+
+
+def on_change(listener: ChangeListener) -> Callable[[], None]:
+    """Call `listener(upserted_rows, deleted_ids)` after every committed customer write of this
+    process; returns a function that unsubscribes it. A failing listener is logged, never
+    fails the write."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener)
+
+
+async def _changed(upserted: list[dict[str, Any]], deleted: list[int]) -> None:
+    for listener in list(_listeners):
+        try:
+            await listener(upserted, deleted)
+        except Exception:  # noqa: BLE001 - the write has committed; a copy failing must not undo it
+            log.exception("a change listener failed")
 
 
 class _Translated:
@@ -214,7 +240,9 @@ async def create_customer(conn: AsyncConn, data: CustomerCreate, q: Questionnair
         meta=Jsonb(meta),
         subscriptions=Jsonb(data.subscriptions),
     )
-    return await _one(conn, _INSERT, params)
+    row = await _one(conn, _INSERT, params)
+    await _changed([row], [])
+    return row
 
 
 async def _one(conn: AsyncConn, sql: str, params: Any) -> dict[str, Any]:
@@ -285,10 +313,18 @@ async def update_customer(conn: AsyncConn, customer_id: int, data: CustomerUpdat
             sets["meta"] = Jsonb(new_meta)
         if data.subscriptions is not None:
             sets["subscriptions"] = Jsonb(_merge(subscriptions, data.subscriptions))
-        return await _set_columns(conn, customer_id, sets)
+        row = await _update_columns(conn, customer_id, sets)
+    await _changed([row], [])
+    return row
 
 
 async def _set_columns(conn: AsyncConn, customer_id: int, sets: dict[str, Any]) -> dict[str, Any]:
+    row = await _update_columns(conn, customer_id, sets)
+    await _changed([row], [])
+    return row
+
+
+async def _update_columns(conn: AsyncConn, customer_id: int, sets: dict[str, Any]) -> dict[str, Any]:
     # column names come from the schemas above, never from the request's keys directly
     assignments = ", ".join(f"{name} = %({name})s" for name in sets if name in _WRITABLE)
     sql = f"UPDATE customers SET {assignments}{', ' if assignments else ''}updated_at = now() WHERE id = %(id)s RETURNING {COLUMNS}"
@@ -325,9 +361,13 @@ async def activate_email(conn: AsyncConn, customer_id: int) -> dict[str, Any]:
             raise CustomerNotFound(f"customer {customer_id} does not exist")
         if row[0] is None:
             raise ValidationFailed([FieldError("email", "MISSING", "the customer has no email to activate")])
-        return await _set_columns(conn, customer_id, {"email_confirmed": True})
+        updated = await _update_columns(conn, customer_id, {"email_confirmed": True})
+    await _changed([updated], [])
+    return updated
 
 
 async def delete_customer(conn: AsyncConn, customer_id: int) -> dict[str, Any]:
     """Delete a customer; returns the deleted record."""
-    return await _one(conn, f"DELETE FROM customers WHERE id = %s RETURNING {COLUMNS}", (customer_id,))
+    row = await _one(conn, f"DELETE FROM customers WHERE id = %s RETURNING {COLUMNS}", (customer_id,))
+    await _changed([], [customer_id])
+    return row
