@@ -1,0 +1,90 @@
+"""The `customers` command: status output, expected errors as one line, serve's safety check."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from customers.config import Settings
+
+
+def run(settings: Settings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {**os.environ, "CUSTOMERS_DATA_DIR": str(settings.customers_data_dir)}
+    if not settings.embedded:
+        base.update(SERVICES_DB_HOST=str(settings.services_db_host), SERVICES_DB_DATABASE=settings.services_db_database)
+    return subprocess.run(
+        [sys.executable, "-m", "customers.cli", *args], env={**base, **(env or {})},
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_help_lists_the_commands(settings: Settings) -> None:
+    result = run(settings, "--help")
+    assert result.returncode == 0
+    for command in ("db", "serve", "settings"):
+        assert command in result.stdout
+
+
+def test_db_status_json_names_database_and_migrations(settings: Settings) -> None:
+    result = run(settings, "db", "status", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["kind"] == ("embedded" if settings.embedded else "external")
+    assert status["pending"] == []
+    assert status["migrations"][0]["name"] == "customers" and status["migrations"][0]["applied_at"]
+    again = run(settings, "db", "migrate", "--json")
+    assert json.loads(again.stdout)["applied"] == []
+
+
+def test_settings_cli_round_trip(settings: Settings, clean_db: None, tmp_path: Path) -> None:
+    shown = run(settings, "settings", "show")
+    assert shown.returncode == 0
+    document = json.loads(shown.stdout)
+    document["fields"] = document["fields"][:3]
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert json.loads(run(settings, "settings", "set", str(path), "--json").stdout) == {"version": 1}
+    assert len(json.loads(run(settings, "settings", "show").stdout)["fields"]) == 3
+    assert json.loads(run(settings, "settings", "reset", "--json").stdout) == {"version": 2}
+    history = json.loads(run(settings, "settings", "show", "--history", "--json").stdout)
+    assert [h["action"] for h in history] == ["reset", "set"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"fields": [{"key": "a", "label": "A", "type": "enum"}]}', "an enum needs a non-empty 'options' list"),
+        ("{not json", "is not a JSON document"),
+    ],
+)
+def test_bad_settings_file_is_one_line(settings: Settings, clean_db: None, tmp_path: Path, content: str, expected: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf-8")
+    result = run(settings, "settings", "set", str(path))
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_database_is_one_line(settings: Settings) -> None:
+    result = run(settings, "db", "status", env={"SERVICES_DB_HOST": "127.0.0.1", "SERVICES_DB_PORT": "1"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: cannot connect to PostgreSQL")
+
+
+def test_bad_setting_value_names_the_variable(settings: Settings) -> None:
+    result = run(settings, "db", "status", env={"SERVICES_DB_PORT": "many"})
+    assert result.returncode == 1
+    assert "services_db_port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_public_address_without_tokens(settings: Settings) -> None:
+    result = run(settings, "serve", "--host", "0.0.0.0", env={"AUTH_TOKENS": ""})
+    assert result.returncode == 1
+    assert "refusing to listen on 0.0.0.0" in result.stderr
