@@ -19,6 +19,8 @@ from customers.store import QuestionnaireCache
 from service.deps import Forbidden, Unauthorized
 from service.responses import JSONResponse
 from service.routes import customers, health, settings
+from service.routes import jobs as jobs_routes
+from jobs import host as jobs_host
 
 log = logging.getLogger("customers.service")
 
@@ -59,6 +61,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
 
     for module in (customers, settings, health):
         app.include_router(module.router)
+    app.include_router(jobs_routes.router)
+    jobs_host.install(app, config)
     _install_error_handlers(app)
     return app
 
