@@ -24,8 +24,8 @@ SELECT c.relname::text
  WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind IN ('r', 'p')
    AND c.relname LIKE 'import\_staging\_%%'"""
 
-# A staging table goes when its run is over and ended long enough ago; a table without a run
-# record to date it goes a day after the cleanup first saw it.
+# A staging table goes when its run is over and started long enough ago; a table without a run
+# record to date it goes that long after the cleanup first saw it.
 _EXPIRED = """
 SELECT s.name
   FROM unnest(%(tables)s::text[]) AS s(name)
@@ -35,7 +35,7 @@ SELECT s.name
 _WITH_RUNS_JOIN = "LEFT JOIN {runs} r ON r.id::text = substr(s.name, length('import_staging_') + 1)"
 _WITH_RUNS = (
     "CASE WHEN r.id IS NULL THEN seen.first_seen < now() - %(age)s "
-    "ELSE r.status <> 'running' AND coalesce(r.finished_at, r.started_at) < now() - %(age)s END"
+    "ELSE r.status <> 'running' AND r.started_at < now() - %(age)s END"
 )
 _WITHOUT_RUNS = "seen.first_seen < now() - %(age)s"
 
@@ -44,7 +44,7 @@ async def import_cleanup(
     conn: AsyncConn, *, older_than: dt.timedelta = dt.timedelta(days=1), schema: str | None = None
 ) -> dict[str, Any]:
     """Mark import runs stuck in 'running' for longer than `older_than` failed, and drop the
-    staging tables of finished runs that ended longer ago than that."""
+    staging tables of runs that are over and started longer ago than that."""
     async with conn.transaction():
         # never wait behind an import that holds its staging table: the next run retries
         await conn.execute("SET LOCAL lock_timeout = '5s'")

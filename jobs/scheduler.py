@@ -93,7 +93,7 @@ class Scheduler:
             self._aps.shutdown(wait=False)
         running = ACTIVE.ids()
         if running:
-            log.info("waiting up to %.0f s for %d running job(s) to finish", grace, len(running))
+            log.info("waiting up to %.1f s for %d running job(s) to finish", grace, len(running))
         finished_in_time = self._wait_idle(grace)
         interrupted: list[int] = []
         if not finished_in_time:

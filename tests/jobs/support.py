@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,8 +32,8 @@ class Processes:
         self.started: list[subprocess.Popen[bytes]] = []
 
     def start(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-        handle = log.open("wb")
-        proc = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+        with log.open("wb") as handle:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
         self.started.append(proc)
         return proc
 
@@ -64,7 +65,7 @@ def wait_for(condition: Callable[[], Any], timeout: float, step: float = 0.1) ->
 def add_customers(conn: psycopg.Connection[Any], count: int, *, start: int = 0) -> None:
     """Insert `count` plain customers in one statement (phones 7900000000 + n)."""
     conn.execute(
-        "INSERT INTO customers (phone) SELECT (79000000000 + n)::text FROM generate_series(%s, %s) n",
+        "INSERT INTO customers (phone) SELECT (79000000000 + n)::text FROM generate_series(%s::bigint, %s::bigint) n",
         (start + 1, start + count),
     )
 
