@@ -8,6 +8,7 @@ switch is an environment variable so that uvicorn's worker processes inherit it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any
 
@@ -53,6 +54,14 @@ class SchedulerHost:
 
     def _start(self) -> None:
         from jobs.scheduler import Scheduler
+
+        jobs_log = logging.getLogger("customers.jobs")
+        if not jobs_log.handlers and not logging.getLogger().handlers:
+            # uvicorn configures only its own loggers: leadership and run outcomes go to stderr too
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            jobs_log.addHandler(handler)
+            jobs_log.setLevel(logging.INFO)
 
         self.scheduler = Scheduler(self.settings, db.resolve(self.settings).conninfo)
         self.scheduler.start()
