@@ -16,7 +16,7 @@ from typing import Any
 from apscheduler.triggers.base import BaseTrigger
 
 from customers.config import ConfigError, Settings
-from jobs import imports, maintenance, stats
+from jobs import imports, maintenance, search_index, stats
 from jobs.runner import Job, RunContext
 from jobs.triggers import JobsSettings, describe, parse_spec
 
@@ -36,11 +36,23 @@ async def import_cleanup(run: RunContext) -> dict[str, Any]:
     return await imports.import_cleanup(run.conn, older_than=dt.timedelta(days=1))
 
 
+async def search_consistency(run: RunContext) -> dict[str, Any]:
+    run.progress("comparing the search index with PostgreSQL")
+    return await search_index.consistency(run.settings)
+
+
+async def search_migrate(run: RunContext) -> dict[str, Any]:
+    run.progress("rebuilding the search index")
+    return await search_index.migrate(run.settings, lambda done, total: run.progress("indexing customers", done, total))
+
+
 TIMETABLE: tuple[Job, ...] = (
-    #    name               function         default        what for
-    Job("brin-summarize",  brin_summarize,  "every 10m",   "summarise new BRIN ranges of customers.id"),
-    Job("stats-refresh",   stats_refresh,   "every 15m",   "snapshot of the basic statistics (GET /stats)"),
-    Job("import-cleanup",  import_cleanup,  "40 * * * *",  "drop staging tables of failed imports older than a day"),
+    #    name                  function             default        what for
+    Job("brin-summarize",      brin_summarize,      "every 10m",   "summarise new BRIN ranges of customers.id"),
+    Job("stats-refresh",       stats_refresh,       "every 15m",   "snapshot of the basic statistics (GET /stats)"),
+    Job("import-cleanup",      import_cleanup,      "40 * * * *",  "drop staging tables of failed imports older than a day"),
+    Job("search-consistency",  search_consistency,  "20 * * * *",  "compare the search index with PostgreSQL, repair drift", needs_search=True),
+    Job("search-migrate",      search_migrate,      "30 2 * * *",  "nightly chunked rebuild of the search index", needs_search=True),
 )
 
 
