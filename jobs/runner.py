@@ -228,7 +228,8 @@ class Run:
         ACTIVE.add(self.id)
         status, result, error = "failed", None, None
         conn: AsyncConn | None = None
-        flusher = asyncio.create_task(self._flush_progress())
+        done = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_progress(done))
         try:
             conn = await psycopg.AsyncConnection.connect(
                 self.conninfo, autocommit=True, application_name=f"customers-job {self.job.name} run"[:63]
@@ -247,7 +248,8 @@ class Run:
             status, error = "failed", _error_text(exc)
             log.error("job %s (run %s) failed: %s", self.job.name, self.id, error.splitlines()[0])
         finally:
-            flusher.cancel()
+            done.set()  # the flusher ends between two writes: the bookkeeping connection is free
+            await asyncio.gather(flusher, return_exceptions=True)
             if conn is not None:
                 await conn.close()
             try:
@@ -277,11 +279,15 @@ class Run:
         assert row is not None
         return row
 
-    async def _flush_progress(self) -> None:
+    async def _flush_progress(self, done: asyncio.Event) -> None:
         """Keep the row's progress current (for `jobs list` and the HTTP admin)."""
         written = 0
-        while True:
-            await asyncio.sleep(_PROGRESS_FLUSH_SECONDS)
+        while not done.is_set():
+            try:
+                await asyncio.wait_for(done.wait(), _PROGRESS_FLUSH_SECONDS)
+                return
+            except TimeoutError:
+                pass
             if self.progress.version != written:
                 written = self.progress.version
                 await self.book.execute(
