@@ -16,11 +16,11 @@ from jobs.triggers import JobsSettings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def jobs_settings(**schedule: str) -> JobsSettings:
+def jobs_settings(grace: int = 30, **schedule: str) -> JobsSettings:
     """Scheduler settings for tests: the given triggers, quick election and shutdown."""
     table = {k.replace("_", "-"): v for k, v in schedule.items()}
     return JobsSettings(
-        jobs_schedule=table, jobs_leader_retry_seconds=0.5, jobs_misfire_grace_seconds=30,
+        jobs_schedule=table, jobs_leader_retry_seconds=0.5, jobs_misfire_grace_seconds=grace,
         jobs_shutdown_grace_seconds=5,
     )
 
