@@ -4,8 +4,8 @@ timestamped snapshots (served by `GET /stats` and `customers stats`).
 1. One scan with grouping sets: the totals (customers, blocked, with email, confirmed email,
    loyalty enabled, and the fill count of every questionnaire field), customers created per day
    and per month.
-2. One scan over the questionnaire fields in force: every filled value (list items one by one)
-   counted per field, ranked, the top values kept.
+2. One statement over the questionnaire fields in force (profile and meta read once each):
+   every filled value (list items one by one) counted per field, ranked, the top values kept.
 """
 
 from __future__ import annotations
@@ -45,21 +45,27 @@ SELECT grouping(month, created) AS level, month, created,
  GROUP BY GROUPING SETS ((), (month), (created))
 HAVING grouping(created) = 1 OR created > current_date - {days}"""
 
+# jsonb_each yields only the keys a customer has: no row per (customer, field) pair to filter
 _TOPS = """
-WITH wanted(part, key) AS (SELECT * FROM unnest(%(parts)s::text[], %(keys)s::text[])),
-items AS (
-    SELECT w.part, w.key, coalesce(el.value, v.value) #>> '{{}}' AS val
+WITH items AS (
+    SELECT 'profile' AS part, e.key, coalesce(el.value, e.value) #>> '{{}}' AS val
       FROM customers c
-     CROSS JOIN wanted w
-     CROSS JOIN LATERAL (SELECT CASE w.part WHEN 'profile' THEN c.profile -> w.key ELSE c.meta -> w.key END AS value) v
-      LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(v.value) = 'array' THEN v.value END) el ON true
-     WHERE v.value IS NOT NULL AND v.value NOT IN {empty}
+     CROSS JOIN LATERAL jsonb_each(c.profile) e
+      LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value END) el ON true
+     WHERE e.key = ANY(%(profile_keys)s) AND e.value NOT IN {empty}
+    UNION ALL
+    SELECT 'meta', e.key, coalesce(el.value, e.value) #>> '{{}}'
+      FROM customers c
+     CROSS JOIN LATERAL jsonb_each(c.meta) e
+      LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value END) el ON true
+     WHERE e.key = ANY(%(meta_keys)s) AND e.value NOT IN {empty}
 ),
+grouped AS (SELECT part, key, val, count(*) AS n FROM items GROUP BY part, key, val),
 counted AS (
-    SELECT part, key, val, count(*) AS n,
-           row_number() OVER (PARTITION BY part, key ORDER BY count(*) DESC, val) AS rank,
+    SELECT part, key, val, n,
+           row_number() OVER (PARTITION BY part, key ORDER BY n DESC, val) AS rank,
            count(*) OVER (PARTITION BY part, key) AS distinct_values
-      FROM items GROUP BY part, key, val
+      FROM grouped
 )
 SELECT part, key, val, n, distinct_values FROM counted WHERE rank <= %(top)s ORDER BY part, key, rank"""
 
@@ -97,7 +103,11 @@ async def compute_stats(conn: AsyncConn, document: QuestionnaireDocument, top: i
     if ranked:
         cur = await conn.execute(
             sql.SQL(_TOPS).format(empty=sql.SQL(_EMPTY)),
-            {"parts": [p for p, _ in ranked], "keys": [s.key for _, s in ranked], "top": top},
+            {
+                "profile_keys": [s.key for p, s in ranked if p == "profile"],
+                "meta_keys": [s.key for p, s in ranked if p == "meta"],
+                "top": top,
+            },
         )
         for part, key, value, count, n_distinct in await cur.fetchall():
             tops.setdefault((part, key), []).append({"value": value, "count": count})
