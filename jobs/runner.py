@@ -210,9 +210,9 @@ class Run:
                 running = await rows.fetchone()
                 where = f" (run {running['id']} on {running['host']} pid {running['pid']} since {running['started_at']:%H:%M:%S})" if running else ""
                 raise JobRunning(f"job {job.name} is already running{where}", run=running and running["id"])
-            cur = book.cursor(row_factory=dict_row)
-            await cur.execute(_INSERT_RUN, (job.name, origin, slot, socket.gethostname(), os.getpid()))
-            record = await cur.fetchone()
+            inserted = book.cursor(row_factory=dict_row)
+            await inserted.execute(_INSERT_RUN, (job.name, origin, slot, socket.gethostname(), os.getpid()))
+            record = await inserted.fetchone()
             if record is None:
                 log.info("job %s: the fire time %s was already run", job.name, slot)
                 await book.close()

@@ -127,16 +127,17 @@ def describe(trigger: BaseTrigger | None) -> str:
 def next_fire(trigger: BaseTrigger, now: dt.datetime | None = None) -> dt.datetime | None:
     """The next fire time at or after `now`."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    return trigger.get_next_fire_time(None, now)
+    upcoming: dt.datetime | None = trigger.get_next_fire_time(None, now)
+    return upcoming
 
 
 def last_fire(trigger: BaseTrigger, now: dt.datetime | None = None, horizon: float = 86400) -> dt.datetime | None:
     """The latest fire time at or before `now` (None when there is none within `horizon` s)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     if isinstance(trigger, IntervalTrigger):
-        step = trigger.interval
-        count = (now - trigger.start_date) // step
-        return trigger.start_date + step * count
+        step: dt.timedelta = trigger.interval
+        start: dt.datetime = trigger.start_date
+        return start + step * ((now - start) // step)
     found: dt.datetime | None = None
     candidate = trigger.get_next_fire_time(None, now - dt.timedelta(seconds=horizon))
     while candidate is not None and candidate <= now:
