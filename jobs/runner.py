@@ -7,8 +7,8 @@ Every run, whoever starts it, goes through `Run.begin` then `Run.execute`:
 2. the job runs on a connection of its own and reports progress;
 3. the outcome (succeeded, failed with its error text, interrupted) is written on the
    bookkeeping connection, which then closes and so releases the lock.
-A process that dies mid-run leaves a 'running' row whose lock is gone; `reap_orphans` (called by
-the leader) marks such rows interrupted.
+A process that dies mid-run leaves a 'running' row whose lock is gone; `reap_orphans` marks such
+rows interrupted (the leader at every check, every new run, and `jobs list`).
 """
 
 from __future__ import annotations
@@ -210,6 +210,8 @@ class Run:
                 running = await rows.fetchone()
                 where = f" (run {running['id']} on {running['host']} pid {running['pid']} since {running['started_at']:%H:%M:%S})" if running else ""
                 raise JobRunning(f"job {job.name} is already running{where}", run=running and running["id"])
+            # runs of processes that died are closed here too, in case no scheduler leads
+            await reap_orphans_async(book)
             inserted = book.cursor(row_factory=dict_row)
             await inserted.execute(_INSERT_RUN, (job.name, origin, slot, socket.gethostname(), os.getpid()))
             record = await inserted.fetchone()
@@ -327,6 +329,12 @@ RETURNING id, job"""
 def reap_orphans(conn: psycopg.Connection[Any]) -> list[tuple[int, str]]:
     """Mark 'running' rows whose process is gone (its job lock was released) as interrupted."""
     return [(row[0], row[1]) for row in conn.execute(_REAP, (JOB_LOCK_SPACE,)).fetchall()]
+
+
+async def reap_orphans_async(conn: AsyncConn) -> list[tuple[int, str]]:
+    """`reap_orphans` on an async connection."""
+    cur = await conn.execute(_REAP, (JOB_LOCK_SPACE,))
+    return [(row[0], row[1]) for row in await cur.fetchall()]
 
 
 async def interrupt_own_runs(conninfo: str, run_ids: list[int]) -> int:

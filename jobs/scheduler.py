@@ -132,6 +132,8 @@ class Scheduler:
                     self._promote()
             except Exception:  # noqa: BLE001 - the elector must outlive any single failure
                 log.exception("scheduler election step failed")
+                if not self.is_leader:
+                    self._aps.remove_all_jobs()  # a promotion that failed half-way
             self._stopping.wait(interval)
 
     def _reap(self) -> None:

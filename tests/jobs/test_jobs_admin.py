@@ -86,3 +86,14 @@ def test_jobs_over_http(api: httpx.Client, reader_api: httpx.Client, conninfo: s
         hold_job_lock(other, "brin-summarize")
         busy = api.post("/jobs/brin-summarize/run")
         assert busy.status_code == 409 and busy.json()["code"] == "JOB_RUNNING"
+
+
+def test_a_run_whose_process_died_shows_as_interrupted(api: httpx.Client, conninfo: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        # a row as left by a `jobs run` process killed outright: nobody holds the job's lock
+        conn.execute(
+            "INSERT INTO job_runs (job, origin, host, pid, backend_pid) VALUES ('import-cleanup', 'cli', 'gone', 1, 1)"
+        )
+    item = next(i for i in api.get("/jobs").json()["items"] if i["name"] == "import-cleanup")
+    assert item["running"] is None
+    assert item["last_run"]["status"] == "interrupted" and "process running it ended" in item["last_run"]["error"]
