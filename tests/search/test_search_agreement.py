@@ -61,6 +61,13 @@ def _customer(rng: random.Random, i: int) -> dict[str, Any]:
     return data
 
 
+class SortValues(dict):  # type: ignore[type-arg]
+    """Sort values per sortable field, per id (a short repr for hypothesis' reports)."""
+
+    def __repr__(self) -> str:
+        return f"<sort values of {len(self)} fields>"
+
+
 @pytest.fixture(scope="module")
 def dataset(search_settings: Settings, conninfo: str) -> Iterator[dict[str, Any]]:
     """200 customers in PostgreSQL and in a fresh index; sort values per sortable field."""
@@ -72,7 +79,7 @@ def dataset(search_settings: Settings, conninfo: str) -> Iterator[dict[str, Any]
     add_customers(conninfo, [_customer(rng, i) for i in range(200)])
     assert search.init_index(search_settings, load_docs=True) == 200
     schema = schema_for(Questionnaire.default())
-    sort_values: dict[str, dict[int, Any]] = {}
+    sort_values = SortValues()
     with psycopg.connect(conninfo) as conn:
         for f in schema.fields:
             if f.sortable:
