@@ -18,6 +18,7 @@ from customers import search
 from customers.config import Settings
 from customers.questionnaire import Questionnaire
 from customers.search.find import schema_for
+from customers.search.query import words
 from tests.search.conftest import add_customers
 
 FIRST = ["Иван", "ИВАН", "иванна", "Анна", "Ёлка", "Oleg", "olga", "Мария-Луиза", "Пётр", "Ян"]
@@ -144,7 +145,8 @@ def filters(draw: st.DrawFn) -> dict[str, Any]:
     elif condition == "prefix":
         full = str(draw(value_strategy)).strip()
         value = full[: draw(st.integers(min_value=2, max_value=max(2, len(full))))]
-        if len([c for c in value if c.isalnum()]) < 2:
+        found = words(value)
+        if not found or len(found[-1]) < 2 or (SCHEMA.by_key[kind].kind == "tag" and len(value.strip()) < 2):
             value = "ив"
     else:
         value = draw(value_strategy)
