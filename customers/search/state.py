@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 
 class IndexState:
     """Redis keys and names owned by the search index."""
@@ -12,13 +14,13 @@ class IndexState:
     VERSION = "customers:search:version"  # counter of index versions
     INDEXES = "customers:search:indexes"  # every index we created and have not dropped yet
     SCHEMA = "customers:search:schema:"  # + index name: the schema that index was built with
-    LOCK = "customers:search:lock"  # one rebuild / init / flush at a time
-    LOCK_TTL = 600  # seconds; refreshed after every chunk
-    BUILDING_TTL = 3600
+    BUILDING_TTL = 3600  # seconds; refreshed after every chunk, so a crashed rebuild's mark expires
 
     @staticmethod
     def index_name(version: int) -> str:
-        return f"customers_v{version}"
+        # the token keeps names unique even after the counter is lost (FLUSHDB): the service
+        # caches an index's schema by its name
+        return f"customers_v{version}-{secrets.token_hex(3)}"
 
     @staticmethod
     def doc_prefix(index: str) -> str:
