@@ -27,7 +27,7 @@ async def migrate(settings: Settings, progress: Callable[[int, int], None] | Non
 
 
 async def consistency(settings: Settings, sample: int = CONSISTENCY_SAMPLE) -> dict[str, Any]:
-    """Compare the index with PostgreSQL (counts, and `sample` customers field by field),
+    """Compare the index with PostgreSQL (counts, ids, and `sample` customers field by field),
     re-index the customers that drifted or are missing and remove stale documents."""
     report = await asyncio.to_thread(search.check_consistency, settings, sample=sample, repair=True)
     result: dict[str, Any] = {
