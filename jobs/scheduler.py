@@ -181,7 +181,10 @@ class Scheduler:
         entry = self.entries[name]
         assert entry.trigger is not None
         grace = self.jobs_settings.jobs_misfire_grace_seconds
-        slot = last_fire(entry.trigger, dt.datetime.now(dt.timezone.utc), horizon=grace + 60)
+        now = dt.datetime.now(dt.timezone.utc)
+        # the fire time being run: the trigger's latest at or before now (APScheduler runs a fire
+        # time late only within the grace, so it is found within it)
+        slot = last_fire(entry.trigger, now, horizon=grace + 60) or now.replace(microsecond=0)
         with self._state:
             self._inflight += 1
         try:
