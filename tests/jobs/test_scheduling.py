@@ -13,7 +13,9 @@ import pytest
 from psycopg.rows import dict_row
 
 from customers.config import Settings
+from jobs import history
 from jobs.runner import Job, RunContext
+from jobs.schedule import plan
 from jobs.scheduler import Scheduler
 from jobs.schedule import TIMETABLE
 from tests.jobs.support import jobs_settings, wait_for
@@ -118,6 +120,15 @@ def test_a_job_still_running_is_not_started_twice(
     schedulers: list[Scheduler], settings: Settings, conninfo: str
 ) -> None:
     start(schedulers, settings, conninfo, (SLOW,), slow="every 1s")
+    entries = plan(settings, jobs_settings(slow="every 1s"), (SLOW,))
+
+    async def listed() -> dict[str, Any]:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            return (await history.list_jobs(conn, entries))["items"][0]
+
+    # while it runs, its progress is visible to `jobs list` and the HTTP admin
+    running = wait_for(lambda: (item := asyncio.run(listed()))["running"] and item["running"]["progress"] and item, 5)
+    assert running["running"]["progress"]["message"] == "napping" and running["running"]["status"] == "running"
     wait_for(lambda: len([r for r in runs(conninfo, "slow") if r["status"] == "succeeded"]) >= 2, 12)
     done = [r for r in runs(conninfo, "slow") if r["status"] == "succeeded"]
     for earlier, later in zip(done, done[1:]):
