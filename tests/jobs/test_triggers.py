@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
-from customers.config import ConfigError, Settings
+from customers.config import SETTINGS_FILE_ENV, ConfigError, Settings
 from jobs.schedule import plan
-from jobs.triggers import EPOCH, describe, last_fire, next_fire, parse_spec
+from jobs.triggers import EPOCH, describe, last_fire, load_jobs_settings, next_fire, parse_spec
 from tests.jobs.support import jobs_settings
 
 UTC = dt.timezone.utc
@@ -72,3 +73,29 @@ def test_plan_applies_overrides_and_refuses_unknown_jobs(settings: Settings) -> 
     assert entries["stats-refresh"].schedule == "every 15m"
     with pytest.raises(ConfigError, match="unknown job 'nope'"):
         plan(settings, jobs_settings(nope="every 1s"))
+
+
+def test_schedule_from_the_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('jobs_timezone = "Europe/Moscow"\n\n[jobs_schedule]\n"search-migrate" = "0 3 * * *"\nbrin-summarize = "off"\n')
+    monkeypatch.setenv(SETTINGS_FILE_ENV, str(path))
+    monkeypatch.delenv("JOBS_SCHEDULE", raising=False)
+    loaded = load_jobs_settings()
+    assert loaded.jobs_schedule == {"search-migrate": "0 3 * * *", "brin-summarize": "off"}
+    assert loaded.jobs_timezone == "Europe/Moscow"
+    # the environment wins job by job; jobs it does not name keep the file's schedule
+    monkeypatch.setenv("JOBS_SCHEDULE", '{"stats-refresh": "every 1h", "brin-summarize": "every 5m"}')
+    assert load_jobs_settings().jobs_schedule == {
+        "search-migrate": "0 3 * * *", "brin-summarize": "every 5m", "stats-refresh": "every 1h",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("JOBS_LEADER_RETRY_SECONDS", "20"), ("JOBS_TIMEZONE", "Mars/Olympus"), ("JOBS_SCHEDULE", "not json")],
+)
+def test_bad_scheduler_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.delenv(SETTINGS_FILE_ENV, raising=False)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name.lower()):
+        load_jobs_settings()
