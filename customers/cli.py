@@ -226,8 +226,9 @@ def is_loopback(host: str) -> bool:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 @click.option("--no-migrate", is_flag=True, help="Do not apply pending migrations before serving.")
+@click.option("--with-scheduler", is_flag=True, help="Also run the scheduled jobs in the service process(es); one leader runs them.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int, no_migrate: bool) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, no_migrate: bool, with_scheduler: bool) -> None:
     """Serve the HTTP API (REST, OpenAPI at /docs and /openapi.json)."""
     import uvicorn
 
@@ -238,6 +239,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, no_migrate: bo
     if not no_migrate:
         with db.connect(target.conninfo) as conn:
             db.migrate(conn)
+    if with_scheduler:
+        os.environ["CUSTOMERS_WITH_SCHEDULER"] = "1"  # read by jobs.host in every worker
     click.echo(f"serving on http://{host}:{port} ({target.description}, {workers} worker(s))")
     uvicorn.run(
         "service.app:create_app", factory=True, host=host, port=port, workers=workers,
@@ -247,3 +250,14 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, no_migrate: bo
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+from customers.search.cli import search_group  # noqa: E402 - registered after the core commands
+
+main.add_command(search_group)
+
+from jobs.cli import jobs_group, scheduler, stats_command  # noqa: E402 - registered after main exists
+
+main.add_command(scheduler)
+main.add_command(jobs_group)
+main.add_command(stats_command)

@@ -18,7 +18,9 @@ from customers.questionnaire import field_errors
 from customers.store import QuestionnaireCache
 from service.deps import Forbidden, Unauthorized
 from service.responses import JSONResponse
-from service.routes import customers, health, settings
+from service.routes import customers, health, search, settings
+from service.routes import jobs as jobs_routes
+from jobs import host as jobs_host
 
 log = logging.getLogger("customers.service")
 
@@ -57,8 +59,10 @@ def create_app(config: Settings | None = None) -> FastAPI:
     app.state.questionnaire = QuestionnaireCache()
     app.state.health_probes = {}
 
-    for module in (customers, settings, health):
+    for module in (search, customers, settings, health):
         app.include_router(module.router)
+    app.include_router(jobs_routes.router)
+    jobs_host.install(app, config)
     _install_error_handlers(app)
     return app
 
