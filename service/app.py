@@ -19,6 +19,7 @@ from customers.store import QuestionnaireCache
 from service.deps import Forbidden, Unauthorized
 from service.responses import JSONResponse
 from service.routes import customers, health, settings
+from service.routes import cards, groups, rpc
 
 log = logging.getLogger("customers.service")
 
@@ -58,6 +59,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
     app.state.health_probes = {}
 
     for module in (customers, settings, health):
+        app.include_router(module.router)
+    for module in (groups, cards, rpc):
         app.include_router(module.router)
     _install_error_handlers(app)
     return app
