@@ -465,6 +465,20 @@ def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, (int, float, str)) and not isinstance(value, bool))
 
 
+def _request_problem(item: JsonObject) -> str | None:
+    """What makes a request object invalid, if anything (unknown members are tolerated)."""
+    if "jsonrpc" in item and item["jsonrpc"] != "2.0":
+        return 'the "jsonrpc" member must be "2.0" when present'
+    if not _valid_id(item.get("id")):
+        return "the id must be a string, a number or null"
+    if not isinstance(item.get("method"), str):
+        return 'the "method" member must be a string'
+    params = item.get("params")
+    if params is not None and not isinstance(params, (dict, list)):
+        return "params must be an object (or an array)"
+    return None
+
+
 def _answer(request_id: Any, jsonrpc: bool, *, result: Any = None, error: JsonObject | None = None) -> JsonObject:
     body: JsonObject = {"jsonrpc": "2.0"} if jsonrpc else {}
     body["id"] = request_id
@@ -492,19 +506,11 @@ class Dispatch:
         request_id = item.get("id", _NO_ID)
         jsonrpc = "jsonrpc" in item
         notification = request_id is None or request_id is _NO_ID
-        name = item.get("method")
-        problem = None
-        if jsonrpc and item["jsonrpc"] != "2.0":
-            problem = 'the "jsonrpc" member must be "2.0" when present'
-        elif not _valid_id(None if request_id is _NO_ID else request_id):
-            problem = "the id must be a string, a number or null"
-        elif not isinstance(name, str):
-            problem = 'the "method" member must be a string'
-        elif "params" in item and item["params"] is not None and not isinstance(item["params"], (dict, list)):
-            problem = "params must be an object (or an array)"
+        problem = _request_problem(item)
         if problem:
             answer_id = request_id if request_id is not _NO_ID and _valid_id(request_id) else None
             return _answer(answer_id, jsonrpc, error=error_object(InvalidRequest(problem)))
+        name: str = item["method"]
 
         try:
             result = await self.execute(name, item.get("params"))
