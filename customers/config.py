@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     services_redis_db: int = 0
     services_redis_password: SecretStr | None = None
     services_redis_cluster: bool = False
+    # search: deepest page served (offset + limit), rows per rebuild chunk
+    search_max_window: int = Field(default=10_000, ge=1)
+    search_chunk_size: int = Field(default=2_000, ge=1)
 
     customers_data_dir: Path = Path(".customers")
     phone_default_region: str = "RU"

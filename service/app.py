@@ -18,7 +18,7 @@ from customers.questionnaire import field_errors
 from customers.store import QuestionnaireCache
 from service.deps import Forbidden, Unauthorized
 from service.responses import JSONResponse
-from service.routes import customers, health, settings
+from service.routes import customers, health, search, settings
 from service.routes import cards, groups, rpc
 
 log = logging.getLogger("customers.service")
@@ -58,7 +58,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
     app.state.questionnaire = QuestionnaireCache()
     app.state.health_probes = {}
 
-    for module in (customers, settings, health):
+    for module in (search, customers, settings, health):
         app.include_router(module.router)
     for module in (groups, cards, rpc):
         app.include_router(module.router)

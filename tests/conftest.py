@@ -140,3 +140,63 @@ def reader_api(live: LiveServer) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis with the search module (shared by the search, RPC, jobs and import tests)
+
+REDISEARCH_MODULE = "/usr/lib/redis/modules/redisearch.so"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """(host, port) of a Redis with RediSearch: the one named by CUSTOMERS_TEST_REDIS_HOST /
+    _PORT (e.g. a 2.x server from docker-compose), else a private `redis-server` with Debian's
+    module on a free loopback port, stopped at the end of the session."""
+    import shutil
+    import subprocess
+
+    import redis as redis_lib
+
+    host = os.environ.get("CUSTOMERS_TEST_REDIS_HOST")
+    if host:
+        yield host, int(os.environ.get("CUSTOMERS_TEST_REDIS_PORT", "6379"))
+        return
+    binary = shutil.which("redis-server")
+    if binary is None or not Path(REDISEARCH_MODULE).is_file():
+        pytest.fail("redis-server and redis-redisearch are required (scripts/test installs them)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir), "--loadmodule", REDISEARCH_MODULE],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    client = redis_lib.Redis(host="127.0.0.1", port=port, protocol=2)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            client.ping()
+            break
+        except redis_lib.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("the test redis-server did not start")
+            time.sleep(0.05)
+    client.close()
+    try:
+        yield "127.0.0.1", port
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def search_settings(settings: Settings, redis_server: tuple[str, int]) -> Settings:
+    """The suite's settings with search on, pointing at `redis_server`."""
+    host, port = redis_server
+    return settings.model_copy(update={"search_enabled": True, "services_redis_host": host, "services_redis_port": port})

@@ -1,0 +1,505 @@
+"""Index administration: create, drop, rebuild in chunks and switch, status, re-index, repair.
+
+Which index serves queries is state of ours, kept in Redis under `IndexState`'s keys: the name of
+the current index (on 2.x the alias points at it too), the index a rebuild is filling (the write
+path writes to both while it runs), a version counter, and the set of indexes we created (so
+leftovers of an interrupted rebuild are found and dropped). Each index version has its own
+document key prefix, so two versions never share a document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+import redis
+
+from customers import db
+from customers.config import Settings
+from customers.errors import CustomersError
+from customers.questionnaire import Questionnaire, QuestionnaireDocument
+from customers.search.client import (
+    REDIS_ERRORS,
+    Dialect,
+    SearchUnavailable,
+    SyncClient,
+    connect,
+    pairs,
+    probe,
+)
+from customers.search.documents import commands_for
+from customers.search.schema import IndexSchema
+from customers.search.state import IndexState
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (documents written so far, customers to write)
+
+
+class SearchBusy(CustomersError):
+    """Another rebuild (or init/flush) holds the index lock."""
+
+    code = "SEARCH_BUSY"
+    status = 409
+
+
+class SearchIndexError(CustomersError):
+    """The server refused documents; the rebuild was abandoned and the old index still serves."""
+
+    code = "SEARCH_INDEX_ERROR"
+    status = 500
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs recorded in PostgreSQL (sql/003_search.sql)
+
+_RUN_START = """
+INSERT INTO search_index_runs (index_name, action, dialect) VALUES (%s, %s, %s) RETURNING id"""
+_RUN_END = """
+UPDATE search_index_runs SET finished_at = now(), status = %s, documents = %s, error = %s WHERE id = %s"""
+_LAST_RUN = """
+SELECT index_name, action, dialect, started_at, finished_at, status, documents, error
+  FROM search_index_runs WHERE status = 'done' AND action IN ('migrate', 'init')
+ ORDER BY finished_at DESC LIMIT 1"""
+
+
+def _record_start(conn: psycopg.Connection[Any], index: str, action: str, dialect: Dialect) -> int:
+    row = conn.execute(_RUN_START, (index, action, dialect.name)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _record_end(conn: psycopg.Connection[Any], run: int, status: str, documents: int, error: str | None = None) -> None:
+    conn.execute(_RUN_END, (status, documents, error, run))
+
+
+# ---------------------------------------------------------------------------------------------
+# Session: one Redis client, its dialect, one PostgreSQL connection
+
+@dataclass
+class Session:
+    settings: Settings
+    redis: SyncClient
+    dialect: Dialect
+    conn: psycopg.Connection[Any]
+
+    def current(self) -> str | None:
+        return self.redis.get(IndexState.CURRENT)  # type: ignore[return-value]
+
+    def targets(self) -> list[str]:
+        """Indexes a write goes to: the current one and the one being built, if any."""
+        found = self.redis.mget([IndexState.CURRENT, IndexState.BUILDING])
+        return list(dict.fromkeys(name for name in found if name))  # type: ignore[union-attr]
+
+    def schema_of(self, index: str) -> IndexSchema | None:
+        text = self.redis.get(IndexState.SCHEMA + index)
+        return IndexSchema.from_json(text) if text else None  # type: ignore[arg-type]
+
+    def num_docs(self, index: str) -> int | None:
+        try:
+            return self.dialect.num_docs(pairs(self.redis.execute_command("FT.INFO", index)))
+        except redis.ResponseError:
+            return None
+
+
+def open_session(settings: Settings) -> Iterator[Session]:
+    """Connect to Redis (probing its dialect) and PostgreSQL."""
+    client = connect(settings)
+    try:
+        dialect = probe(client)
+        with db.connect(db.resolve(settings).conninfo, autocommit=True) as conn:
+            yield Session(settings, client, dialect, conn)
+    except REDIS_ERRORS as exc:
+        raise SearchUnavailable(f"Redis is unavailable: {exc}") from exc
+    finally:
+        client.close()
+
+
+def _session(settings: Settings) -> Any:
+    from contextlib import contextmanager
+
+    return contextmanager(open_session)(settings)
+
+
+def load_questionnaire(conn: psycopg.Connection[Any]) -> Questionnaire:
+    """The questionnaire in force (synchronously, for rebuilds and jobs)."""
+    row = conn.execute("SELECT version, document FROM questionnaire_versions ORDER BY version DESC LIMIT 1").fetchone()
+    if row is None:
+        return Questionnaire.default()
+    return Questionnaire(QuestionnaireDocument.model_validate(row[1]), row[0])
+
+
+class _Lock:
+    """A Redis lock (SET NX with a TTL) held by one rebuild, init or flush."""
+
+    def __init__(self, client: SyncClient) -> None:
+        self.client = client
+        self.token = uuid.uuid4().hex
+
+    def __enter__(self) -> _Lock:
+        if not self.client.set(IndexState.LOCK, self.token, nx=True, ex=IndexState.LOCK_TTL):
+            raise SearchBusy("another index rebuild, init or flush is running; try again when it ends")
+        return self
+
+    def refresh(self) -> None:
+        self.client.expire(IndexState.LOCK, IndexState.LOCK_TTL)
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self.client.get(IndexState.LOCK) == self.token:
+                self.client.delete(IndexState.LOCK)
+        except REDIS_ERRORS:
+            pass  # it expires by itself
+
+
+# ---------------------------------------------------------------------------------------------
+# Documents: SQL produces them (see schema), Python only lays out the commands
+
+def _commands(s: Session, index: str, schema: IndexSchema, rows: list[tuple[Any, ...]], *, fresh: bool) -> list[tuple[Any, ...]]:
+    return commands_for(s.dialect, index, schema, rows, fresh=fresh)
+
+
+def _send(s: Session, commands: list[tuple[Any, ...]]) -> int:
+    """Pipeline the commands; return how many the server refused (the first is logged)."""
+    if not commands:
+        return 0
+    pipe = s.redis.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    results = pipe.execute(raise_on_error=False)
+    errors = [r for r in results if isinstance(r, Exception)]
+    if errors:
+        log.error("the search server refused %d of %d commands, first: %s", len(errors), len(commands), errors[0])
+    return len(errors)
+
+
+def _chunks(s: Session, schema: IndexSchema, where: str, params: dict[str, Any], chunk: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Customers' documents in id order, `chunk` at a time (keyset pagination over id)."""
+    sql = schema.documents_sql(f"({where}) AND id > %(after)s", limit=True)
+    after = 0
+    while True:
+        rows = s.conn.execute(sql, {**params, "after": after, "limit": chunk}).fetchall()
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][0]
+
+
+def _write_all(
+    s: Session, indexes: list[str], schema: IndexSchema, where: str, params: dict[str, Any], *,
+    fresh: bool, total: int = 0, progress: Progress | None = None, lock: _Lock | None = None,
+) -> int:
+    """Write the matching customers into `indexes`, preparing the next chunk (SQL + command
+    layout, in a second thread) while the current one is written."""
+    chunk = s.settings.search_chunk_size
+    written = failed = 0
+    source = _chunks(s, schema, where, params, chunk)
+
+    def prepare() -> tuple[int, list[tuple[Any, ...]]] | None:
+        rows = next(source, None)
+        if rows is None:
+            return None
+        commands: list[tuple[Any, ...]] = []
+        for index in indexes:
+            commands += _commands(s, index, schema, rows, fresh=fresh)
+        return len(rows), commands
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-prepare") as pool:
+        pending: Future[tuple[int, list[tuple[Any, ...]]] | None] = pool.submit(prepare)
+        while (ready := pending.result()) is not None:
+            pending = pool.submit(prepare)
+            count, commands = ready
+            failed += _send(s, commands)
+            written += count
+            if lock is not None:
+                lock.refresh()
+                s.redis.expire(IndexState.BUILDING, IndexState.BUILDING_TTL)
+            if progress is not None:
+                progress(written, total)
+    if failed:
+        raise SearchIndexError(f"the search server refused {failed} document writes (see the log)")
+    return written
+
+
+def _create(s: Session, schema: IndexSchema) -> str:
+    version = int(s.redis.incr(IndexState.VERSION))  # type: ignore[arg-type]
+    index = IndexState.index_name(version)
+    s.redis.sadd(IndexState.INDEXES, index)
+    s.redis.set(IndexState.SCHEMA + index, schema.to_json())
+    s.redis.execute_command(*s.dialect.create(index, IndexState.doc_prefix(index), schema.declaration()))
+    return index
+
+
+def _drop(s: Session, index: str) -> None:
+    try:
+        s.redis.execute_command(*s.dialect.drop(index))
+    except redis.ResponseError as exc:
+        log.info("index %s was already gone: %s", index, exc)
+    s.redis.delete(IndexState.SCHEMA + index)
+    s.redis.srem(IndexState.INDEXES, index)
+
+
+def _switch(s: Session, index: str) -> None:
+    pipe = s.redis.pipeline(transaction=True)
+    for command in s.dialect.switch(IndexState.ALIAS, index):
+        pipe.execute_command(*command)
+    pipe.set(IndexState.CURRENT, index)
+    pipe.delete(IndexState.BUILDING)
+    pipe.execute()
+
+
+def _count(s: Session) -> int:
+    row = s.conn.execute("SELECT count(*) FROM customers").fetchone()
+    return int(row[0]) if row else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Public operations
+
+def init_index(settings: Settings, *, load_docs: bool = False, progress: Progress | None = None) -> int | None:
+    """Create the index if there is none; return the number of documents loaded (0 without
+    `load_docs`), or None when an index already existed."""
+    with _session(settings) as s, _Lock(s.redis) as lock:
+        current = s.current()
+        if current is not None and s.num_docs(current) is not None:
+            return None
+        schema = IndexSchema.from_questionnaire(load_questionnaire(s.conn))
+        index = _create(s, schema)
+        run = _record_start(s.conn, index, "init", s.dialect)
+        loaded = 0
+        if load_docs:
+            s.redis.set(IndexState.BUILDING, index, ex=IndexState.BUILDING_TTL)
+            loaded = _write_all(s, [index], schema, "TRUE", {}, fresh=True, total=_count(s), progress=progress, lock=lock)
+        _switch(s, index)
+        _record_end(s.conn, run, "done", loaded)
+        return loaded
+
+
+def flush_index(settings: Settings) -> int:
+    """Drop every index of ours with all its documents; return how many were dropped."""
+    with _session(settings) as s, _Lock(s.redis):
+        names = set(s.redis.smembers(IndexState.INDEXES)) | set(filter(None, [s.current()]))  # type: ignore[arg-type]
+        for index in names:
+            _drop(s, index)
+        s.redis.delete(IndexState.CURRENT, IndexState.BUILDING)
+        return len(names)
+
+
+@dataclass
+class MigrateResult:
+    """What a rebuild did."""
+
+    index: str
+    previous: str | None
+    documents: int
+    caught_up: int
+    dropped: list[str]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CATCH_UP_MARGIN = dt.timedelta(seconds=60)  # writers' transactions that started before the rebuild
+
+
+def migrate_index(
+    settings: Settings, *, load_docs: bool = True, progress: Progress | None = None,
+) -> MigrateResult:
+    """Build a new index version from the questionnaire in force, load it in chunks, catch up
+    the writes made meanwhile, switch to it atomically and drop the old one.
+
+    Queries are answered by the old index until the switch; if the rebuild stops half-way the
+    old index keeps serving and the next run drops the leftover and starts afresh."""
+    started = time.monotonic()
+    with _session(settings) as s, _Lock(s.redis) as lock:
+        previous = s.current()
+        for leftover in set(s.redis.smembers(IndexState.INDEXES)) - {previous}:  # type: ignore[operator]
+            log.info("dropping %s, left over by an interrupted rebuild", leftover)
+            _drop(s, leftover)
+        schema = IndexSchema.from_questionnaire(load_questionnaire(s.conn))
+        index = _create(s, schema)
+        run = _record_start(s.conn, index, "migrate", s.dialect)
+        try:
+            # from here on the write path also writes to the new index
+            s.redis.set(IndexState.BUILDING, index, ex=IndexState.BUILDING_TTL)
+            since_row = s.conn.execute("SELECT now() - %s", (CATCH_UP_MARGIN,)).fetchone()
+            assert since_row is not None
+            since = since_row[0]
+            loaded = 0
+            if load_docs:
+                loaded = _write_all(s, [index], schema, "TRUE", {}, fresh=True, total=_count(s), progress=progress, lock=lock)
+            caught = _write_all(s, [index], schema, "updated_at >= %(since)s", {"since": since}, fresh=False)
+            second_row = s.conn.execute("SELECT now() - %s", (CATCH_UP_MARGIN,)).fetchone()
+            assert second_row is not None
+            _switch(s, index)
+            caught += _write_all(s, [index], schema, "updated_at >= %(since)s", {"since": second_row[0]}, fresh=False)
+        except BaseException as exc:
+            # the old index keeps serving; the half-built one is dropped now or by the next run
+            _record_end(s.conn, run, "failed", 0, f"{type(exc).__name__}: {exc}")
+            try:
+                if s.current() != index:
+                    s.redis.delete(IndexState.BUILDING)
+                    _drop(s, index)
+            except REDIS_ERRORS:
+                pass
+            raise
+        dropped = []
+        if previous is not None and previous != index:
+            _drop(s, previous)
+            dropped.append(previous)
+        _record_end(s.conn, run, "done", loaded)
+        return MigrateResult(index, previous, loaded, caught, dropped, round(time.monotonic() - started, 3))
+
+
+def index_status(settings: Settings) -> dict[str, Any]:
+    """Current index, its document count against the customers count, the last rebuild."""
+    with _session(settings) as s:
+        current = s.current()
+        building = s.redis.get(IndexState.BUILDING)
+        last = s.conn.execute(_LAST_RUN).fetchone()
+        cols = ("index", "action", "dialect", "started_at", "finished_at", "status", "documents", "error")
+        return {
+            "dialect": s.dialect.name,
+            "index": current,
+            "documents": s.num_docs(current) if current else None,
+            "customers": _count(s),
+            "building": building,
+            "last_rebuild": dict(zip(cols, last)) if last else None,
+        }
+
+
+def reindex_ids(settings: Settings, ids: Iterable[int]) -> int:
+    """Write these customers' documents again (removing those that no longer exist); return
+    how many documents were written."""
+    wanted = sorted(set(int(i) for i in ids))
+    if not wanted:
+        return 0
+    with _session(settings) as s:
+        return _reindex(s, wanted)
+
+
+def _reindex(s: Session, wanted: list[int]) -> int:
+    indexes = s.targets()
+    if not indexes:
+        return 0
+    written = 0
+    for index in indexes:
+        schema = s.schema_of(index)
+        if schema is None:
+            continue
+        written = _write_all(s, [index], schema, "id = ANY(%(ids)s)", {"ids": wanted}, fresh=False)
+        found = {r[0] for r in s.conn.execute("SELECT id FROM customers WHERE id = ANY(%s)", (wanted,))}
+        gone = [i for i in wanted if i not in found]
+        _send(s, [s.dialect.delete(index, IndexState.doc_key(index, i)) for i in gone])
+    return written
+
+
+def reindex_since(settings: Settings, since: dt.datetime) -> int:
+    """Write the documents of every customer changed (updated_at) at or after `since`, e.g.
+    after a bulk import commits; return how many were written."""
+    with _session(settings) as s:
+        written = 0
+        for index in s.targets():
+            schema = s.schema_of(index)
+            if schema is not None:
+                written = _write_all(s, [index], schema, "updated_at >= %(since)s", {"since": since}, fresh=False)
+        return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Consistency: the index against PostgreSQL
+
+@dataclass
+class ConsistencyReport:
+    """Counts on both sides, a sample compared field by field, and what was repaired."""
+
+    index: str | None
+    customers: int
+    documents: int | None
+    sampled: int
+    drifted: list[int] = field(default_factory=list)  # document differs from the database
+    missing: list[int] = field(default_factory=list)  # customer without a document
+    stale: list[int] = field(default_factory=list)  # document without a customer
+    repaired: int = 0
+
+    @property
+    def consistent(self) -> bool:
+        return self.customers == self.documents and not (self.drifted or self.missing or self.stale)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "consistent": self.consistent}
+
+
+def check_consistency(settings: Settings, *, sample: int = 200, repair: bool = False) -> ConsistencyReport:
+    """Compare the index with PostgreSQL: counts, and `sample` random customers field by field;
+    when the counts differ, every id. With `repair`, drifted and missing customers are
+    re-indexed and stale documents removed."""
+    with _session(settings) as s:
+        index = s.current()
+        customers = _count(s)
+        if index is None:
+            return ConsistencyReport(None, customers, None, 0)
+        schema = s.schema_of(index)
+        documents = s.num_docs(index)
+        report = ConsistencyReport(index, customers, documents, 0)
+        if schema is None:
+            return report
+        rows = s.conn.execute(
+            schema.documents_sql("id IN (SELECT id FROM customers ORDER BY random() LIMIT %(n)s)"), {"n": sample}
+        ).fetchall()
+        report.sampled = len(rows)
+        pipe = s.redis.pipeline(transaction=False)
+        for row in rows:
+            pipe.hgetall(IndexState.doc_key(index, row[0]))
+        stored = pipe.execute()
+        names = schema.document_columns()
+        for row, doc in zip(rows, stored):
+            expected = {n: v for n, v in zip(names, row[1:]) if v is not None}
+            if not doc:
+                report.missing.append(row[0])
+            elif not _same(expected, doc):
+                report.drifted.append(row[0])
+        if documents != customers:
+            indexed = _indexed_ids(s, index)
+            in_db = {r[0] for r in s.conn.execute("SELECT id FROM customers")}
+            report.missing = sorted(set(report.missing) | (in_db - indexed))
+            report.stale = sorted(indexed - in_db)
+        if repair and (report.drifted or report.missing or report.stale):
+            report.repaired = _reindex(s, sorted(set(report.drifted) | set(report.missing) | set(report.stale)))
+        return report
+
+
+def _same(expected: dict[str, Any], doc: dict[str, str]) -> bool:
+    if set(expected) != set(doc):
+        return False
+    for name, value in expected.items():
+        if isinstance(value, (int, float)):
+            try:
+                if float(doc[name]) != float(value):
+                    return False
+            except ValueError:
+                return False
+        elif str(value) != doc[name]:
+            # tag lists: the order of elements does not matter
+            if sorted(str(value).split("\x1f")) != sorted(doc[name].split("\x1f")):
+                return False
+    return True
+
+
+def _indexed_ids(s: Session, index: str) -> set[int]:
+    """Ids of every document of the index (a SCAN over its own key prefix)."""
+    prefix = IndexState.doc_prefix(index)
+    ids: set[int] = set()
+    for key in s.redis.scan_iter(match=f"{prefix}*", count=10_000):
+        tail = key[len(prefix):]
+        if tail.isdigit():
+            ids.add(int(tail))
+    return ids

@@ -1,0 +1,116 @@
+"""Redis clients for search, the dialect probe, and redis errors translated once.
+
+Clients speak RESP2 (`protocol=2`): redis-py's RESP3 parsers crash on RediSearch 1.2 replies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+
+from customers.config import Settings
+from customers.errors import CustomersError
+from customers.search.dialect_v1 import DialectV1
+from customers.search.dialect_v2 import DialectV2
+
+Dialect = DialectV1 | DialectV2
+SyncClient = redis.Redis | RedisCluster
+AsyncClient = aredis.Redis | AsyncRedisCluster
+
+SOCKET_TIMEOUT = 5.0
+
+
+class SearchUnavailable(CustomersError):
+    """Redis (or its search module) cannot be reached; transient."""
+
+    code = "SEARCH_UNAVAILABLE"
+    status = 503
+
+
+class SearchDisabled(CustomersError):
+    """Search is switched off (`search_enabled=false`): the index is not used."""
+
+    code = "SEARCH_DISABLED"
+    status = 409
+
+
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+def translate(exc: BaseException) -> BaseException:
+    """Connection problems become SearchUnavailable; anything else is returned unchanged."""
+    if isinstance(exc, REDIS_ERRORS):
+        return SearchUnavailable(f"Redis is unavailable: {exc}")
+    return exc
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    password = settings.services_redis_password.get_secret_value() if settings.services_redis_password else None
+    return {
+        "host": settings.services_redis_host,
+        "port": settings.services_redis_port,
+        "password": password,
+        "protocol": 2,
+        "decode_responses": True,
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": 2.0,
+    }
+
+
+def connect(settings: Settings) -> SyncClient:
+    """A synchronous client (admin commands, rebuilds, jobs)."""
+    if not settings.search_enabled:
+        raise SearchDisabled("search is disabled (search_enabled=false)")
+    options = _options(settings)
+    if settings.services_redis_cluster:
+        return RedisCluster(**options)
+    return redis.Redis(db=settings.services_redis_db, **options)
+
+
+def connect_async(settings: Settings) -> AsyncClient:
+    """An asyncio client (the service's find and write path)."""
+    if not settings.search_enabled:
+        raise SearchDisabled("search is disabled (search_enabled=false)")
+    options = _options(settings)
+    if settings.services_redis_cluster:
+        return AsyncRedisCluster(**options)
+    return aredis.Redis(db=settings.services_redis_db, **options)
+
+
+def dialect_for(modules: Any) -> Dialect:
+    """Pick the dialect from a `MODULE LIST` reply."""
+    for module in modules or []:
+        entry = _pairs(module)
+        if str(entry.get("name", "")).lower() in ("ft", "search"):
+            return DialectV2() if int(entry.get("ver", 0)) >= 20000 else DialectV1()
+    raise SearchUnavailable("the Redis server has no search module (RediSearch) loaded")
+
+
+def probe(client: SyncClient) -> Dialect:
+    """Ask the server which RediSearch generation it runs."""
+    try:
+        return dialect_for(client.execute_command("MODULE", "LIST"))
+    except REDIS_ERRORS as exc:
+        raise SearchUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+async def probe_async(client: AsyncClient) -> Dialect:
+    try:
+        return dialect_for(await client.execute_command("MODULE", "LIST"))
+    except REDIS_ERRORS as exc:
+        raise SearchUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+def _pairs(reply: Any) -> dict[str, Any]:
+    """A flat `[k, v, k, v]` reply (RESP2) as a dict; a dict is returned as is."""
+    if isinstance(reply, dict):
+        return {str(k): v for k, v in reply.items()}
+    items = list(reply)
+    return {str(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
+
+
+pairs = _pairs

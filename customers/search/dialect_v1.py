@@ -1,0 +1,46 @@
+"""RediSearch 1.x (Debian's `redis-redisearch` 1.2.2): documents go in through `FT.ADD`.
+
+What differs from 2.x and is handled here: `FT.ADD ... REPLACE` keeps fields that are not resent
+(so a replace is `FT.DEL key DD` + `FT.ADD`), `FT.DEL` needs `DD` to remove the hash, `FT.DROP`
+drops an index with its documents, there are no aliases (the current index name lives in a key
+of ours, see `IndexState.CURRENT`) and `FT.INFO` reports `num_docs` as a string.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Command = tuple[Any, ...]
+
+
+class DialectV1:
+    """Commands for RediSearch 1.x."""
+
+    name = "1.x"
+    has_aliases = False
+
+    def create(self, index: str, prefix: str, schema: list[str]) -> Command:
+        # documents are added explicitly; the prefix is only our key naming
+        return ("FT.CREATE", index, "STOPWORDS", 0, "SCHEMA", *schema)
+
+    def put(self, index: str, key: str, fields: list[Any], *, fresh: bool) -> list[Command]:
+        """Write one document; `fresh` when the index cannot hold it yet (bulk load)."""
+        add: Command = ("FT.ADD", index, key, 1.0, "FIELDS", *fields)
+        if fresh:
+            return [add]
+        return [("FT.DEL", index, key, "DD"), add]
+
+    def delete(self, index: str, key: str) -> Command:
+        return ("FT.DEL", index, key, "DD")
+
+    def drop(self, index: str) -> Command:
+        return ("FT.DROP", index)
+
+    def switch(self, alias: str, index: str) -> list[Command]:
+        return []
+
+    def search_target(self, alias: str, index: str) -> str:
+        return index
+
+    def num_docs(self, info: dict[str, Any]) -> int:
+        return int(float(info.get("num_docs", 0)))

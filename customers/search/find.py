@@ -1,0 +1,121 @@
+"""`find`: validated once, answered by RediSearch when it can, otherwise by PostgreSQL.
+
+The index answers ids in order (NOCONTENT); the records come from PostgreSQL, the source of
+truth. PostgreSQL answers instead when search is off, Redis is unreachable, the index was built
+from an older questionnaire than the query needs, or the server returned a short (timed-out)
+page — never a silently wrong page.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psycopg
+import redis
+
+from customers.config import Settings
+from customers.questionnaire import Questionnaire
+from customers.search.client import REDIS_ERRORS
+from customers.search.pg import fetch_ordered, find_pg
+from customers.search.query import FindRequest, Plan, plan
+from customers.search.runtime import SearchRuntime
+from customers.search.schema import IndexSchema
+from customers.search.state import IndexState
+
+log = logging.getLogger(__name__)
+AsyncConn = psycopg.AsyncConnection[Any]
+Engine = Literal["redisearch", "postgresql"]
+
+_schemas: dict[tuple[int, int], IndexSchema] = {}
+
+
+def schema_for(q: Questionnaire) -> IndexSchema:
+    """The schema derived from a questionnaire version (cached)."""
+    key = (q.version, id(q.document))
+    schema = _schemas.get(key)
+    if schema is None:
+        if len(_schemas) > 32:
+            _schemas.clear()
+        schema = _schemas[key] = IndexSchema.from_questionnaire(q)
+    return schema
+
+
+@dataclass
+class FindResult:
+    """A page of full customer records in the requested order, and the total count."""
+
+    total: int
+    items: list[dict[str, Any]]
+    engine: Engine
+    fallback: str | None = None  # why PostgreSQL answered although search is on
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds: redis, database
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "items": self.items, "engine": self.engine, "fallback": self.fallback}
+
+
+class _Fallback(Exception):
+    """The index cannot answer this query correctly; PostgreSQL will."""
+
+
+async def find(
+    conn: AsyncConn, q: Questionnaire, request: FindRequest, *, settings: Settings, runtime: SearchRuntime | None = None,
+) -> FindResult:
+    """Find customers: free text, filters, a page and an order; raises ValidationFailed (422)
+    for anything the engines could answer wrongly."""
+    checked = plan(request, schema_for(q), max_window=settings.search_max_window, region=settings.phone_default_region)
+    fallback: str | None = None
+    timings: dict[str, float] = {}
+    if settings.search_enabled and runtime is not None:
+        try:
+            return await _find_redis(conn, checked, runtime, timings)
+        except _Fallback as exc:
+            fallback = str(exc)
+        except REDIS_ERRORS as exc:
+            fallback = f"Redis unavailable: {exc}"
+            runtime.failed("find", exc)
+        except redis.ResponseError as exc:
+            fallback = f"the search server refused the query: {exc}"
+            log.error("RediSearch refused %r: %s", checked.redis_query(), exc)
+        runtime.counters.find_fallbacks += 1
+    started = time.perf_counter()
+    total, items = await find_pg(conn, checked)
+    timings["database"] = (time.perf_counter() - started) * 1000
+    return FindResult(total, items, "postgresql", fallback, timings)
+
+
+async def _find_redis(conn: AsyncConn, checked: Plan, runtime: SearchRuntime, timings: dict[str, float]) -> FindResult:
+    started = time.perf_counter()
+    dialect = await runtime.dialect()
+    current, _ = await runtime.targets()
+    if current is None:
+        raise _Fallback("no search index exists (run `customers search init --load-docs`)")
+    built = await runtime.schema_of(current)
+    if built is None:
+        raise _Fallback(f"the schema of index {current} is unknown")
+    by_key = built.by_key
+    for f in checked.fields_used():
+        if by_key.get(f.key) != f:
+            raise _Fallback(f"index {current} was built from another questionnaire ({f.key!r} differs): run migrate")
+    args: list[Any] = ["FT.SEARCH", dialect.search_target(IndexState.ALIAS, current), checked.redis_query(), "NOCONTENT"]
+    # LIMIT x 0 is refused by 1.2: count with a page of one and drop it
+    args += ["LIMIT", checked.offset, max(checked.limit, 1)]
+    args += ["SORTBY", checked.sort.attr, "DESC" if checked.desc else "ASC"]
+    reply = await runtime.client.execute_command(*args)
+    timings["redis"] = (time.perf_counter() - started) * 1000
+    total = int(reply[0])
+    prefix = IndexState.doc_prefix(current)
+    ids = [int(key[len(prefix):]) for key in reply[1:]][: checked.limit]
+    expected = max(0, min(checked.limit, total - checked.offset))
+    if len(ids) < expected:
+        # RediSearch 1.2 answers a timed-out query with a partial, misordered page
+        raise _Fallback(f"the index returned a partial page ({len(ids)} of {expected}): query timed out")
+    started = time.perf_counter()
+    items = await fetch_ordered(conn, ids)
+    timings["database"] = (time.perf_counter() - started) * 1000
+    if len(items) < len(ids):
+        log.warning("the search index holds %d customers that no longer exist", len(ids) - len(items))
+    return FindResult(total, items, "redisearch", None, timings)

@@ -1,0 +1,81 @@
+"""The service's search runtime: one asyncio Redis client, the probed dialect, the schemas of
+the index versions (immutable, so cached by name), and the counters shown in /health."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from customers.config import Settings
+from customers.search.client import REDIS_ERRORS, AsyncClient, Dialect, connect_async, probe_async
+from customers.search.schema import IndexSchema
+from customers.search.state import IndexState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Counters:
+    """Since the process started."""
+
+    write_failures: int = 0  # document writes lost because Redis was unreachable
+    find_fallbacks: int = 0  # finds served by PostgreSQL although search is on
+    last_error: str | None = None
+
+
+@dataclass
+class SearchRuntime:
+    """Search resources of one service process (opened in the app lifespan)."""
+
+    settings: Settings
+    client: AsyncClient
+    counters: Counters = field(default_factory=Counters)
+    _dialect: Dialect | None = None
+    _schemas: dict[str, IndexSchema] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: Settings) -> SearchRuntime:
+        return cls(settings, connect_async(settings))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def dialect(self) -> Dialect:
+        if self._dialect is None:
+            self._dialect = await probe_async(self.client)
+        return self._dialect
+
+    async def targets(self) -> tuple[str | None, str | None]:
+        """(current index, index being built)."""
+        current, building = await self.client.mget([IndexState.CURRENT, IndexState.BUILDING])
+        return current, building
+
+    async def schema_of(self, index: str) -> IndexSchema | None:
+        schema = self._schemas.get(index)
+        if schema is None:
+            text = await self.client.get(IndexState.SCHEMA + index)
+            if text is None:
+                return None
+            schema = self._schemas[index] = IndexSchema.from_json(text)
+        return schema
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        self.counters.last_error = f"{what}: {type(exc).__name__}: {exc}"
+
+    async def health(self) -> dict[str, Any]:
+        """Redis reachability and the counters (a `/health` probe)."""
+        body: dict[str, Any] = {
+            "write_failures": self.counters.write_failures,
+            "find_fallbacks": self.counters.find_fallbacks,
+            "last_error": self.counters.last_error,
+        }
+        try:
+            await self.client.ping()
+            dialect = await self.dialect()
+            current, building = await self.targets()
+            return {"ok": True, "dialect": dialect.name, "index": current, "building": building, **body}
+        except REDIS_ERRORS as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}", **body}
+        except Exception as exc:  # noqa: BLE001 - e.g. no search module: unhealthy, reported
+            return {"ok": False, "error": str(exc), **body}

@@ -1,0 +1,29 @@
+"""Names the search index owns in Redis: index names, document key prefixes, state keys."""
+
+from __future__ import annotations
+
+
+class IndexState:
+    """Redis keys and names owned by the search index."""
+
+    ALIAS = "customers"  # 2.x: the alias queries go through
+    CURRENT = "customers:search:current"  # name of the index serving queries
+    BUILDING = "customers:search:building"  # name of the index a rebuild is filling
+    VERSION = "customers:search:version"  # counter of index versions
+    INDEXES = "customers:search:indexes"  # every index we created and have not dropped yet
+    SCHEMA = "customers:search:schema:"  # + index name: the schema that index was built with
+    LOCK = "customers:search:lock"  # one rebuild / init / flush at a time
+    LOCK_TTL = 600  # seconds; refreshed after every chunk
+    BUILDING_TTL = 3600
+
+    @staticmethod
+    def index_name(version: int) -> str:
+        return f"customers_v{version}"
+
+    @staticmethod
+    def doc_prefix(index: str) -> str:
+        return f"cs:{index.rsplit('_v', 1)[-1]}:"
+
+    @staticmethod
+    def doc_key(index: str, customer_id: int) -> str:
+        return f"{IndexState.doc_prefix(index)}{customer_id}"
