@@ -24,9 +24,9 @@ import orjson
 import psycopg
 from fastapi import APIRouter, Request, Response
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, create_model
 
-from customers import cards, groups, store
+from customers import cards, groups, search, store
 from customers.config import Role, Settings
 from customers.errors import CustomersError, FieldError, ValidationFailed
 from customers.db import translate
@@ -138,6 +138,7 @@ class Call:
     conn: psycopg.AsyncConnection[Any]
     settings: Settings
     questionnaire_cache: QuestionnaireCache
+    search_runtime: search.SearchRuntime | None
 
     async def questionnaire(self) -> Questionnaire:
         return await self.questionnaire_cache.get(self.conn)
@@ -291,6 +292,58 @@ async def customers_change_email(call: Call, id: StrictInt, email: StrictStr) ->
 async def customers_activate_email(call: Call, id: StrictInt) -> Any:
     """Mark the customer's email as confirmed."""
     return await store.activate_email(call.conn, id)
+
+
+@method("Customers.find", "reader")
+async def customers_find(
+    call: Call,
+    query: StrictStr | None = None,
+    filters: list[JsonObject] | None = None,
+    offset: StrictInt | None = None,
+    limit: StrictInt | None = None,
+    sort_key: StrictStr | None = None,
+    sort_order: StrictStr | None = None,
+) -> Any:
+    """Find customers by free text and filters: {total, items, engine, fallback}."""
+    order = sort_order.lower() if sort_order is not None else None  # "ASC"/"DESC" as well
+    given = {"query": query, "filters": filters, "offset": offset, "limit": limit, "sort_key": sort_key, "sort_order": order}
+    request = model_input(search.FindRequest, {k: v for k, v in given.items() if v is not None})
+    result = await search.find(
+        call.conn, await call.questionnaire(), request, settings=call.settings, runtime=call.search_runtime
+    )
+    return result.to_dict()
+
+
+# ---------------------------------------------------------------------------------------------
+# Search index administration: the search module's synchronous functions, run in a thread.
+# A call cut short by the Timeout header is answered at once, but the work already started in
+# Redis runs to its end (a rebuild is safe to interrupt only between its own steps).
+
+def _search_enabled(settings: Settings) -> None:
+    if not settings.search_enabled:
+        raise search.SearchDisabled("search is disabled (search_enabled=false)")
+
+
+@method("Customers.search.idx.init", "admin")
+async def search_idx_init(call: Call, load_docs: StrictBool = False) -> Any:
+    """Create the index if there is none: documents loaded, or null when it existed."""
+    _search_enabled(call.settings)
+    return await asyncio.to_thread(search.init_index, call.settings, load_docs=load_docs)
+
+
+@method("Customers.search.idx.flush", "admin")
+async def search_idx_flush(call: Call) -> Any:
+    """Drop the index with all its documents: how many indexes were dropped."""
+    _search_enabled(call.settings)
+    return await asyncio.to_thread(search.flush_index, call.settings)
+
+
+@method("Customers.search.idx.migrate", "admin")
+async def search_idx_migrate(call: Call, load_docs: StrictBool = True) -> Any:
+    """Rebuild the index from the questionnaire in force and switch to it: documents loaded."""
+    _search_enabled(call.settings)
+    result = await asyncio.to_thread(search.migrate_index, call.settings, load_docs=load_docs)
+    return result.documents
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,7 +602,8 @@ class Dispatch:
     async def _run(self, spec: Method, args: JsonObject) -> Any:
         pool: AsyncConnectionPool = self.app_state.pool
         async with pool.connection() as conn:
-            call = Call(conn, self.app_state.settings, self.app_state.questionnaire)
+            state = self.app_state
+            call = Call(conn, state.settings, state.questionnaire, getattr(state, "search", None))
             return await spec.body(call, **args)
 
 

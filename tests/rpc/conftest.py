@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.helpers import READER_TOKEN
+from tests.helpers import ADMIN_TOKEN, READER_TOKEN
 
 PATH = "/public/rpc"
 
@@ -68,3 +68,29 @@ def reader_rpc(live: Any, clean_db: None) -> Iterator[Rpc]:
 
 def new_customer(rpc: Rpc, phone: str = "79123456789", **fields: Any) -> dict[str, Any]:
     return rpc("Customers.create", customer={"phone": phone, **fields})
+
+
+@pytest.fixture(scope="module")
+def rpc_search_live(search_settings: Any) -> Iterator[Any]:
+    """The live service with search on (Redis with the search module from the root fixtures).
+
+    Module-scoped: its write-path listener is process-global (`store.on_change`) and must not
+    outlive the tests that need it, or writes served by the other live servers would call it."""
+    from service.app import create_app
+    from tests.conftest import start_server
+
+    server = start_server(create_app(search_settings))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def search_rpc(rpc_search_live: Any, search_settings: Any, clean_db: None) -> Iterator[Rpc]:
+    """An admin RPC client of the service with search on; database and Redis empty."""
+    import redis
+
+    flushed = redis.Redis(host=search_settings.services_redis_host, port=search_settings.services_redis_port, protocol=2)
+    flushed.flushdb()
+    flushed.close()
+    with httpx.Client(base_url=rpc_search_live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60) as client:
+        yield Rpc(client)
