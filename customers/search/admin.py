@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -136,27 +135,43 @@ def load_questionnaire(conn: psycopg.Connection[Any]) -> Questionnaire:
     return Questionnaire(QuestionnaireDocument.model_validate(row[1]), row[0])
 
 
-class _Lock:
-    """A Redis lock (SET NX with a TTL) held by one rebuild, init or flush."""
+# pg_advisory_lock key of rebuild / init / flush ("srch" "lock" as two int4): a session lock on
+# the rebuild's own connection, so a crashed rebuild releases it at once
+INDEX_LOCK = 0x73726368_6C6F636B & 0x7FFFFFFFFFFFFFFF
 
-    def __init__(self, client: SyncClient) -> None:
-        self.client = client
-        self.token = uuid.uuid4().hex
+
+class _Lock:
+    """One rebuild, init or flush at a time, across processes and machines."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+
+    WAIT = 3.0  # seconds: the server notices a dead holder's connection a moment late
 
     def __enter__(self) -> _Lock:
-        if not self.client.set(IndexState.LOCK, self.token, nx=True, ex=IndexState.LOCK_TTL):
-            raise SearchBusy("another index rebuild, init or flush is running; try again when it ends")
+        deadline = time.monotonic() + self.WAIT
+        while True:
+            row = self.s.conn.execute("SELECT pg_try_advisory_lock(%s)", (INDEX_LOCK,)).fetchone()
+            if row and row[0]:
+                break
+            if time.monotonic() > deadline:
+                raise SearchBusy("another index rebuild, init or flush is running; try again when it ends")
+            time.sleep(0.1)
+        # runs left 'running' by a process that died are over
+        self.s.conn.execute(
+            "UPDATE search_index_runs SET status = 'failed', finished_at = now(), error = 'interrupted' "
+            "WHERE status = 'running'"
+        )
         return self
 
     def refresh(self) -> None:
-        self.client.expire(IndexState.LOCK, IndexState.LOCK_TTL)
+        self.s.redis.expire(IndexState.BUILDING, IndexState.BUILDING_TTL)
 
     def __exit__(self, *exc: Any) -> None:
         try:
-            if self.client.get(IndexState.LOCK) == self.token:
-                self.client.delete(IndexState.LOCK)
-        except REDIS_ERRORS:
-            pass  # it expires by itself
+            self.s.conn.execute("SELECT pg_advisory_unlock(%s)", (INDEX_LOCK,))
+        except psycopg.Error:
+            pass  # the connection is gone, and the lock with it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +235,6 @@ def _write_all(
             written += count
             if lock is not None:
                 lock.refresh()
-                s.redis.expire(IndexState.BUILDING, IndexState.BUILDING_TTL)
             if progress is not None:
                 progress(written, total)
     if failed:
@@ -266,7 +280,7 @@ def _count(s: Session) -> int:
 def init_index(settings: Settings, *, load_docs: bool = False, progress: Progress | None = None) -> int | None:
     """Create the index if there is none; return the number of documents loaded (0 without
     `load_docs`), or None when an index already existed."""
-    with _session(settings) as s, _Lock(s.redis) as lock:
+    with _session(settings) as s, _Lock(s) as lock:
         current = s.current()
         if current is not None and s.num_docs(current) is not None:
             return None
@@ -284,7 +298,7 @@ def init_index(settings: Settings, *, load_docs: bool = False, progress: Progres
 
 def flush_index(settings: Settings) -> int:
     """Drop every index of ours with all its documents; return how many were dropped."""
-    with _session(settings) as s, _Lock(s.redis):
+    with _session(settings) as s, _Lock(s):
         names = set(s.redis.smembers(IndexState.INDEXES)) | set(filter(None, [s.current()]))  # type: ignore[arg-type]
         for index in names:
             _drop(s, index)
@@ -319,7 +333,7 @@ def migrate_index(
     Queries are answered by the old index until the switch; if the rebuild stops half-way the
     old index keeps serving and the next run drops the leftover and starts afresh."""
     started = time.monotonic()
-    with _session(settings) as s, _Lock(s.redis) as lock:
+    with _session(settings) as s, _Lock(s) as lock:
         previous = s.current()
         for leftover in set(s.redis.smembers(IndexState.INDEXES)) - {previous}:  # type: ignore[operator]
             log.info("dropping %s, left over by an interrupted rebuild", leftover)
@@ -439,8 +453,8 @@ class ConsistencyReport:
 
 
 def check_consistency(settings: Settings, *, sample: int = 200, repair: bool = False) -> ConsistencyReport:
-    """Compare the index with PostgreSQL: counts, and `sample` random customers field by field;
-    when the counts differ, every id. With `repair`, drifted and missing customers are
+    """Compare the index with PostgreSQL: counts, every id (a SCAN of the index's keys), and
+    `sample` random customers field by field. With `repair`, drifted and missing customers are
     re-indexed and stale documents removed."""
     with _session(settings) as s:
         index = s.current()
@@ -467,11 +481,11 @@ def check_consistency(settings: Settings, *, sample: int = 200, repair: bool = F
                 report.missing.append(row[0])
             elif not _same(expected, doc):
                 report.drifted.append(row[0])
-        if documents != customers:
-            indexed = _indexed_ids(s, index)
-            in_db = {r[0] for r in s.conn.execute("SELECT id FROM customers")}
-            report.missing = sorted(set(report.missing) | (in_db - indexed))
-            report.stale = sorted(indexed - in_db)
+        # equal counts can hide a missing and a stale document: compare the ids themselves
+        indexed = _indexed_ids(s, index)
+        in_db = {r[0] for r in s.conn.execute("SELECT id FROM customers")}
+        report.missing = sorted(set(report.missing) | (in_db - indexed))
+        report.stale = sorted(indexed - in_db)
         if repair and (report.drifted or report.missing or report.stale):
             report.repaired = _reindex(s, sorted(set(report.drifted) | set(report.missing) | set(report.stale)))
         return report

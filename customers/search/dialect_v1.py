@@ -24,11 +24,12 @@ class DialectV1:
         return ("FT.CREATE", index, "STOPWORDS", 0, "SCHEMA", *schema)
 
     def put(self, index: str, key: str, fields: list[Any], *, fresh: bool) -> list[Command]:
-        """Write one document; `fresh` when the index cannot hold it yet (bulk load)."""
-        add: Command = ("FT.ADD", index, key, 1.0, "FIELDS", *fields)
+        """Write one document. `fresh`: a bulk load into a new index — the write path may have
+        put a newer copy there meanwhile, so REPLACE (the catch-up by updated_at rewrites those
+        customers whole afterwards); otherwise delete first, as REPLACE keeps stale fields."""
         if fresh:
-            return [add]
-        return [("FT.DEL", index, key, "DD"), add]
+            return [("FT.ADD", index, key, 1.0, "REPLACE", "FIELDS", *fields)]
+        return [("FT.DEL", index, key, "DD"), ("FT.ADD", index, key, 1.0, "FIELDS", *fields)]
 
     def delete(self, index: str, key: str) -> Command:
         return ("FT.DEL", index, key, "DD")

@@ -12,9 +12,7 @@ class IndexState:
     VERSION = "customers:search:version"  # counter of index versions
     INDEXES = "customers:search:indexes"  # every index we created and have not dropped yet
     SCHEMA = "customers:search:schema:"  # + index name: the schema that index was built with
-    LOCK = "customers:search:lock"  # one rebuild / init / flush at a time
-    LOCK_TTL = 600  # seconds; refreshed after every chunk
-    BUILDING_TTL = 3600
+    BUILDING_TTL = 3600  # seconds; refreshed after every chunk, so a crashed rebuild's mark expires
 
     @staticmethod
     def index_name(version: int) -> str:

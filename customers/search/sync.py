@@ -4,6 +4,7 @@ reach Redis is logged and counted, never fails the write; the rebuild repairs th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -27,8 +28,19 @@ class IndexWriter:
     def __init__(self, runtime: SearchRuntime, pool: AsyncConnectionPool) -> None:
         self.runtime = runtime
         self.pool = pool
+        # the client and the pool belong to the service's event loop
+        self.loop = asyncio.get_running_loop()
 
     async def __call__(self, upserted: list[dict[str, Any]], deleted: list[int]) -> None:
+        if asyncio.get_running_loop() is not self.loop:
+            # a write made on another loop of this process (a CLI or test helper): run the
+            # copy on the loop that owns the client
+            future = asyncio.run_coroutine_threadsafe(self._copy(upserted, deleted), self.loop)
+            await asyncio.wrap_future(future)
+            return
+        await self._copy(upserted, deleted)
+
+    async def _copy(self, upserted: list[dict[str, Any]], deleted: list[int]) -> None:
         try:
             await self.write([row["id"] for row in upserted], deleted)
         except REDIS_ERRORS as exc:

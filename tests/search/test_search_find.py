@@ -80,3 +80,75 @@ def test_ranges_lists_negation_and_sorting(search_api: httpx.Client, people: dic
     assert _find(search_api, limit=0) == {"total": 3, "items": [], "engine": "redisearch", "fallback": None}
     assert _ids(_find(search_api, filters=[{"kind": "city", "condition": "prefix", "value": "санкт-пет"}])) == [oleg]
     assert _ids(_find(search_api, query="sidorov smi")) == [oleg]
+
+
+HOSTILE = ['@city:{x}', 'a-b', 'a|b', '{}', '*', '"quoted"', 'x)', '(', '+7', '\\', "o'brien", 'a b', '-', '%_']
+
+
+def test_hostile_values_are_escaped(search_api: httpx.Client, people: dict[str, dict]) -> None:
+    """No value changes the query's structure: each finds exactly what PostgreSQL finds."""
+    weird = _create(search_api, "+7 912 000-00-09", profile={"city": "a|b {x} *@-+", "favourite_store": '"q" (x) +7', "last_name": "O'Brien-Смит"})
+    wid = weird["id"]
+    assert _ids(_find(search_api, filters=[{"kind": "city", "condition": "eq", "value": "A|B {X} *@-+"}])) == [wid]
+    assert _ids(_find(search_api, filters=[{"kind": "favourite_store", "condition": "eq", "value": '"q" (x) +7'}])) == [wid]
+    assert _ids(_find(search_api, filters=[{"kind": "favourite_store", "condition": "prefix", "value": '"q" (x) +'}])) == [wid]
+    assert _ids(_find(search_api, query="o'brien-см")) == [wid]
+    for value in HOSTILE:
+        for flt in ({"kind": "city", "condition": "eq", "value": value},
+                    {"kind": "city", "condition": "ne", "value": value},
+                    {"kind": "meta.legacy_id", "condition": "in", "value": [value, "x"]}):
+            result = _find(search_api, filters=[flt])
+            assert result["engine"] == "redisearch"
+            expected = len(people) + 1 if flt["condition"] == "ne" else 0
+            assert result["total"] == expected, (flt, result)
+        free = search_api.post("/customers/find", json={"query": value})
+        assert free.status_code == 200 and free.json()["fallback"] is None, (value, free.text)
+
+
+def _error(api: httpx.Client, **body: object) -> dict:
+    response = api.post("/customers/find", json=body)
+    assert response.status_code == 422, response.text
+    return response.json()["errors"][0]
+
+
+def test_what_redisearch_would_get_silently_wrong_is_a_422(search_api: httpx.Client, people: dict[str, dict]) -> None:
+    err = _error(search_api, filters=[{"id": "f1", "kind": "no_such_field", "condition": "eq", "value": "x"}])
+    assert err["field"] == "filters[0] (f1).kind" and err["code"] == "UNKNOWN_FIELD"
+    assert _error(search_api, filters=[{"kind": "registration_store", "condition": "eq", "value": "x"}])["code"] == "UNKNOWN_FIELD"
+    err = _error(search_api, sort_key="gender")
+    assert err["field"] == "sort_key" and "not sortable" in err["message"]
+    assert _error(search_api, sort_key="nope")["code"] == "UNKNOWN_FIELD"
+    err = _error(search_api, filters=[{"kind": "city", "condition": "gt", "value": "x"}])
+    assert err["field"] == "filters[0].condition" and err["code"] == "TYPE_MISMATCH"
+    assert _error(search_api, filters=[{"kind": "first_name", "condition": "eq", "value": "x"}])["code"] == "TYPE_MISMATCH"
+    assert _error(search_api, filters=[{"kind": "phone", "condition": "prefix", "value": "79"}])["code"] == "TYPE_MISMATCH"
+    assert _error(search_api, filters=[{"kind": "birth_date", "condition": "gt", "value": 1990}])["code"] == "TYPE_MISMATCH"
+    assert _error(search_api, filters=[{"kind": "birth_date", "condition": "gt", "value": "1990-13-01"}])["code"] == "INVALID_FORMAT"
+    assert _error(search_api, filters=[{"kind": "gender", "condition": "eq", "value": "other"}])["code"] == "INVALID_ENUM_VALUE"
+    assert _error(search_api, filters=[{"kind": "children_count", "condition": "between", "value": [3, 1]}])["code"] == "NUMBER_CONSTRAINT"
+    assert _error(search_api, filters=[{"kind": "first_name", "condition": "prefix", "value": "и"}])["code"] == "LENGTH_CONSTRAINT"
+    assert _error(search_api, filters=[{"kind": "phone", "condition": "eq", "value": "+7 abc"}])["code"] == "INVALID_FORMAT"
+    assert _error(search_api, filters=[{"kind": "car_owner", "condition": "eq", "value": "yes"}])["code"] == "TYPE_MISMATCH"
+    err = _error(search_api, limit=1001)
+    assert err["field"] == "limit" and err["code"] == "NUMBER_CONSTRAINT"
+    err = _error(search_api, offset=9990, limit=20)
+    assert err["field"] == "offset" and "10000" in err["message"]
+    assert search_api.post("/customers/find", json={"offset": 9980, "limit": 20}).status_code == 200
+    assert _error(search_api, filters=[{"kind": "city", "condition": "eq"}])["code"] == "TYPE_MISMATCH"
+
+
+def test_postgresql_answers_the_same_with_search_off(search_api: httpx.Client, api: httpx.Client, people: dict[str, dict]) -> None:
+    """`api` is the service with search off, on the same database."""
+    bodies = [
+        {"query": "Ива"},
+        {"filters": [{"kind": "city", "condition": "eq", "value": "МОСКВА"}], "sort_key": "birth_date", "sort_order": "desc"},
+        {"filters": [{"kind": "interests", "condition": "ne", "value": "sport"}, {"kind": "gender", "condition": "ne", "value": "female"}]},
+        {"filters": [{"kind": "phone", "condition": "eq", "value": "+7 912 000-00-03"}]},
+    ]
+    for body in bodies:
+        off = _find(api, **body)
+        on = _find(search_api, **body)
+        assert off["engine"] == "postgresql" and off["fallback"] is None
+        assert on["engine"] == "redisearch"
+        assert off["items"] == on["items"] and off["total"] == on["total"]
+        assert off["total"] > 0
