@@ -40,6 +40,8 @@ log = logging.getLogger("customers.rpc")
 router = APIRouter(tags=["rpc"])
 
 PATH = "/public/rpc"
+# calls per batch: a batch runs on one request's time, so it is bounded like a page
+MAX_BATCH = 1000
 JsonObject = dict[str, Any]
 Offset = Annotated[StrictInt, Field(ge=0)]
 Limit = Annotated[StrictInt, Field(ge=1, le=1000)]
@@ -694,8 +696,9 @@ async def rpc(request: Request) -> Response:
     deadline = time.monotonic() + deadline_seconds if deadline_seconds else None
     dispatch = Dispatch(request.app.state, caller, deadline, correlation_id)
     if isinstance(payload, list):
-        if not payload:
-            return _json(_answer(None, False, error=error_object(InvalidRequest("an empty batch"))), 200, headers)
+        if not payload or len(payload) > MAX_BATCH:
+            problem = "an empty batch" if not payload else f"a batch holds at most {MAX_BATCH} calls, not {len(payload)}"
+            return _json(_answer(None, False, error=error_object(InvalidRequest(problem))), 200, headers)
         # one call after the other, in the batch's order: a later call sees an earlier one's writes
         answers = [answer for item in payload if (answer := await dispatch.call(item)) is not None]
         return _json(answers or None, 200, headers)

@@ -81,6 +81,9 @@ def test_batch_of_notifications_only_and_empty_batch(rpc: Rpc) -> None:
     empty = rpc.post([])
     assert empty.status_code == 200
     assert empty.json()["id"] is None and checked_error(empty.json()["error"])["code"] == -32600
+    huge = rpc.post([{"id": None, "method": "Customers.create", "params": {"customer": {"phone": "79001000004"}}}] * 1001)
+    assert checked_error(huge.json()["error"])["code"] == -32600 and "1000" in huge.json()["error"]["message"]
+    assert rpc("Customers.get_by_phone", phone="79001000004") is None  # refused as a whole
 
 
 @pytest.mark.parametrize("body", [b"{", b"not json", b'{"id": 0,}', b"\xff\xfe", b""])
