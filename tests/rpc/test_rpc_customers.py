@@ -205,3 +205,21 @@ def test_settings_get_set_reset(rpc: Rpc, api: httpx.Client) -> None:
 def test_dates_are_plain_dates(rpc: Rpc) -> None:
     created = new_customer(rpc)
     assert created["created"] == dt.date.today().isoformat()
+
+
+def test_concurrent_partial_settings_updates_all_survive(rpc: Rpc, live: Any) -> None:
+    from tests.helpers import ADMIN_TOKEN
+
+    def body(n: int) -> dict[str, Any]:
+        spec = {"key": f"extra_{n}", "label": f"Extra {n}", "type": "string"}
+        return {"id": 0, "method": "Customers.settings.set", "params": {"value": {"fields": [spec]}}}
+
+    async def burst() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as client:
+            responses = await asyncio.gather(*(client.post("/public/rpc", json=body(n)) for n in range(6)))
+        return [r.json() for r in responses]
+
+    answers = asyncio.run(burst())
+    assert sorted(a["result"]["version"] for a in answers) == [1, 2, 3, 4, 5, 6]
+    keys = {f["key"] for f in rpc("Customers.settings.get")["document"]["fields"]}
+    assert {f"extra_{n}" for n in range(6)} <= keys
