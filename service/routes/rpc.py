@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from customers import cards, groups, search, store
 from customers.config import Role, Settings
-from customers.errors import CustomersError, FieldError, ValidationFailed
+from customers.errors import CustomersError, ValidationFailed
 from customers.db import translate
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, field_errors
@@ -110,14 +110,14 @@ def error_object(exc: BaseException) -> JsonObject:
         exc = translate(exc)
     if isinstance(exc, RpcError):
         code, type_name, message = exc.code, exc.type_name, exc.message
-        data: JsonObject = {"code": exc.service_code, **exc.data}
+        data: JsonObject = {**exc.data, "code": exc.service_code}
     elif isinstance(exc, deps.Forbidden):
         code, type_name, message = 403, "Forbidden", str(exc)
         data = {"code": "FORBIDDEN"}
     elif isinstance(exc, CustomersError):
         code, type_name = _BY_STATUS.get(exc.status, (exc.status, "InternalError"))
         message = exc.message
-        data = {"code": exc.code, **exc.details}
+        data = {**exc.details, "code": exc.code}
         if isinstance(exc, ValidationFailed):
             data["errors"] = [e.to_dict() for e in exc.errors]
         elif code == -32702 and "field" in exc.details:
@@ -574,12 +574,16 @@ class Dispatch:
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error object
             error = error_object(exc)
             if error["code"] == -32603:
-                log.error("rpc %s failed (correlation id %s)", name, self.correlation_id, exc_info=exc)
+                log.error(
+                    "rpc %s failed (correlation id %s)", name, self.correlation_id,
+                    exc_info=exc, extra={"correlation_id": self.correlation_id},
+                )
             outcome = f"error {error['code']} {error['data']['code']}"
             answer = _answer(None if request_id is _NO_ID else request_id, jsonrpc, error=error)
         log.info(
             "rpc %s %s in %.1f ms (correlation id %s)",
             name, outcome, (time.perf_counter() - started) * 1000, self.correlation_id,
+            extra={"correlation_id": self.correlation_id},
         )
         return None if notification else answer
 

@@ -13,7 +13,6 @@ import psycopg
 import pytest
 
 from rpc.conftest import PATH, Rpc, checked_error, new_customer
-from tests.helpers import ADMIN_TOKEN
 
 
 def test_relaxed_call_answers_id_and_result_only(rpc: Rpc) -> None:
@@ -224,6 +223,7 @@ def test_correlation_id_is_echoed_and_logged(rpc: Rpc, caplog: pytest.LogCapture
     assert response.headers["correlation-id"] == "till-42/7f3a"
     assert response.json() == {"id": 0, "result": None}
     assert any("till-42/7f3a" in r.getMessage() and "Customers.get" in r.getMessage() for r in caplog.records)
+    assert any(getattr(r, "correlation_id", None) == "till-42/7f3a" for r in caplog.records)
     errors = rpc.post(b"{", {"Correlation-Id": "c-2"})
     assert errors.headers["correlation-id"] == "c-2"
     assert "correlation-id" not in {k.lower() for k in rpc.post({"id": 0, "method": "Groups.list"}).headers}
