@@ -63,9 +63,9 @@ async def list_cards(customer_id: int, _: ReaderDep, conn: ConnDep) -> JSONRespo
 
 
 @router.post("/{customer_id}/cards", status_code=status.HTTP_201_CREATED, response_model=Card, responses=_ERRORS)
-async def create_card(customer_id: int, body: CardCreate, _: AdminDep, conn: ConnDep) -> JSONResponse:
-    """Issue a card with a generated, unguessable id of the given type."""
-    card = await cards.create_card(conn, customer_id, cards.generated_card_type(body.card_type))
+async def create_card(customer_id: int, _: AdminDep, conn: ConnDep, body: CardCreate | None = None) -> JSONResponse:
+    """Issue a card with a generated, unguessable id of the given type (VIRTUAL without a body)."""
+    card = await cards.create_card(conn, customer_id, cards.generated_card_type(body.card_type if body else None))
     return JSONResponse(card, status_code=status.HTTP_201_CREATED)
 
 

@@ -149,6 +149,7 @@ def test_cards_over_rest(api: httpx.Client, rpc: Rpc) -> None:
     assert wrong.status_code == 422 and wrong.json()["code"] == "INVALID_CARD_FMT"
     assert api.put(f"/customers/{cid}/cards/4410000077777").json()["code"] == "CARD_EXISTS"
     assert api.post(f"/customers/{cid}/cards", json={"card_type": "PHYSICAL"}).status_code == 422
+    assert api.post(f"/customers/{cid}/cards").json()["type"] == "VIRTUAL"
 
     listed = api.get(f"/customers/{cid}/cards").json()["items"]
     assert listed == rpc("Customers.cards.list", customer_id=cid)
