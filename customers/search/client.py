@@ -10,7 +10,10 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from customers.config import Settings
 from customers.errors import CustomersError
@@ -22,6 +25,7 @@ SyncClient = redis.Redis | RedisCluster
 AsyncClient = aredis.Redis | AsyncRedisCluster
 
 SOCKET_TIMEOUT = 5.0
+RETRIES = 1
 
 
 class SearchUnavailable(CustomersError):
@@ -65,7 +69,9 @@ def connect(settings: Settings) -> SyncClient:
     """A synchronous client (admin commands, rebuilds, jobs)."""
     if not settings.search_enabled:
         raise SearchDisabled("search is disabled (search_enabled=false)")
-    options = _options(settings)
+    # redis-py retries 10 times with backoff by default: an unreachable server must be
+    # noticed at once (the write path and find fall back, they do not wait)
+    options = {**_options(settings), "retry": Retry(NoBackoff(), RETRIES)}
     if settings.services_redis_cluster:
         return RedisCluster(**options)
     return redis.Redis(db=settings.services_redis_db, **options)
@@ -75,7 +81,7 @@ def connect_async(settings: Settings) -> AsyncClient:
     """An asyncio client (the service's find and write path)."""
     if not settings.search_enabled:
         raise SearchDisabled("search is disabled (search_enabled=false)")
-    options = _options(settings)
+    options = {**_options(settings), "retry": AsyncRetry(NoBackoff(), RETRIES)}
     if settings.services_redis_cluster:
         return AsyncRedisCluster(**options)
     return aredis.Redis(db=settings.services_redis_db, **options)

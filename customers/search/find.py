@@ -29,18 +29,19 @@ log = logging.getLogger(__name__)
 AsyncConn = psycopg.AsyncConnection[Any]
 Engine = Literal["redisearch", "postgresql"]
 
-_schemas: dict[tuple[int, int], IndexSchema] = {}
+# (version, id of the document) -> (the document, kept alive so its id is not reused; schema)
+_schemas: dict[tuple[int, int], tuple[object, IndexSchema]] = {}
 
 
 def schema_for(q: Questionnaire) -> IndexSchema:
-    """The schema derived from a questionnaire version (cached)."""
+    """The schema derived from a questionnaire (cached per document object)."""
     key = (q.version, id(q.document))
-    schema = _schemas.get(key)
-    if schema is None:
+    cached = _schemas.get(key)
+    if cached is None:
         if len(_schemas) > 32:
             _schemas.clear()
-        schema = _schemas[key] = IndexSchema.from_questionnaire(q)
-    return schema
+        cached = _schemas[key] = (q.document, IndexSchema.from_questionnaire(q))
+    return cached[1]
 
 
 @dataclass

@@ -153,13 +153,15 @@ class Plan:
 # Escaping
 
 def escape_tag(value: str) -> str:
-    """Backslash-escape every character that is not a letter, digit or `_` (spaces too):
-    unescaped `+`, `-`, `.`, `@` change a tag query's meaning or break it."""
-    return "".join(ch if ch.isalnum() or ch == "_" else "\\" + ch for ch in value)
+    """Backslash-escape every ASCII character that is not a letter, digit or `_` (spaces too):
+    unescaped `+`, `-`, `.`, `@` change a tag query's meaning or break it. Non-ASCII characters
+    are never syntax, and the parser escapes single bytes: a backslash before a multi-byte
+    character (`№`) makes the value match nothing."""
+    return "".join(ch if ch.isalnum() or ch == "_" or ord(ch) > 127 else "\\" + ch for ch in value)
 
 
 def escape_term(word: str) -> str:
-    return "".join(ch if ch.isalnum() else "\\" + ch for ch in word)
+    return "".join(ch if ch.isalnum() or ord(ch) > 127 else "\\" + ch for ch in word)
 
 
 def _number(value: float) -> str:
@@ -213,7 +215,10 @@ def _redis_clause(c: Clause) -> tuple[bool, str]:
             case "eq":
                 return False, _range(f, _number(v[0]), _number(v[0]))
             case "ne":
-                return True, _range(f, _number(v[0]), _number(v[0]))
+                # two ranges, never a negation (see schema.NUM_SENTINEL); missing values hold
+                # the sentinel, so they are included, as with IS DISTINCT FROM
+                x = _number(v[0])
+                return False, _union([_range(f, "-inf", "(" + x), _range(f, "(" + x, "+inf")])
             case "gt":
                 return False, _range(f, "(" + _number(v[0]), _OPEN_HI)
             case "gte":

@@ -33,6 +33,8 @@ PREFIX_MIN = 2
 PREFIX_TAG_MAX = 10
 # Missing values of sortable fields get a sentinel that sorts last ascending (first descending),
 # as NULLs do in PostgreSQL: RediSearch 1.2 places documents without the value erratically.
+# Every numeric field carries it, so that `ne` is a union of two ranges: 1.2 answers negated
+# numeric ranges wrongly (documents dropped, the last one always).
 NUM_SENTINEL = 10**18
 NUM_SENTINEL_TEXT = str(NUM_SENTINEL)
 TEXT_SENTINEL = "\uffff"
@@ -139,7 +141,7 @@ class IndexField:
         value = self.value_sql()
         if self.is_list:
             return f"nullif(array_to_string({value}, E'\\x1f'), '')"
-        if self.sortable and self.nullable:
+        if self.nullable and (self.sortable or self.kind == "numeric"):
             sentinel = NUM_SENTINEL_TEXT if self.kind == "numeric" else "chr(65535)"
             if self.kind == "numeric":
                 return f"coalesce({value}, {sentinel}::float8)"

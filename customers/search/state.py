@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 
 class IndexState:
     """Redis keys and names owned by the search index."""
@@ -16,7 +18,9 @@ class IndexState:
 
     @staticmethod
     def index_name(version: int) -> str:
-        return f"customers_v{version}"
+        # the token keeps names unique even after the counter is lost (FLUSHDB): the service
+        # caches an index's schema by its name
+        return f"customers_v{version}-{secrets.token_hex(3)}"
 
     @staticmethod
     def doc_prefix(index: str) -> str:
