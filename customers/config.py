@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     phone_default_region: str = "RU"
     # "admin:<token>,reader:<token>" — several tokens per role are allowed.
     auth_tokens: SecretStr = SecretStr("")
+    # lifetime of a temporary login code (Customers.cards.create_temp_card)
+    login_code_ttl_seconds: int = Field(default=300, ge=1, le=86400)
 
     @field_validator("phone_default_region")
     @classmethod

@@ -19,6 +19,7 @@ from customers.store import QuestionnaireCache
 from service.deps import Forbidden, Unauthorized
 from service.responses import JSONResponse
 from service.routes import customers, health, search, settings
+from service.routes import cards, groups, rpc
 from service.routes import jobs as jobs_routes
 from jobs import host as jobs_host
 
@@ -60,6 +61,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
     app.state.health_probes = {}
 
     for module in (search, customers, settings, health):
+        app.include_router(module.router)
+    for module in (groups, cards, rpc):
         app.include_router(module.router)
     app.include_router(jobs_routes.router)
     jobs_host.install(app, config)

@@ -1,0 +1,130 @@
+"""Groups.* over /public/rpc and REST."""
+
+from __future__ import annotations
+
+import httpx
+
+from rpc.conftest import Rpc, new_customer
+
+GROUP_KEYS = {"created", "id", "name", "meta"}
+
+
+def test_group_lifecycle(rpc: Rpc) -> None:
+    plain = rpc("Groups.create", name="VIP", meta=None)
+    assert set(plain) == GROUP_KEYS and plain["meta"] == {} and len(plain["created"]) == 10
+    tagged = rpc("Groups.create", name="  Сотрудники  ", meta={"discount": 10, "note": None})
+    assert tagged["name"] == "Сотрудники" and tagged["meta"] == {"discount": 10}
+
+    updated = rpc("Groups.update", id=tagged["id"], meta={"discount": 15})
+    assert updated == {**tagged, "meta": {"discount": 15}}
+    assert rpc("Groups.update", id=plain["id"], meta={})["meta"] == {}
+
+    third = rpc("Groups.create", name="Новые", meta={})
+    assert rpc("Groups.list", offset=None, limit=None) == [plain, updated, third]
+    assert rpc("Groups.list", offset=1, limit=1) == [updated]
+    assert rpc("Groups.list", offset=5, limit=10) == []
+
+    assert rpc("Groups.delete", id=plain["id"]) == plain
+    assert [g["id"] for g in rpc("Groups.list")] == [tagged["id"], third["id"]]
+
+
+def test_group_errors(rpc: Rpc) -> None:
+    for method, params in (
+        ("Groups.update", {"id": 999, "meta": {}}),
+        ("Groups.delete", {"id": 999}),
+        ("Groups.customers.add", {"id": 999, "items": []}),
+        ("Groups.customers.remove", {"id": 999, "items": [1]}),
+        ("Groups.customers.list", {"id": 999}),
+    ):
+        error = rpc.error(method, **params)
+        assert (error["code"], error["data"]["code"], error["data"]["type"]) == (404, "GROUP_NOT_FOUND", "NotFound"), method
+    empty = rpc.error("Groups.create", name="   ")
+    assert empty["code"] == -32702 and empty["data"]["errors"][0]["field"] == "name"
+    assert rpc.error("Groups.create", name="x", meta=[1])["code"] == -32602
+    assert rpc.error("Groups.list", limit=0)["code"] == -32602
+    assert rpc.error("Groups.list", offset=-1)["code"] == -32602
+    assert rpc.error("Groups.update", id=1)["code"] == -32602  # meta is required
+    assert rpc("Groups.list") == []
+
+
+def test_membership_by_group(rpc: Rpc) -> None:
+    group = rpc("Groups.create", name="VIP")
+    ids = [new_customer(rpc, f"7900000000{i}")["id"] for i in range(4)]
+    assert rpc("Groups.customers.add", id=group["id"], items=ids[:3]) == 3
+    assert rpc("Groups.customers.add", id=group["id"], items=[ids[0], ids[3], ids[3]]) == 1  # only new ones count
+    members = rpc("Groups.customers.list", id=group["id"], offset=None, limit=None)
+    assert [m["id"] for m in members] == ids
+    assert members[0] == rpc("Customers.get", id=ids[0])  # full customer records
+    assert [m["id"] for m in rpc("Groups.customers.list", id=group["id"], offset=1, limit=2)] == ids[1:3]
+
+    assert rpc("Groups.customers.remove", id=group["id"], items=[ids[1], ids[1], 999999]) == 1
+    assert [m["id"] for m in rpc("Groups.customers.list", id=group["id"])] == [ids[0], ids[2], ids[3]]
+    assert rpc("Groups.customer.get_groups", customer_id=ids[1]) == []
+    assert rpc("Groups.customer.get_groups", customer_id=ids[0]) == [group]
+
+
+def test_membership_is_all_or_nothing(rpc: Rpc) -> None:
+    group = rpc("Groups.create", name="VIP")
+    cid = new_customer(rpc)["id"]
+    error = rpc.error("Groups.customers.add", id=group["id"], items=[cid, 999998, 999999])
+    assert (error["code"], error["data"]["code"]) == (404, "CUSTOMER_NOT_FOUND")
+    assert error["data"]["ids"] == [999998, 999999] and "999998" in error["message"]
+    assert rpc("Groups.customers.list", id=group["id"]) == []
+
+    missing_group = rpc.error("Groups.customers.add_customer_groups", items=[{"id": cid, "groups": [group["id"], 777]}])
+    assert (missing_group["code"], missing_group["data"]["code"], missing_group["data"]["ids"]) == (404, "GROUP_NOT_FOUND", [777])
+    assert rpc("Groups.customer.get_groups", customer_id=cid) == []
+
+
+def test_membership_by_customer(rpc: Rpc) -> None:
+    vip, staff, new = (rpc("Groups.create", name=n) for n in ("VIP", "Staff", "New"))
+    a = new_customer(rpc, "79000000001")["id"]
+    b = new_customer(rpc, "79000000002")["id"]
+    items = [
+        {"_type": "CustomerGroups", "id": a, "groups": [vip["id"], staff["id"]]},
+        {"id": b, "groups": [staff["id"]]},
+    ]
+    assert rpc("Groups.customers.add_customer_groups", items=items) == 3
+    assert rpc("Groups.customers.add_customer_groups", items=items + [{"id": b, "groups": [new["id"]]}]) == 1
+    assert [g["name"] for g in rpc("Groups.customer.get_groups", customer_id=a)] == ["VIP", "Staff"]
+    assert [m["id"] for m in rpc("Groups.customers.list", id=staff["id"])] == [a, b]
+
+    assert rpc("Groups.customers.remove_customer_groups", items=[{"id": a, "groups": [staff["id"], new["id"]]}]) == 1
+    assert [g["name"] for g in rpc("Groups.customer.get_groups", customer_id=a)] == ["VIP"]
+    assert rpc("Groups.customers.add_customer_groups", items=[]) == 0
+    bad = rpc.error("Groups.customers.add_customer_groups", items=[{"id": a}])
+    assert bad["code"] == -32602 and bad["data"]["errors"][0]["field"] == "items.groups"
+
+    # deleting a group or a customer ends their memberships
+    rpc("Groups.delete", id=vip["id"])
+    assert rpc("Groups.customer.get_groups", customer_id=a) == []
+    rpc("Customers.delete", id=b)
+    assert [m["id"] for m in rpc("Groups.customers.list", id=new["id"])] == []
+
+
+def test_groups_over_rest(api: httpx.Client, rpc: Rpc) -> None:
+    created = api.post("/groups", json={"name": "VIP", "meta": {"tier": 1}})
+    assert created.status_code == 201
+    group = created.json()
+    assert group == rpc("Groups.list")[0]
+    assert api.get(f"/groups/{group['id']}").json() == group
+    assert api.patch(f"/groups/{group['id']}", json={"meta": {"tier": 2}}).json()["meta"] == {"tier": 2}
+    page = api.get("/groups", params={"limit": 10}).json()
+    assert page["total"] == 1 and page["items"][0]["meta"] == {"tier": 2}
+
+    cid = new_customer(rpc)["id"]
+    assert api.post(f"/groups/{group['id']}/customers", json={"items": [cid]}).json() == {"count": 1}
+    members = api.get(f"/groups/{group['id']}/customers").json()
+    assert members["total"] == 1 and members["items"][0]["id"] == cid
+    assert api.get(f"/customers/{cid}/groups").json()["items"][0]["id"] == group["id"]
+    assert api.post(f"/groups/{group['id']}/customers/remove", json={"items": [cid]}).json() == {"count": 1}
+    assert api.post("/groups/memberships", json={"items": [{"id": cid, "groups": [group["id"]]}]}).json() == {"count": 1}
+    assert api.post("/groups/memberships/remove", json={"items": [{"id": cid, "groups": [group["id"]]}]}).json() == {"count": 1}
+
+    missing = api.post(f"/groups/{group['id']}/customers", json={"items": [cid, 424242]})
+    assert missing.status_code == 404 and missing.json()["code"] == "CUSTOMER_NOT_FOUND"
+    assert api.get("/customers/424242/groups").status_code == 404
+    assert api.post("/groups", json={"name": ""}).status_code == 422
+    assert api.delete(f"/groups/{group['id']}").status_code == 204
+    gone = api.get(f"/groups/{group['id']}")
+    assert gone.status_code == 404 and gone.json()["code"] == "GROUP_NOT_FOUND"
