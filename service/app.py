@@ -13,12 +13,13 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from customers import db
 from customers.config import Settings, get_settings
-from customers.errors import CustomersError, FieldError, ValidationFailed
+from customers.errors import CustomersError, DatabaseUnavailable, FieldError, ValidationFailed
 from customers.questionnaire import field_errors
 from customers.store import QuestionnaireCache
 from service.deps import Forbidden, Unauthorized
 from service.responses import JSONResponse
-from service.routes import customers, health, settings
+from service.middleware import ServiceMiddleware, recheck_pool
+from service.routes import customers, health, metrics, settings
 
 log = logging.getLogger("customers.service")
 
@@ -35,7 +36,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
             min_size=config.db_pool_min_size,
             max_size=config.db_pool_max_size,
             kwargs={"autocommit": True},
-            timeout=10,
+            timeout=config.db_pool_timeout,
             open=False,
         )
         await pool.open(wait=False)
@@ -57,17 +58,23 @@ def create_app(config: Settings | None = None) -> FastAPI:
     app.state.questionnaire = QuestionnaireCache()
     app.state.health_probes = {}
 
-    for module in (customers, settings, health):
+    for module in (customers, settings, health, metrics):
         app.include_router(module.router)
     _install_error_handlers(app)
+    app.add_middleware(
+        ServiceMiddleware, max_body_bytes=config.http_max_body_bytes,
+        max_json_depth=config.http_max_json_depth, access_log=config.access_log,
+    )
     return app
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     """One handler per error family; routes never build error bodies."""
 
-    async def service_error(_: Request, exc: Exception) -> JSONResponse:
+    async def service_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CustomersError)
+        if isinstance(exc, DatabaseUnavailable):
+            recheck_pool(request.app)
         return JSONResponse(exc.to_dict(), status_code=exc.status)
 
     async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
