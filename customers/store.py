@@ -267,6 +267,46 @@ _BY_PHONE = f"SELECT {COLUMNS} FROM customers WHERE phone = %s"
 _BY_EMAIL = f"SELECT {COLUMNS} FROM customers WHERE lower(email) = %s"
 
 
+# Lookups served over HTTP: PostgreSQL renders the customer as JSON text (same keys, same values
+# as the dict functions give through orjson), so the hot path neither parses jsonb/dates into
+# Python objects nor serialises them again.
+# updated_at is spelled as orjson spells a datetime (6-digit fraction unless zero, +HH:MM), so
+# the text of a lookup equals that of a write's answer; PostgreSQL would trim trailing zeros.
+_UPDATED_AT_TEXT = (
+    "to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+    "|| CASE WHEN extract(microseconds FROM updated_at)::bigint %% 1000000 <> 0 THEN to_char(updated_at, '.US') ELSE '' END "
+    "|| to_char(updated_at, 'TZH:TZM')"
+)
+_AS_JSON = "json_build_object(" + ", ".join(
+    f"'{c}', {_UPDATED_AT_TEXT if c == 'updated_at' else c}" for c in COLUMNS.split(", ")
+) + ")::text"
+_BY_ID_JSON = f"SELECT {_AS_JSON} FROM customers WHERE id = %s"
+_BY_PHONE_JSON = f"SELECT {_AS_JSON} FROM customers WHERE phone = %s"
+_BY_EMAIL_JSON = f"SELECT {_AS_JSON} FROM customers WHERE lower(email) = %s"
+
+
+async def _json_one(conn: AsyncConn, sql: str, value: Any) -> bytes | None:
+    async with translated:
+        cur = await conn.execute(sql, (value,))
+        row = await cur.fetchone()
+    return row[0].encode() if row is not None else None
+
+
+async def customer_json(conn: AsyncConn, customer_id: int) -> bytes | None:
+    """The customer with this id as a JSON document (UTF-8), or None."""
+    return await _json_one(conn, _BY_ID_JSON, customer_id)
+
+
+async def customer_json_by_phone(conn: AsyncConn, phone: str) -> bytes | None:
+    """The customer with this normalised phone as a JSON document, or None."""
+    return await _json_one(conn, _BY_PHONE_JSON, phone)
+
+
+async def customer_json_by_email(conn: AsyncConn, email: str) -> bytes | None:
+    """The customer with this normalised email as a JSON document, or None."""
+    return await _json_one(conn, _BY_EMAIL_JSON, email)
+
+
 async def get_customer(conn: AsyncConn, customer_id: int) -> dict[str, Any] | None:
     return await _maybe_one(conn, _BY_ID, (customer_id,))
 

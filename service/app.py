@@ -60,6 +60,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
 
     for module in (customers, settings, health, metrics):
         app.include_router(module.router)
+    app.router.routes[:0] = customers.lookup_routes  # the lookups' fast path, matched first
     _install_error_handlers(app)
     app.add_middleware(
         ServiceMiddleware, max_body_bytes=config.http_max_body_bytes,

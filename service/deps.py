@@ -53,12 +53,15 @@ def _caller(request: Request) -> Caller:
     return Caller(role)
 
 
-def reader(request: Request) -> Caller:
+# The dependencies are `async def` although they do not await: FastAPI runs a plain `def`
+# dependency in a worker thread, a hop that cost more than the whole lookup under load.
+
+async def reader(request: Request) -> Caller:
     """Lookups and search: readers and admins."""
     return _caller(request)
 
 
-def admin(request: Request) -> Caller:
+async def admin(request: Request) -> Caller:
     """Writes, settings, index and job administration: admins only."""
     caller = _caller(request)
     if caller.role != "admin":
@@ -72,7 +75,7 @@ async def connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection[
         yield conn
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

@@ -119,7 +119,7 @@ class ServiceMiddleware:
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")
-        template = getattr(route, "path", None) or _UNMATCHED
+        template = getattr(route, "path_format", None) or getattr(route, "path", None) or _UNMATCHED
         method = scope["method"]
         key = (method, template, status)
         counter = self._counters.get(key)

@@ -1,6 +1,6 @@
 """HTTP load benchmark: the service against a minimal reference service and pgbench, in one run.
 
-    .venv/bin/python -m bench.http.run --rows 1000000 --workers 2 --duration 15
+    .venv/bin/python -m bench.http.run --rows 1000000 --workers 2 --duration 10 --rounds 3
 
 Seeds `--rows` customers straight into PostgreSQL with one set-based INSERT ... SELECT (kept
 between runs when the count matches), serves `customers serve --workers N` and the reference
@@ -139,6 +139,14 @@ def wrk(url: str, script: str, connections: int, duration: int, threads: int, ar
             "errors": errors, "requests": result["requests"]}
 
 
+def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rounds of one measurement as one: summed requests over summed time, median percentiles."""
+    seconds = sum(p["requests"] / p["rps"] for p in parts)
+    median = lambda key: sorted(p[key] for p in parts)[len(parts) // 2]  # noqa: E731
+    return {"rps": sum(p["requests"] for p in parts) / seconds, "p50_ms": median("p50_ms"), "p99_ms": median("p99_ms"),
+            "errors": sum(p["errors"] for p in parts), "requests": sum(p["requests"] for p in parts)}
+
+
 def pgbench(conninfo: str, rows: int, clients: int, duration: int, script_dir: Path) -> dict[str, Any]:
     """pgbench running the same point SELECT by phone (prepared), `clients` connections."""
     params = psycopg.conninfo.conninfo_to_dict(conninfo)
@@ -161,7 +169,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of both services")
-    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of reference and customers get-by-phone")
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--pgbench-clients", type=int, default=4)
@@ -197,13 +206,17 @@ def main() -> None:
         for url in (ours, ref):  # warm both: pools filled, code paths compiled, caches touched
             wrk(url, "get_by_phone.lua", 16, 3, args.threads, read_args)
         for run, connections in enumerate(int(c) for c in args.connections.split(",")):
-            for name, url, script, extra in (
-                ("reference get-by-phone", ref, "get_by_phone.lua", read_args),
-                ("customers get-by-phone", ours, "get_by_phone.lua", read_args),
-                ("customers get-by-id", ours, "get_by_id.lua", read_args),
-                ("customers create/update mix", ours, "write_mix.lua", [admin, str(args.rows), str(PHONE_BASE), str(run + 1)]),
-            ):
-                result = wrk(url, script, connections, args.duration, args.threads, extra)
+            # the pair being compared runs in alternating rounds, so that a neighbour's load
+            # burst on this shared machine falls on both sides rather than on one
+            rounds: dict[str, list[dict[str, Any]]] = {"reference get-by-phone": [], "customers get-by-phone": []}
+            for _ in range(args.rounds):
+                rounds["reference get-by-phone"].append(wrk(ref, "get_by_phone.lua", connections, args.duration, args.threads, read_args))
+                rounds["customers get-by-phone"].append(wrk(ours, "get_by_phone.lua", connections, args.duration, args.threads, read_args))
+            measured = [(name, combine(parts)) for name, parts in rounds.items()]
+            measured.append(("customers get-by-id", wrk(ours, "get_by_id.lua", connections, args.duration, args.threads, read_args)))
+            measured.append(("customers create/update mix", wrk(ours, "write_mix.lua", connections, args.duration, args.threads,
+                                                                  [admin, str(args.rows), str(PHONE_BASE), str(run + 1)])))
+            for name, result in measured:
                 results.append((name, connections, result))
                 print(f"  {name:<30} c={connections:<3} {result['rps']:>8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
                       f"p99 {result['p99_ms']:6.2f} ms  errors {result['errors']}", flush=True)
