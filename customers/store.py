@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
 from customers.db import translate
-from customers.errors import CustomerNotFound, FieldError, ValidationFailed
+from customers.errors import CustomerNotFound, FieldError, SettingsVersionNotFound, ValidationFailed
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, QuestionnaireDocument, default_document, parse_document
 
@@ -124,7 +124,7 @@ async def get_settings(conn: AsyncConn, version: int | None = None) -> dict[str,
         cur = await conn.cursor(row_factory=dict_row).execute(_VERSION, (version,))
         found = await cur.fetchone()
     if found is None:
-        raise CustomerNotFound(f"settings version {version} does not exist")
+        raise SettingsVersionNotFound(f"settings version {version} does not exist")
     return found
 
 

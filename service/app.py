@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from customers import db
 from customers.config import Settings, get_settings
@@ -98,12 +100,38 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"code": "INTERNAL_ERROR", "message": "internal error"}, status_code=500)
 
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's own answers (unknown path, wrong method) in the service's error body; a 405
+        # lists every method the document gives the path, not only those of the first route
+        # that matched it (FastAPI keeps one route per method).
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request.app, request.url.path))
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=headers)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(CustomersError, service_error)
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(Unauthorized, unauthorized)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(psycopg.Error, driver_error)
     app.add_exception_handler(PoolTimeout, driver_error)
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document gives the templates matching `path` (HEAD with GET)."""
+    templates = getattr(app.state, "method_templates", None)
+    if templates is None:
+        templates = app.state.method_templates = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"), {m.upper() for m in item})
+            for template, item in app.openapi().get("paths", {}).items()
+        ]
+    methods = set().union(*(found for pattern, found in templates if pattern.match(path)))
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def field_errors_from_request(exc: RequestValidationError) -> list[FieldError]:

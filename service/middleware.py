@@ -115,6 +115,17 @@ class ServiceMiddleware:
                 "errors": [{"field": "body", "code": "INVALID_FORMAT",
                             "message": f"arrays and objects may nest at most {self.max_json_depth} levels deep"}],
             })
+        if body and "json" in content_type:
+            try:
+                orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                # answered here as the service's 422: FastAPI would answer undeclared 400s for
+                # bodies that are not UTF-8
+                raise _Refused(422, "bad_json", {
+                    "code": "VALIDATION_FAILED",
+                    "message": "the request body is not valid JSON",
+                    "errors": [{"field": "body", "code": "INVALID_FORMAT", "message": f"not valid JSON: {exc}"}],
+                }) from None
         return _replay(body, receive, None)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
