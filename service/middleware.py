@@ -25,6 +25,8 @@ _UNMATCHED = "unmatched"  # one label for every path no route matched, so scanne
 # Strings are cut out first (brackets inside them do not nest), then only brackets remain.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+# \u0000 escaped in JSON text, unless its backslash is itself escaped (an odd run of backslashes)
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _DEPTH_STEP = [0] * 256
 _DEPTH_STEP[ord("[")] = _DEPTH_STEP[ord("{")] = 1
 _DEPTH_STEP[ord("]")] = _DEPTH_STEP[ord("}")] = -1
@@ -126,6 +128,14 @@ class ServiceMiddleware:
                     "message": "the request body is not valid JSON",
                     "errors": [{"field": "body", "code": "INVALID_FORMAT", "message": f"not valid JSON: {exc}"}],
                 }) from None
+            if b"\\u0000" in body and _JSON_NUL.search(body):
+                # PostgreSQL text and jsonb cannot hold NUL: refused here with the field "body"
+                # rather than failing at the INSERT
+                raise _Refused(422, "bad_json", {
+                    "code": "VALIDATION_FAILED",
+                    "message": "the request body contains the NUL character (\\u0000)",
+                    "errors": [{"field": "body", "code": "INVALID_FORMAT", "message": "text may not contain the NUL character (\\u0000)"}],
+                })
         return _replay(body, receive, None)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
