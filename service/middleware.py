@@ -154,7 +154,7 @@ class ServiceMiddleware:
         if self.access_log or status >= 500 or seconds >= SLOW_REQUEST_SECONDS:
             level = logging.WARNING if status >= 500 or seconds >= SLOW_REQUEST_SECONDS else logging.INFO
             # the path may carry a phone or an email: the JSON formatter masks them
-            log.log(level, "%s %s %d", method, scope["path"], status, extra={
+            log.log(level, "%s %s %d", method, template, status, extra={
                 "method": method, "path": scope["path"], "route": template, "status": status,
                 "duration_ms": round(seconds * 1000, 2),
                 "client": (scope.get("client") or ("", 0))[0],
