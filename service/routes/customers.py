@@ -48,8 +48,8 @@ async def create_customer(body: CustomerCreate, _: AdminDep, conn: ConnDep, q: Q
 
 
 # The lookups are the till's hot path. Each is served twice over: by the documented FastAPI
-# route below, and by a plain Starlette route (`lookup_routes`, placed first by the app) that
-# skips FastAPI's dependency solving, which under load cost more than the query itself. Both
+# route below, and by a plain Starlette route (`lookup_routes`, served by service.fastlane) that
+# skips FastAPI's layers and dependency solving, which under load cost more than the query. Both
 # run the same code: the same auth, the pool connection taken directly (a generator dependency
 # costs an exit stack per request), and the JSON text PostgreSQL renders (store.customer_json).
 # A request the plain route does not match (a non-numeric id) falls through to FastAPI.
