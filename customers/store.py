@@ -273,9 +273,9 @@ _BY_EMAIL = f"SELECT {COLUMNS} FROM customers WHERE lower(email) = %s"
 # updated_at is spelled as orjson spells a datetime (6-digit fraction unless zero, +HH:MM), so
 # the text of a lookup equals that of a write's answer; PostgreSQL would trim trailing zeros.
 _UPDATED_AT_TEXT = (
-    "to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
-    "|| CASE WHEN extract(microseconds FROM updated_at)::bigint %% 1000000 <> 0 THEN to_char(updated_at, '.US') ELSE '' END "
-    "|| to_char(updated_at, 'TZH:TZM')"
+    "CASE WHEN date_trunc('second', updated_at) = updated_at"
+    " THEN to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM')"
+    " ELSE to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM') END"
 )
 _AS_JSON = "json_build_object(" + ", ".join(
     f"'{c}', {_UPDATED_AT_TEXT if c == 'updated_at' else c}" for c in COLUMNS.split(", ")

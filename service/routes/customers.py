@@ -28,12 +28,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _found(row: dict[str, Any] | None, what: str) -> JSONResponse:
-    if row is None:
-        raise CustomerNotFound(f"no customer with this {what}")
-    return JSONResponse(row)
-
-
 def _found_json(document: bytes | None, what: str) -> Response:
     if document is None:
         raise CustomerNotFound(f"no customer with this {what}")
