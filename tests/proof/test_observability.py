@@ -14,9 +14,11 @@ from pathlib import Path
 
 import httpx
 import orjson
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from customers import db
 from customers.config import Settings
 from customers.logs import JsonFormatter, mask
 from tests.conftest import LiveServer, free_port
@@ -125,8 +127,15 @@ def test_json_formatter_masks_message_arguments_extras_and_exceptions() -> None:
 def served(settings: Settings, clean_db: None, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """`customers serve --workers 2` with the access log on, as it runs in production."""
     port = free_port()
+    # the suite's database given as an external one, so the served processes never register
+    # with (and outlive the cleanup of) the suite's embedded server
+    params = psycopg.conninfo.conninfo_to_dict(db.resolve(settings).conninfo)
     env = {**os.environ, "AUTH_TOKENS": settings.auth_tokens.get_secret_value(), "ACCESS_LOG": "true",
-           "CUSTOMERS_DATA_DIR": str(settings.customers_data_dir), "SERVICES_DB_DATABASE": settings.services_db_database}
+           "CUSTOMERS_DATA_DIR": str(tmp_path), "SERVICES_DB_HOST": str(params["host"]),
+           "SERVICES_DB_PORT": str(params.get("port") or 5432), "SERVICES_DB_DATABASE": str(params["dbname"]),
+           "SERVICES_DB_USER": str(params.get("user") or "postgres")}
+    if params.get("password"):
+        env["SERVICES_DB_PASSWORD"] = str(params["password"])
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
