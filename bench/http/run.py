@@ -1,6 +1,6 @@
 """HTTP load benchmark: the service against a minimal reference service and pgbench, in one run.
 
-    apt-get install wrk postgresql-client   # wrk and pgbench (Debian)
+    apt-get install wrk postgresql-15   # wrk, and pgbench (Debian 12 ships it with the server package)
     .venv/bin/python -m bench.http.run --rows 1000000 --workers 2 --duration 10 --rounds 3
 
 Seeds `--rows` customers straight into PostgreSQL with one set-based INSERT ... SELECT (kept
