@@ -8,9 +8,12 @@ start (see `customers serve`); prometheus-client then keeps the values in files 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from bisect import bisect_left
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
@@ -65,6 +68,69 @@ JOB_DURATION = Histogram(
     ("job",),
     buckets=_JOB_BUCKETS,
 )
+
+
+class HttpRecorder:
+    """Counts requests and their latency into HTTP_REQUESTS and HTTP_LATENCY.
+
+    With several workers every increment of a metric is a locked write to a memory-mapped file
+    (about 5 us; three per request, a twentieth of a lookup's whole cost). There the recorder
+    adds up in memory and writes the sums every `batch_seconds` instead, so /metrics lags by at
+    most that much. In a single process it writes through.
+    """
+
+    def __init__(self, batch_seconds: float | None) -> None:
+        self.batch_seconds = batch_seconds
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+        self._counts: dict[tuple[str, str, str], int] = {}
+        self._latency: dict[tuple[str, str], tuple[list[float], list[int]]] = {}
+        self._flush_due = False
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One answered request."""
+        key = (method, route, str(status))
+        if self.batch_seconds is None:
+            self._counter(key).inc()
+            self._histogram(key[:2]).observe(seconds)
+            return
+        self._counts[key] = self._counts.get(key, 0) + 1
+        entry = self._latency.get(key[:2])
+        if entry is None:
+            entry = self._latency[key[:2]] = ([0.0], [0] * len(self._histogram(key[:2])._upper_bounds))
+        entry[0][0] += seconds
+        entry[1][bisect_left(self._histogram(key[:2])._upper_bounds, seconds)] += 1
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_later(self.batch_seconds, self.flush)
+
+    def flush(self) -> None:
+        """Write what was added up since the last flush."""
+        self._flush_due = False
+        counts, self._counts = self._counts, {}
+        latency, self._latency = self._latency, {}
+        for key, count in counts.items():
+            self._counter(key).inc(count)
+        for key, (total, buckets) in latency.items():
+            histogram = self._histogram(key)
+            # the same values Histogram.observe writes (the sum and the one bucket each falls
+            # in), added up: prometheus-client has no public call for a batch
+            histogram._sum.inc(total[0])
+            for index, count in enumerate(buckets):
+                if count:
+                    histogram._buckets[index].inc(count)
+
+    def _counter(self, key: tuple[str, str, str]) -> Any:
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = HTTP_REQUESTS.labels(*key)
+        return child
+
+    def _histogram(self, key: tuple[str, str]) -> Any:
+        child = self._histograms.get(key)
+        if child is None:
+            child = self._histograms[key] = HTTP_LATENCY.labels(*key)
+        return child
 
 
 def multiprocess_dir() -> Path | None:

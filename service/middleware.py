@@ -55,9 +55,8 @@ class ServiceMiddleware:
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
         self.access_log = access_log
-        # label children cached: .labels() takes a lock and builds a key on every call
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
+        # several workers write metrics to shared files: then in batches, every quarter second
+        self._recorder = metrics.HttpRecorder(0.25 if metrics.multiprocess_dir() is not None else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,15 +141,7 @@ class ServiceMiddleware:
         route = scope.get("route")
         template = getattr(route, "path_format", None) or getattr(route, "path", None) or _UNMATCHED
         method = scope["method"]
-        key = (method, template, status)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = metrics.HTTP_REQUESTS.labels(method, template, str(status))
-        counter.inc()
-        histogram = self._histograms.get(key[:2])
-        if histogram is None:
-            histogram = self._histograms[key[:2]] = metrics.HTTP_LATENCY.labels(method, template)
-        histogram.observe(seconds)
+        self._recorder.record(method, template, status, seconds)
         if self.access_log or status >= 500 or seconds >= SLOW_REQUEST_SECONDS:
             level = logging.WARNING if status >= 500 or seconds >= SLOW_REQUEST_SECONDS else logging.INFO
             # the path may carry a phone or an email: the JSON formatter masks them

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
@@ -16,6 +17,7 @@ import httpx
 import orjson
 import psycopg
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from customers import db
@@ -69,6 +71,34 @@ def test_metrics_count_by_route_template(api: httpx.Client, live: LiveServer) ->
     for name in ("customers_search_index_write_failures_total", "customers_import_rows_total",
                  "customers_job_runs_total", "customers_job_duration_seconds"):
         assert f"# HELP {name}" in response.text
+
+
+def test_batched_recording_writes_what_direct_recording_writes() -> None:
+    """The batches of several workers add up to exactly the series one observe() per request gives."""
+    from prometheus_client import REGISTRY
+
+    from customers.metrics import HttpRecorder
+
+    observations = [(200, 0.0004), (200, 0.003), (404, 0.003), (200, 0.2), (500, 20.0), (200, 0.0025)]
+
+    async def record() -> None:
+        batched, direct = HttpRecorder(0.01), HttpRecorder(None)
+        for status, seconds in observations:
+            batched.record("GET", "/proof/batched", status, seconds)
+            direct.record("GET", "/proof/direct", status, seconds)
+        await asyncio.sleep(0.05)  # the batch's flush is due
+
+    asyncio.run(record())
+    series = _samples(generate_latest(REGISTRY).decode())
+
+    def of(route: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {(name, tuple(l for l in labels if l[0] != "route")): value
+                for (name, labels), value in series.items() if ("route", route) in labels and not name.endswith("_created")}
+
+    batched, direct = of("/proof/batched"), of("/proof/direct")
+    assert batched == direct
+    assert batched[("customers_http_requests_total", (("method", "GET"), ("status", "200")))] == 4
+    assert batched[("customers_http_request_duration_seconds_count", (("method", "GET"),))] == 6
 
 
 def test_metrics_need_a_token(live: LiveServer) -> None:
@@ -172,6 +202,7 @@ def test_served_logs_are_json_with_pii_masked_and_metrics_span_workers(served: t
         for _ in range(10):  # spread over both workers
             assert client.get(f"/customers/by-phone/{phone}").status_code == 200
             assert client.get(f"/customers/by-email/{email}").status_code == 200
+        time.sleep(0.6)  # the workers write their batched counts every quarter second
         metrics = _samples(client.get("/metrics").text)
     by_phone = _requests(metrics, "GET", "/customers/by-phone/{phone}", "200")
     assert by_phone == 10  # counted whichever worker answered
