@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -43,6 +44,9 @@ def create_app(config: Settings | None = None) -> FastAPI:
             open=False,
         )
         await pool.open(wait=False)
+        # What start-up built (app, models, phone metadata) lives as long as the process: frozen,
+        # it stays out of the collector's full passes, which took ~35 ms each (a p99 spike).
+        gc.freeze()
         app.state.pool = pool
         app.state.db_target = target
         try:
