@@ -53,15 +53,12 @@ def _caller(request: Request) -> Caller:
     return Caller(role)
 
 
-# The dependencies are `async def` although they do not await: FastAPI runs a plain `def`
-# dependency in a worker thread, a hop that cost more than the whole lookup under load.
-
-async def reader(request: Request) -> Caller:
+def reader(request: Request) -> Caller:
     """Lookups and search: readers and admins."""
     return _caller(request)
 
 
-async def admin(request: Request) -> Caller:
+def admin(request: Request) -> Caller:
     """Writes, settings, index and job administration: admins only."""
     caller = _caller(request)
     if caller.role != "admin":
@@ -75,7 +72,7 @@ async def connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection[
         yield conn
 
 
-async def settings(request: Request) -> Settings:
+def settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -84,8 +81,24 @@ async def questionnaire(request: Request, conn: Annotated[psycopg.AsyncConnectio
     return await cache.get(conn)
 
 
-ReaderDep = Annotated[Caller, Depends(reader)]
-AdminDep = Annotated[Caller, Depends(admin)]
+# The dependencies below are `async def` although they do not await: FastAPI runs a plain
+# `def` dependency in a worker thread, a hop that cost more than the whole lookup under load.
+# (`reader`, `admin` and `settings` stay plain functions for callers outside FastAPI's DI.)
+
+async def _reader(request: Request) -> Caller:
+    return reader(request)
+
+
+async def _admin(request: Request) -> Caller:
+    return admin(request)
+
+
+async def _settings(request: Request) -> Settings:
+    return settings(request)
+
+
+ReaderDep = Annotated[Caller, Depends(_reader)]
+AdminDep = Annotated[Caller, Depends(_admin)]
 ConnDep = Annotated[psycopg.AsyncConnection[Any], Depends(connection)]
-SettingsDep = Annotated[Settings, Depends(settings)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 QuestionnaireDep = Annotated[Questionnaire, Depends(questionnaire)]

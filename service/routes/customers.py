@@ -104,17 +104,17 @@ class _LookupRoute(Route):
 
 
 async def _fast_by_phone(request: Request) -> Response:
-    await reader(request)
+    reader(request)
     return await _by_phone(request, request.path_params["phone"])
 
 
 async def _fast_by_email(request: Request) -> Response:
-    await reader(request)
+    reader(request)
     return await _by_email(request, request.path_params["email"])
 
 
 async def _fast_by_id(request: Request) -> Response:
-    await reader(request)
+    reader(request)
     return await _by_id(request, request.path_params["customer_id"])
 
 
