@@ -242,9 +242,14 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, no_migrate: bo
     if with_scheduler:
         os.environ["CUSTOMERS_WITH_SCHEDULER"] = "1"  # read by jobs.host in every worker
     click.echo(f"serving on http://{host}:{port} ({target.description}, {workers} worker(s))")
+    from customers import logs, metrics
+
+    if workers > 1 and metrics.multiprocess_dir() is None:
+        # the workers' metrics meet in files there, so /metrics answers for all of them
+        metrics.prepare_multiprocess(settings.customers_data_dir.expanduser().resolve() / "metrics")
     uvicorn.run(
         "service.app:create_app", factory=True, host=host, port=port, workers=workers,
-        log_level="info", access_log=False,
+        log_level=settings.log_level.lower(), access_log=False, log_config=logs.dict_config(settings.log_level),
     )
 
 

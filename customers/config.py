@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     services_db_password: SecretStr | None = None
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
+    # how long a request waits for a pooled connection before answering 503
+    db_pool_timeout: float = Field(default=5.0, gt=0)
 
     search_enabled: bool = False
     services_redis_host: str = "127.0.0.1"
@@ -58,6 +60,12 @@ class Settings(BaseSettings):
     auth_tokens: SecretStr = SecretStr("")
     # lifetime of a temporary login code (Customers.cards.create_temp_card)
     login_code_ttl_seconds: int = Field(default=300, ge=1, le=86400)
+
+    # HTTP hardening and logs (service.middleware)
+    http_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    http_max_json_depth: int = Field(default=32, ge=2)
+    access_log: bool = False  # one JSON line per request; failed and slow requests are always logged
+    log_level: str = "INFO"
 
     @field_validator("phone_default_region")
     @classmethod

@@ -51,6 +51,10 @@ class CustomerNotFound(NotFound):
     code = "CUSTOMER_NOT_FOUND"
 
 
+class SettingsVersionNotFound(NotFound):
+    code = "SETTINGS_VERSION_NOT_FOUND"
+
+
 class PhoneExists(Conflict):
     code = "PHONE_EXISTS"
 

@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
 from customers.db import translate
-from customers.errors import CustomerNotFound, FieldError, ValidationFailed
+from customers.errors import CustomerNotFound, FieldError, SettingsVersionNotFound, ValidationFailed
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, QuestionnaireDocument, default_document, parse_document
 
@@ -124,7 +124,7 @@ async def get_settings(conn: AsyncConn, version: int | None = None) -> dict[str,
         cur = await conn.cursor(row_factory=dict_row).execute(_VERSION, (version,))
         found = await cur.fetchone()
     if found is None:
-        raise CustomerNotFound(f"settings version {version} does not exist")
+        raise SettingsVersionNotFound(f"settings version {version} does not exist")
     return found
 
 
@@ -265,6 +265,46 @@ async def _maybe_one(conn: AsyncConn, sql: str, params: Any) -> dict[str, Any] |
 _BY_ID = f"SELECT {COLUMNS} FROM customers WHERE id = %s"
 _BY_PHONE = f"SELECT {COLUMNS} FROM customers WHERE phone = %s"
 _BY_EMAIL = f"SELECT {COLUMNS} FROM customers WHERE lower(email) = %s"
+
+
+# Lookups served over HTTP: PostgreSQL renders the customer as JSON text (same keys, same values
+# as the dict functions give through orjson), so the hot path neither parses jsonb/dates into
+# Python objects nor serialises them again.
+# updated_at is spelled as orjson spells a datetime (6-digit fraction unless zero, +HH:MM), so
+# the text of a lookup equals that of a write's answer; PostgreSQL would trim trailing zeros.
+_UPDATED_AT_TEXT = (
+    "CASE WHEN date_trunc('second', updated_at) = updated_at"
+    " THEN to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM')"
+    " ELSE to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM') END"
+)
+_AS_JSON = "json_build_object(" + ", ".join(
+    f"'{c}', {_UPDATED_AT_TEXT if c == 'updated_at' else c}" for c in COLUMNS.split(", ")
+) + ")::text"
+_BY_ID_JSON = f"SELECT {_AS_JSON} FROM customers WHERE id = %s"
+_BY_PHONE_JSON = f"SELECT {_AS_JSON} FROM customers WHERE phone = %s"
+_BY_EMAIL_JSON = f"SELECT {_AS_JSON} FROM customers WHERE lower(email) = %s"
+
+
+async def _json_one(conn: AsyncConn, sql: str, value: Any) -> bytes | None:
+    async with translated:
+        cur = await conn.execute(sql, (value,))
+        row = await cur.fetchone()
+    return row[0].encode() if row is not None else None
+
+
+async def customer_json(conn: AsyncConn, customer_id: int) -> bytes | None:
+    """The customer with this id as a JSON document (UTF-8), or None."""
+    return await _json_one(conn, _BY_ID_JSON, customer_id)
+
+
+async def customer_json_by_phone(conn: AsyncConn, phone: str) -> bytes | None:
+    """The customer with this normalised phone as a JSON document, or None."""
+    return await _json_one(conn, _BY_PHONE_JSON, phone)
+
+
+async def customer_json_by_email(conn: AsyncConn, email: str) -> bytes | None:
+    """The customer with this normalised email as a JSON document, or None."""
+    return await _json_one(conn, _BY_EMAIL_JSON, email)
 
 
 async def get_customer(conn: AsyncConn, customer_id: int) -> dict[str, Any] | None:

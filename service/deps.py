@@ -81,8 +81,24 @@ async def questionnaire(request: Request, conn: Annotated[psycopg.AsyncConnectio
     return await cache.get(conn)
 
 
-ReaderDep = Annotated[Caller, Depends(reader)]
-AdminDep = Annotated[Caller, Depends(admin)]
+# The dependencies below are `async def` although they do not await: FastAPI runs a plain
+# `def` dependency in a worker thread, a hop that cost more than the whole lookup under load.
+# (`reader`, `admin` and `settings` stay plain functions for callers outside FastAPI's DI.)
+
+async def _reader(request: Request) -> Caller:
+    return reader(request)
+
+
+async def _admin(request: Request) -> Caller:
+    return admin(request)
+
+
+async def _settings(request: Request) -> Settings:
+    return settings(request)
+
+
+ReaderDep = Annotated[Caller, Depends(_reader)]
+AdminDep = Annotated[Caller, Depends(_admin)]
 ConnDep = Annotated[psycopg.AsyncConnection[Any], Depends(connection)]
-SettingsDep = Annotated[Settings, Depends(settings)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 QuestionnaireDep = Annotated[Questionnaire, Depends(questionnaire)]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 
 from customers import store
 from service.deps import AdminDep, ConnDep, ReaderDep
@@ -13,8 +13,8 @@ from service.responses import ErrorBody, JSONResponse
 router = APIRouter(prefix="/settings", tags=["settings"])
 
 
-@router.get("")
-async def get_settings(_: ReaderDep, conn: ConnDep, version: int | None = None) -> JSONResponse:
+@router.get("", responses={404: {"model": ErrorBody, "description": "SETTINGS_VERSION_NOT_FOUND"}})
+async def get_settings(_: ReaderDep, conn: ConnDep, version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> JSONResponse:
     """The questionnaire settings in force (or an earlier version), with the version number."""
     return JSONResponse(await store.get_settings(conn, version))
 

@@ -1,0 +1,215 @@
+"""The service's one middleware, pure ASGI (no per-request task or stream wrapping as with
+BaseHTTPMiddleware): it refuses oversized and deeply nested bodies before any route reads them,
+counts requests and latency by route template for Prometheus, and logs failed, slow (or, when
+`access_log` is on, all) requests as structured JSON lines."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from itertools import accumulate
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from customers import metrics
+
+log = logging.getLogger("customers.access")
+
+SLOW_REQUEST_SECONDS = 1.0
+_UNMATCHED = "unmatched"  # one label for every path no route matched, so scanners cannot explode the series
+
+# Strings are cut out first (brackets inside them do not nest), then only brackets remain.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+# \u0000 escaped in JSON text, unless its backslash is itself escaped (an odd run of backslashes)
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_DEPTH_STEP = [0] * 256
+_DEPTH_STEP[ord("[")] = _DEPTH_STEP[ord("{")] = 1
+_DEPTH_STEP[ord("]")] = _DEPTH_STEP[ord("}")] = -1
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest (0 for a scalar), in C-speed passes."""
+    skeleton = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    if not skeleton:
+        return 0
+    return max(0, max(accumulate(map(_DEPTH_STEP.__getitem__, skeleton))))
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str, body: dict[str, Any]) -> None:
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+
+class ServiceMiddleware:
+    """Body limits, metrics and request logs around the whole application."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int, access_log: bool = False) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+        self.access_log = access_log
+        # several workers write metrics to shared files: then in batches, every quarter second
+        self._recorder = metrics.HttpRecorder(0.25 if metrics.multiprocess_dir() is not None else None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+            await send(message)
+
+        try:
+            if _has_body(scope):
+                receive = await self._checked_body(scope, receive)
+            await self.app(scope, receive, send_observed)
+        except _Refused as refused:
+            metrics.HTTP_REFUSED.labels(refused.reason).inc()
+            if response_started:
+                raise
+            status = refused.status
+            await _send_json(send, refused.status, refused.body)
+        finally:
+            self._observe(scope, status, time.perf_counter() - started)
+
+    async def _checked_body(self, scope: Scope, receive: Receive) -> Receive:
+        """Read the body (refusing it past the limit), check its nesting, and replay it."""
+        limit = self.max_body_bytes
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            # refused on the header alone: not one byte of the body is read
+            raise _Refused(413, "body_too_large", _too_large(limit))
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                # client went away: hand the disconnect on to the application
+                return _replay(b"".join(chunks), receive, message)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _Refused(413, "body_too_large", _too_large(limit))
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        content_type = (_header(scope, b"content-type") or "application/json").lower()
+        if "json" in content_type and json_depth(body) > self.max_json_depth:
+            raise _Refused(422, "too_deep", {
+                "code": "VALIDATION_FAILED",
+                "message": f"the JSON body nests deeper than {self.max_json_depth} levels",
+                "errors": [{"field": "body", "code": "INVALID_FORMAT",
+                            "message": f"arrays and objects may nest at most {self.max_json_depth} levels deep"}],
+            })
+        if body and "json" in content_type:
+            try:
+                orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                # answered here as the service's 422: FastAPI would answer undeclared 400s for
+                # bodies that are not UTF-8
+                raise _Refused(422, "bad_json", {
+                    "code": "VALIDATION_FAILED",
+                    "message": "the request body is not valid JSON",
+                    "errors": [{"field": "body", "code": "INVALID_FORMAT", "message": f"not valid JSON: {exc}"}],
+                }) from None
+            if b"\\u0000" in body and _JSON_NUL.search(body):
+                # PostgreSQL text and jsonb cannot hold NUL: refused here with the field "body"
+                # rather than failing at the INSERT
+                raise _Refused(422, "bad_json", {
+                    "code": "VALIDATION_FAILED",
+                    "message": "the request body contains the NUL character (\\u0000)",
+                    "errors": [{"field": "body", "code": "INVALID_FORMAT", "message": "text may not contain the NUL character (\\u0000)"}],
+                })
+        return _replay(body, receive, None)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path_format", None) or getattr(route, "path", None) or _UNMATCHED
+        method = scope["method"]
+        self._recorder.record(method, template, status, seconds)
+        if self.access_log or status >= 500 or seconds >= SLOW_REQUEST_SECONDS:
+            level = logging.WARNING if status >= 500 or seconds >= SLOW_REQUEST_SECONDS else logging.INFO
+            # the path may carry a phone or an email: the JSON formatter masks them
+            log.log(level, "%s %s %d", method, template, status, extra={
+                "method": method, "path": scope["path"], "route": template, "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "client": (scope.get("client") or ("", 0))[0],
+            })
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, _ in scope["headers"]:
+        if name == b"content-length" or name == b"transfer-encoding":
+            return True
+    return False
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return value.decode("latin-1").strip()
+    return None
+
+
+def _too_large(limit: int) -> dict[str, Any]:
+    return {"code": "PAYLOAD_TOO_LARGE", "message": f"the request body is larger than {limit} bytes"}
+
+
+def _replay(body: bytes, receive: Receive, pending: Message | None) -> Receive:
+    """A receive callable that yields the buffered body once, then defers to the server's."""
+    delivered = False
+
+    async def replayed() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        if pending is not None:
+            return pending
+        return await receive()
+
+    return replayed
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = orjson.dumps(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if status == 413:
+        # the unread rest of the body makes the connection unusable for another request
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+_POOL_CHECK_INTERVAL = 1.0
+
+
+def recheck_pool(app: Any) -> None:
+    """After a database failure, drop the pool's broken idle connections in the background
+    (at most once a second), so that once PostgreSQL is back no request is handed a dead one."""
+    state = app.state
+    now = time.monotonic()
+    if now - getattr(state, "pool_checked_at", 0.0) < _POOL_CHECK_INTERVAL:
+        return
+    state.pool_checked_at = now
+    pool = getattr(state, "pool", None)
+    if pool is not None:
+        task = asyncio.get_running_loop().create_task(pool.check())
+        # keep a reference until done, and consume its outcome (a failing check is retried later)
+        state.pool_check_task = task
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())

@@ -1,0 +1,82 @@
+"""The lookups' fast path (plain routes, JSON rendered by PostgreSQL) answers exactly what the
+documented routes and the writes answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import pytest
+
+from customers import store
+
+
+@pytest.mark.parametrize("stamp", ["2026-11-26 05:50:00.123450+00", "2026-11-26 05:50:00+00", "2026-11-26 05:50:00.000001+00", None])
+def test_lookups_render_like_writes(api: httpx.Client, conninfo: str, stamp: str | None) -> None:
+    created = api.post("/customers", json={
+        "phone": "+7 916 123-45-67", "email": "Ivan@Example.RU", "source_id": 7, "subscriptions": {"sms": True},
+        "profile": {"first_name": "Иван", "birth_date": "1990-12-31", "shoe_size": 42.5, "interests": ["sport"], "car_owner": True},
+        "meta": {"legacy_id": "L-1"},
+    }).json()
+    if stamp is not None:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("UPDATE customers SET updated_at = %s WHERE id = %s", (stamp, created["id"]))
+    # a write answers with the row as the driver reads it, rendered by orjson
+    written = api.post(f"/customers/{created['id']}/unblock").json() if stamp is None else _rendered_as_written(conninfo, created["id"])
+    for path in (f"/customers/{created['id']}", "/customers/by-phone/79161234567", "/customers/by-phone/8 (916) 123-45-67",
+                 "/customers/by-email/IVAN@example.ru"):
+        response = api.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == written, path
+
+
+def _rendered_as_written(conninfo: str, customer_id: int) -> dict[str, Any]:
+    """The stored row as a write answers it: read by the driver, rendered by orjson (a real
+    write would move updated_at off the stamp under test)."""
+
+    async def read() -> dict[str, Any]:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            row = await store.get_customer(conn, customer_id)
+        assert row is not None
+        return orjson.loads(orjson.dumps(row))
+
+    return asyncio.run(read())
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/customers/abc", "customer_id"), ("/customers/0", "customer_id"), ("/customers/-5", "customer_id"),
+    ("/customers/99999999999999999999", "customer_id"), ("/customers/9223372036854775808", "customer_id"),
+])
+def test_ids_outside_bigint_are_422_not_500(api: httpx.Client, path: str, field: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == field
+    assert api.patch(path, json={}).status_code == 422
+    assert api.get("/customers/9223372036854775807").status_code == 404
+
+
+def test_phone_lookup_forms(api: httpx.Client) -> None:
+    ru = api.post("/customers", json={"phone": "8 916 123 45 67"}).json()
+    de = api.post("/customers", json={"phone": "+49 1512 3456789"}).json()
+    assert de["phone"] == "4915123456789"
+    for given, expected in (("79161234567", ru), ("+79161234567", ru), ("89161234567", ru), ("9161234567", ru),
+                            ("4915123456789", de), ("+4915123456789", de)):
+        response = api.get(f"/customers/by-phone/{given}")
+        assert response.status_code == 200, given
+        assert response.json()["id"] == expected["id"]
+    assert api.get("/customers/by-phone/79161230000").json()["code"] == "CUSTOMER_NOT_FOUND"
+    invalid = api.get("/customers/by-phone/123")
+    assert invalid.status_code == 422 and invalid.json()["errors"][0]["field"] == "phone"
+
+
+def test_head_and_405_on_lookup_paths(api: httpx.Client) -> None:
+    created = api.post("/customers", json={"phone": "79161234567"}).json()
+    assert api.head(f"/customers/{created['id']}").status_code == 200
+    response = api.put(f"/customers/{created['id']}", json={})
+    assert response.status_code == 405
+    assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "PATCH", "DELETE"}
