@@ -253,10 +253,6 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, no_migrate: bo
     )
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 from customers.search.cli import search_group  # noqa: E402 - registered after the core commands
 
 main.add_command(search_group)

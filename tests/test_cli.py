@@ -18,7 +18,7 @@ def run(settings: Settings, *args: str, env: dict[str, str] | None = None) -> su
     if not settings.embedded:
         base.update(SERVICES_DB_HOST=str(settings.services_db_host), SERVICES_DB_DATABASE=settings.services_db_database)
     return subprocess.run(
-        [sys.executable, "-m", "customers.cli", *args], env={**base, **(env or {})},
+        [sys.executable, "-m", "customers", *args], env={**base, **(env or {})},
         capture_output=True, text=True, timeout=120,
     )
 

@@ -212,7 +212,7 @@ def main() -> None:
     ours_port, ref_port = free_port(), free_port()
     services: list[Served] = []
     try:
-        services.append(serve("customers", [python, "-m", "customers.cli", "serve", "--workers", str(args.workers),
+        services.append(serve("customers", [python, "-m", "customers", "serve", "--workers", str(args.workers),
                                             "--port", str(ours_port), "--no-migrate"],
                               env, f"http://127.0.0.1:{ours_port}", f"/customers/by-phone/{PHONE_BASE + 1}", reader, work / "ours.log"))
         services.append(serve("reference", [python, "-m", "uvicorn", "bench.http.reference:app", "--workers", str(args.workers),

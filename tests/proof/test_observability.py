@@ -169,7 +169,7 @@ def served(settings: Settings, clean_db: None, tmp_path: Path) -> Iterator[tuple
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "customers.cli", "serve", "--workers", "2", "--port", str(port), "--no-migrate"],
+        process = subprocess.Popen([sys.executable, "-m", "customers", "serve", "--workers", "2", "--port", str(port), "--no-migrate"],
                                    env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
     url = f"http://127.0.0.1:{port}"
     try:
