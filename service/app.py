@@ -76,6 +76,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
     app.add_middleware(
         ServiceMiddleware, max_body_bytes=config.http_max_body_bytes,
         max_json_depth=config.http_max_json_depth, access_log=config.access_log,
+        own_parsing=(rpc.PATH,),
     )
     return app
 

@@ -50,8 +50,14 @@ class _Refused(Exception):
 class ServiceMiddleware:
     """Body limits, metrics and request logs around the whole application."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int, access_log: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int, access_log: bool = False,
+        own_parsing: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
+        # paths whose protocol answers malformed bodies itself (JSON-RPC's parse error, HTTP 200):
+        # only the size limit applies to them here
+        self.own_parsing = own_parsing
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
         self.access_log = access_log
@@ -108,6 +114,8 @@ class ServiceMiddleware:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if scope["path"] in self.own_parsing:
+            return _replay(body, receive, None)
         content_type = (_header(scope, b"content-type") or "application/json").lower()
         if "json" in content_type and json_depth(body) > self.max_json_depth:
             raise _Refused(422, "too_deep", {
