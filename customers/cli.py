@@ -247,3 +247,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, no_migrate: bo
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# bulk files (etl/): import, export, sample data
+from etl.cli import export_command, import_command, samples_group  # noqa: E402
+
+main.add_command(import_command)
+main.add_command(export_command)
+main.add_command(samples_group)

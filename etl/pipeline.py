@@ -1,0 +1,228 @@
+"""One file through the stages: read → validate → load → report.
+
+Reading and validating run in a worker thread (polars releases the GIL) while the main thread
+streams the previous frame through COPY, so the file is parsed while PostgreSQL ingests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import psycopg
+
+from customers import db
+from customers.errors import CustomersError, DatabaseUnavailable
+from etl.load import Mode, Staging, copy_frames, current_questionnaire, finish_run, start_run
+from etl.read import FileRejected, RaggedFile, ReadOptions, Source, batches, exact_batches, file_checksum, open_source
+from etl.report import Report, summarise_rejects, write_rejects
+from etl.validate import OnDuplicate, Plan, empty_rejects, resolve_duplicates
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What `customers import` was asked to do with each file."""
+
+    read: ReadOptions = field(default_factory=ReadOptions)
+    mode: Mode = "insert"
+    on_duplicate: OnDuplicate = "first"
+    dry_run: bool = False
+    ignore_unknown: bool = False
+    rejects: Path | None = None
+    region: str = "RU"
+
+
+class _Done:
+    pass
+
+
+_DONE = _Done()
+
+
+def import_file(
+    conninfo: str,
+    path: Path,
+    options: ImportOptions,
+    *,
+    progress: Progress | None = None,
+    after_copy: Callable[[psycopg.Connection[Any]], None] | None = None,
+) -> Report:
+    """Import one file; returns its report. Raises FileRejected before anything is written when
+    the file as a whole cannot be imported, DatabaseUnavailable when the server goes away (the
+    load is then rolled back; running the command again completes it). `after_copy` is called
+    after each COPY'd frame (a hook for tests)."""
+    started = time.monotonic()
+    source = open_source(path, options.read)
+    report = Report(
+        file=str(path.resolve()), format=source.format, mode=options.mode, dry_run=options.dry_run,
+        size=source.size, started_at=dt.datetime.now(dt.timezone.utc),
+    )
+    hasher = ThreadPoolExecutor(max_workers=1)
+    checksum = hasher.submit(file_checksum, path)
+    try:
+        with db.connect(conninfo, autocommit=True) as control:
+            questionnaire = current_questionnaire(control)
+            plan = Plan(questionnaire, source.columns, region=options.region, ignore_unknown=options.ignore_unknown)
+            if source.format == "parquet":
+                plan.check_types(source.schema)
+            report.questionnaire_version = questionnaire.version
+            report.ignored_columns = plan.ignored
+            run_id = start_run(control, file=report.file, size=source.size, checksum=None, format=source.format, mode=options.mode)
+            report.run_id = run_id
+            try:
+                _load(conninfo, source, plan, options, report, progress, after_copy)
+                report.checksum = checksum.result()
+            except BaseException as exc:
+                report.status = "failed"
+                report.error = _one_line(exc)
+                report.seconds = time.monotonic() - started
+                _record_failure(conninfo, control, run_id, report)
+                if isinstance(exc, psycopg.OperationalError):
+                    raise DatabaseUnavailable(f"the database connection was lost during the load of {path}; nothing was written, run the command again") from exc
+                raise
+            report.seconds = time.monotonic() - started
+            if options.rejects is not None:
+                report.rejects_file = str(options.rejects)
+            finish_run(control, run_id, report.status, report.to_dict())
+        return report
+    finally:
+        hasher.shutdown(wait=True)
+        source.close()
+
+
+def _record_failure(conninfo: str, control: psycopg.Connection[Any], run_id: int, report: Report) -> None:
+    try:
+        finish_run(control, run_id, "failed", report.to_dict(), report.error)
+    except psycopg.Error:
+        try:  # the control connection may have gone with the server; one fresh try
+            with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as again:
+                finish_run(again, run_id, "failed", report.to_dict(), report.error)
+        except psycopg.Error:
+            log.warning("import run %s could not be marked failed; it stays 'running'", run_id)
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _load(
+    conninfo: str,
+    source: Source,
+    plan: Plan,
+    options: ImportOptions,
+    report: Report,
+    progress: Progress | None,
+    after_copy: Callable[[psycopg.Connection[Any]], None] | None,
+) -> None:
+    assert report.run_id is not None
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("SET LOCAL synchronous_commit = off")
+        staging = Staging(conn, report.run_id)
+        staging.create()
+        try:
+            rejects, keys = _stream(conn, staging, source, plan, batches(source), progress, after_copy)
+        except RaggedFile:
+            # rows with more fields than the header: start over with the exact reader
+            conn.execute(f"TRUNCATE {staging.name.as_string(conn)}")
+            staging.rows = 0
+            rejects, keys = _stream(conn, staging, source, plan, exact_batches(source), progress, after_copy)
+        report.counts.read = staging.rows + rejects.get_column("row").n_unique()
+        if report.counts.read == 0:
+            raise FileRejected(f"{source.path} has a header but no data rows")
+        dropped, rejected_dups = resolve_duplicates(keys, options.on_duplicate)
+        staging.drop_rows(pl.concat([dropped.get_column("row"), rejected_dups.get_column("row")]))
+        result = staging.merge(options.mode)
+        assert result.rejects is not None
+        everything = pl.concat([rejects, rejected_dups, result.rejects, dropped], how="vertical_relaxed")
+        report.counts.inserted = result.inserted
+        report.counts.updated = result.updated
+        report.counts.unchanged = result.unchanged
+        summarise_rejects(report, everything, dropped.height)
+        report.changed_since = result.changed_since
+        report.first_inserted_id, report.last_inserted_id = result.first_id, result.last_id
+        report.touched = result.inserted + result.updated
+        if not report.counts.balanced:
+            raise CustomersError(f"internal error: the row counts do not add up ({report.counts}); the load was rolled back")
+        conn.execute(f"DROP TABLE {staging.name.as_string(conn)}")
+        if options.dry_run:
+            conn.rollback()
+            report.status = "dry_run"
+        else:
+            conn.commit()
+            row = conn.execute("SELECT now()").fetchone()
+            conn.rollback()
+            report.committed_at = row[0] if row else None
+            report.status = "succeeded"
+    if options.rejects is not None:
+        write_rejects(options.rejects, everything)
+
+
+def _stream(
+    conn: psycopg.Connection[Any],
+    staging: Staging,
+    source: Source,
+    plan: Plan,
+    frames: Iterator[pl.DataFrame],
+    progress: Progress | None,
+    after_copy: Callable[[psycopg.Connection[Any]], None] | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """COPY every validated frame into staging; returns (rejects, keys of the staged rows)."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                handoff.put(plan.apply(frame))
+            handoff.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+            handoff.put(exc)
+
+    worker = threading.Thread(target=produce, name="import-validate", daemon=True)
+    worker.start()
+    rejects = [empty_rejects()]
+    keys: list[pl.DataFrame] = []
+    read = 0
+    try:
+        with conn.cursor().copy(staging.copy_statement()) as copy:
+            while True:
+                item = handoff.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                copy_frames(copy, item.good)
+                staging.rows += item.good.height
+                read += item.read
+                if item.rejects.height:
+                    rejects.append(item.rejects)
+                keys.append(item.good.select(pl.col("__row").alias("row"), "phone", "email"))
+                if progress is not None:
+                    progress(read)
+                if after_copy is not None:
+                    after_copy(conn)
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                handoff.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+    keys_frame = pl.concat(keys) if keys else pl.DataFrame(schema={"row": pl.Int64, "phone": pl.String, "email": pl.String})
+    return pl.concat(rejects, how="vertical_relaxed"), keys_frame
+
