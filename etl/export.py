@@ -96,7 +96,8 @@ def _copy_out(conn: psycopg.Connection[Any], query: sql.Composable, path: Path) 
 
 def _csv_to_parquet(source: Path, target: Path) -> None:
     """Typed Parquet from the COPY output, streamed by polars (memory stays bounded)."""
-    header = source.open(encoding="utf-8").readline().rstrip("\n").split(",")
+    with source.open(encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n").split(",")
     lazy = pl.scan_csv(source, schema={name: pl.String for name in header})
     lazy = lazy.with_columns(
         pl.col("created").str.to_date("%Y-%m-%d"),

@@ -132,10 +132,10 @@ def _load(
         staging = Staging(conn, report.run_id)
         staging.create()
         try:
-            rejects, keys = _stream(conn, staging, source, plan, batches(source), progress, after_copy)
+            with conn.transaction():  # a savepoint: the fast read may have to start over
+                rejects, keys = _stream(conn, staging, source, plan, batches(source), progress, after_copy)
         except RaggedFile:
             # rows with more fields than the header: start over with the exact reader
-            conn.execute(f"TRUNCATE {staging.name.as_string(conn)}")
             staging.rows = 0
             rejects, keys = _stream(conn, staging, source, plan, exact_batches(source), progress, after_copy)
         report.counts.read = staging.rows + rejects.get_column("row").n_unique()

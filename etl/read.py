@@ -3,7 +3,9 @@
 Every frame carries `__row`, the row number a user sees in a spreadsheet (the header is row 1,
 the first data row is row 2; without a header the first data row is row 1), and, for CSV,
 `__ragged`: the number of fields a row has when it differs from the header's.
-CSV cells arrive as strings (empty cell = ""), Parquet columns keep their types.
+CSV cells arrive as strings (empty cell = ""), Parquet columns keep their types. CSV files whose
+rows do not all have the header's field count, or with quoted fields spanning lines, are read by
+the exact reader (Python's csv module), which makes such rows rejects instead of guesses.
 """
 
 from __future__ import annotations
@@ -210,8 +212,33 @@ def batches(source: Source) -> Iterator[pl.DataFrame]:
     """Stream the file in frames of at most `batch_size` rows."""
     if source.format == "parquet":
         yield from _parquet_batches(source)
+    elif _needs_exact_reader(source):
+        yield from exact_batches(source)
     else:
         yield from _csv_batches(source)
+
+
+def _needs_exact_reader(source: Source) -> bool:
+    """One vectorised pass over the lines: does any row have another field count than the
+    header, or does a quoted field span lines (then only the exact reader can tell)?
+
+    polars pads short rows silently, so this is where rows with too few fields are caught."""
+    import re
+
+    path = source._utf8_copy or source.path
+    line = pl.col("line")
+    quote = source.options.quote_char
+    delimiter = re.escape(source.delimiter)
+    if quote:
+        q = re.escape(quote)
+        open_quote = line.str.count_matches(q) % 2 == 1
+        outside = line.str.replace_all(f"{q}[^{q}]*{q}", "")
+    else:
+        open_quote = pl.lit(False)
+        outside = line
+    wrong = (outside.str.count_matches(delimiter) != len(source.columns) - 1) & (line.str.strip_chars() != "")
+    found = pl.scan_lines(path).select(open_quote.any().alias("open"), wrong.any().alias("wrong")).collect(engine="streaming")
+    return bool(found.item(0, "open")) or bool(found.item(0, "wrong"))
 
 
 def _parquet_batches(source: Source) -> Iterator[pl.DataFrame]:
@@ -228,13 +255,10 @@ def _parquet_batches(source: Source) -> Iterator[pl.DataFrame]:
 
 
 def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
-    """CSV rows as strings. A row with fewer fields than the header shows as a null in the last
-    column (empty cells are "", never null); a row with more fields makes polars stop, and the
-    file is then re-read by the exact (slower) path that rejects such rows one by one."""
+    """CSV rows as strings, read by polars (the file has passed `_needs_exact_reader`)."""
     options = source.options
     path = source._utf8_copy or source.path
     offset = 2 if options.has_header else 1
-    width = len(source.columns)
     lazy = pl.scan_csv(
         path,
         has_header=options.has_header,
@@ -250,15 +274,11 @@ def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
     if options.has_header:
         lazy = lazy.rename(dict(zip(source.source_columns, source.columns)))
     lazy = lazy.with_row_index(ROW, offset=offset)
-    last = pl.col(source.columns[-1])
     emitted = 0
     try:
         for frame in lazy.collect_batches(chunk_size=options.batch_size):
             emitted += frame.height
-            yield frame.with_columns(
-                pl.col(ROW).cast(pl.Int64),
-                pl.when(last.is_null()).then(pl.lit(-1)).otherwise(pl.lit(None)).cast(pl.Int32).alias(RAGGED),
-            )
+            yield frame.with_columns(pl.col(ROW).cast(pl.Int64), pl.lit(None, pl.Int32).alias(RAGGED))
     except pl.exceptions.PolarsError as exc:
         message = str(exc)
         if "more fields" in message:
@@ -268,7 +288,6 @@ def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
                 f"{source.path} is not valid UTF-8; Russian Excel exports are often cp1251: pass --encoding cp1251"
             ) from None
         raise FileRejected(f"{source.path}: cannot parse the CSV: {_first_line(exc)}") from None
-    _ = width
 
 
 class RaggedFile(Exception):
@@ -291,7 +310,7 @@ def exact_batches(source: Source) -> Iterator[pl.DataFrame]:
     ragged: list[int | None] = []
     csv.field_size_limit(1 << 30)
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter=source.delimiter, quotechar=options.quote_char or None, strict=False)
+        reader = csv.reader(handle, delimiter=source.delimiter, quotechar=options.quote_char or None, strict=True)
         if options.has_header:
             next(reader, None)
         try:
@@ -306,7 +325,11 @@ def exact_batches(source: Source) -> Iterator[pl.DataFrame]:
                     yield _frame(source.columns, rows, numbers, ragged)
                     rows, numbers, ragged = [], [], []
         except csv.Error as exc:
-            raise FileRejected(f"{source.path}: cannot parse the CSV near row {row_number}: {exc}") from None
+            if "unexpected end of data" in str(exc):
+                raise FileRejected(
+                    f"{source.path}: a quote opened in row {row_number + 1} is never closed; nothing was loaded"
+                ) from None
+            raise FileRejected(f"{source.path}: cannot parse the CSV at row {row_number + 1}: {exc}") from None
     if rows:
         yield _frame(source.columns, rows, numbers, ragged)
 
