@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -152,7 +153,9 @@ class Staging:
 
     def copy_statement(self) -> sql.Composed:
         columns = sql.SQL(", ").join(sql.Identifier("row" if c == ROW else c) for c in STAGED)
-        return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(self.name, columns)
+        # FREEZE: the table was created in this transaction, so its rows need no hint bits set
+        # (and written out again) when the merge reads them
+        return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FREEZE)").format(self.name, columns)
 
     def drop_rows(self, rows: pl.Series) -> None:
         """Remove rows (by row number) from staging, e.g. duplicates found after the COPY."""
@@ -165,9 +168,11 @@ class Staging:
         cur = self.conn.execute(sql.SQL("DELETE FROM {} s USING import_drop d WHERE s.row = d.row").format(self.name))
         self.rows -= cur.rowcount
 
-    def merge(self, mode: Mode) -> MergeResult:
+    def merge(self, mode: Mode, timings: dict[str, float] | None = None) -> MergeResult:
         """Merge staging into customers; rows that cannot be written become rejects."""
         conn = self.conn
+        timings = timings if timings is not None else {}
+        clock = time.monotonic()
         conn.execute(sql.SQL("ANALYZE {}").format(self.name))
         result = MergeResult(rejects=_empty())
         row = conn.execute("SELECT now()").fetchone()
@@ -197,6 +202,8 @@ class Staging:
             )
             self.drop_rows(pl.Series([r[0] for r in missing], dtype=pl.Int64))
         result.rejects = pl.concat(rejects)
+        timings["checks"] = round(time.monotonic() - clock, 3)
+        clock = time.monotonic()
         matched = 0
         if mode in ("upsert", "update"):
             found = conn.execute(
@@ -214,6 +221,7 @@ class Staging:
                 result.unchanged = self.rows - count
             result.first_id = _min(result.first_id, first)
             result.last_id = _max(result.last_id, last)
+        timings["merge"] = round(time.monotonic() - clock, 3)
         return result
 
     def _insert(self) -> tuple[int, int | None, int | None]:

@@ -89,7 +89,7 @@ def import_file(
                 report.error = _one_line(exc)
                 report.seconds = time.monotonic() - started
                 _record_failure(conninfo, control, run_id, report)
-                if isinstance(exc, psycopg.OperationalError):
+                if _connection_lost(exc):
                     raise DatabaseUnavailable(f"the database connection was lost during the load of {path}; nothing was written, run the command again") from exc
                 raise
             report.seconds = time.monotonic() - started
@@ -113,6 +113,14 @@ def _record_failure(conninfo: str, control: psycopg.Connection[Any], run_id: int
             log.warning("import run %s could not be marked failed; it stays 'running'", run_id)
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """The server went away or ended the session (not an error of the statement itself)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
+
+
 def _one_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -130,20 +138,26 @@ def _load(
     with psycopg.connect(conninfo) as conn:
         conn.execute("SET LOCAL synchronous_commit = off")
         staging = Staging(conn, report.run_id)
-        staging.create()
+        clock = time.monotonic()
         try:
-            with conn.transaction():  # a savepoint: the fast read may have to start over
+            # a savepoint: the fast read may have to start over; the table is created in it so
+            # that COPY FREEZE applies
+            with conn.transaction():
+                staging.create()
                 rejects, keys = _stream(conn, staging, source, plan, batches(source), progress, after_copy)
         except RaggedFile:
             # rows with more fields than the header: start over with the exact reader
             staging.rows = 0
-            rejects, keys = _stream(conn, staging, source, plan, exact_batches(source), progress, after_copy)
+            with conn.transaction():
+                staging.create()
+                rejects, keys = _stream(conn, staging, source, plan, exact_batches(source), progress, after_copy)
+        report.timings["stream"] = round(time.monotonic() - clock, 3)
         report.counts.read = staging.rows + rejects.get_column("row").n_unique()
         if report.counts.read == 0:
             raise FileRejected(f"{source.path} has a header but no data rows")
         dropped, rejected_dups = resolve_duplicates(keys, options.on_duplicate)
         staging.drop_rows(pl.concat([dropped.get_column("row"), rejected_dups.get_column("row")]))
-        result = staging.merge(options.mode)
+        result = staging.merge(options.mode, report.timings)
         assert result.rejects is not None
         everything = pl.concat([rejects, rejected_dups, result.rejects, dropped], how="vertical_relaxed")
         report.counts.inserted = result.inserted
@@ -160,7 +174,9 @@ def _load(
             conn.rollback()
             report.status = "dry_run"
         else:
+            clock = time.monotonic()
             conn.commit()
+            report.timings["commit"] = round(time.monotonic() - clock, 3)
             row = conn.execute("SELECT now()").fetchone()
             conn.rollback()
             report.committed_at = row[0] if row else None

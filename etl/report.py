@@ -60,6 +60,8 @@ class Report:
     last_inserted_id: int | None = None
     touched: int = 0
     seconds: float = 0.0
+    # where the time went: read+validate+COPY (overlapped), the merge steps, the commit
+    timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -70,8 +70,11 @@ def _region_pattern(region: str) -> tuple[str, str]:
     return f"^(?:{general})$", f"^(?:{'|'.join(kinds)})$"
 
 
-# the common Russian shapes: +7 / 7 / 8, then ten digits with the usual separators
+# the common Russian shapes: +7 / 7 / 8, then ten digits with the usual separators; or the bare
+# ten digits of a national number that starts with 3, 4 or 9 (neither the country code 7 nor the
+# trunk prefix 8, which phonenumbers would try to strip)
 _RU_SHAPE = r"^(?:\+7|7|8)[ \-]?\(?[0-9]{3}\)?[ \-]?[0-9]{3}[ \-]?[0-9]{2}[ \-]?[0-9]{2}$"
+_RU_BARE = r"^[349][0-9]{9}$"
 _FAST_REGIONS = {"RU"}
 
 
@@ -85,9 +88,10 @@ def bulk_phones(raw: pl.Series, region: str = "RU") -> tuple[pl.Series, pl.Serie
     frame = frame.with_columns(pl.col("raw").str.strip_chars().alias("text"))
     if region in _FAST_REGIONS:
         general, valid = _region_pattern(region)
-        national = pl.col("text").str.replace_all(r"[^0-9]", "").str.slice(1)
+        bare = pl.col("text").str.contains(_RU_BARE)
+        national = pl.when(bare).then(pl.col("text")).otherwise(pl.col("text").str.replace_all(r"\D", "").str.slice(1))
         fast = (
-            pl.when(pl.col("text").str.contains(_RU_SHAPE) & national.str.contains(general) & national.str.contains(valid))
+            pl.when((bare | pl.col("text").str.contains(_RU_SHAPE)) & national.str.contains(general) & national.str.contains(valid))
             .then(pl.lit("7") + national)
             .otherwise(None)
         )
@@ -95,6 +99,8 @@ def bulk_phones(raw: pl.Series, region: str = "RU") -> tuple[pl.Series, pl.Serie
     else:
         frame = frame.with_columns(pl.lit(None, pl.String).alias("fast"))
     rest = frame.filter(pl.col("fast").is_null() & pl.col("raw").is_not_null()).get_column("raw").unique()
+    if rest.is_empty():
+        return frame.get_column("fast").alias(raw.name), pl.Series(raw.name, [None] * len(raw), dtype=pl.String)
     phones: list[str | None] = []
     messages: list[str | None] = []
     for value in rest.to_list():
@@ -130,6 +136,8 @@ def bulk_emails(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
         pl.when(simple & ~good).then(pl.lit("not a valid email address")).alias("fast_message"),
     )
     rest = frame.filter(~pl.col("raw").str.contains(_PRINTABLE_ASCII)).get_column("raw").unique()
+    if rest.is_empty():
+        return frame.get_column("fast").alias(raw.name), frame.get_column("fast_message").alias(raw.name)
     emails: list[str | None] = []
     messages: list[str | None] = []
     for value in rest.to_list():
@@ -271,11 +279,10 @@ def field_check(spec: FieldSpec, column: str, target: str, cell: pl.Expr) -> Che
 
 def parse_dates(text: pl.Expr) -> pl.Expr:
     """`YYYY-MM-DD` or `DD.MM.YYYY` (as Python's strptime takes them) → Date; null otherwise."""
-    iso = pl.when(text.str.contains(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$")).then(text.str.to_date("%Y-%m-%d", strict=False))
-    ru = pl.when(text.str.contains(r"^[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}$")).then(text.str.to_date("%d.%m.%Y", strict=False))
-    date = pl.coalesce(iso, ru)
-    # Python's date has no year 0
-    return pl.when(date.dt.year() >= 1).then(date)
+    date = pl.coalesce(text.str.to_date("%Y-%m-%d", strict=False), text.str.to_date("%d.%m.%Y", strict=False))
+    # chrono is laxer than strptime about the year's digits; and Python's date has no year 0
+    shape = text.str.contains(r"^(?:[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4})$")
+    return pl.when(shape & (date.dt.year() >= 1)).then(date)
 
 
 def _range(spec: FieldSpec, value: pl.Expr, given: pl.Expr, cases: list[tuple[pl.Expr, str]], texts: dict[str, str]) -> None:
@@ -476,13 +483,12 @@ class Plan:
             expr = pl.col(f"__value:{by_target[name]}") if name in by_target else pl.lit(None)
             out.append(expr.cast(STAGED_TYPES[name]).alias(name))
         for group in ("profile", "meta"):
-            parts = [
-                _json_member(check.target.split(".", 1)[1], pl.col(f"__value:{i}"))
+            members = [
+                pl.col(f"__value:{i}").alias(check.target.split(".", 1)[1])
                 for i, check in enumerate(checks)
                 if check.target.startswith(group + ".")
             ]
-            body = pl.concat_str(parts, separator=",", ignore_nulls=True) if parts else pl.lit("")
-            out.append((pl.lit("{") + body.fill_null("") + pl.lit("}")).alias(group))
+            out.append(_json_object(members).alias(group))
         return out
 
     @staticmethod
@@ -500,10 +506,17 @@ class Plan:
         )
 
 
-def _json_member(key: str, value: pl.Expr) -> pl.Expr:
-    """`"key":<json>` for a non-null value, null otherwise (so absent keys stay absent)."""
-    encoded = pl.struct(value.alias(key)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
-    return pl.when(value.is_not_null()).then(encoded)
+# a member whose value is null; keys match FieldSpec's key pattern and a string value never
+# holds an unescaped quote, so this cannot match inside a value
+_NULL_MEMBER = r'"[a-z][a-z0-9_]*":null,?'
+
+
+def _json_object(members: list[pl.Expr]) -> pl.Expr:
+    """One JSON object per row, members with null values left out (as the HTTP path stores)."""
+    if not members:
+        return pl.lit("{}")
+    encoded = pl.struct(members).struct.json_encode()
+    return encoded.str.replace_all(_NULL_MEMBER, "").str.replace(r",\}$", "}")
 
 
 def _raw(cell: pl.Expr) -> pl.Expr:
