@@ -226,7 +226,8 @@ def _stream(
                 read += item.read
                 if item.rejects.height:
                     rejects.append(item.rejects)
-                keys.append(item.good.select(pl.col("__row").alias("row"), "phone", "email"))
+                # phones as integers: the keys of a 5M-row file stay small
+                keys.append(item.good.select(pl.col("__row").alias("row"), pl.col("phone").cast(pl.Int64), "email"))
                 if progress is not None:
                     progress(read)
                 if after_copy is not None:
@@ -239,6 +240,6 @@ def _stream(
             except queue.Empty:
                 pass
         worker.join()
-    keys_frame = pl.concat(keys) if keys else pl.DataFrame(schema={"row": pl.Int64, "phone": pl.String, "email": pl.String})
+    keys_frame = pl.concat(keys) if keys else pl.DataFrame(schema={"row": pl.Int64, "phone": pl.Int64, "email": pl.String})
     return pl.concat(rejects, how="vertical_relaxed"), keys_frame
 

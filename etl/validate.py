@@ -576,7 +576,7 @@ def resolve_duplicates(keys: pl.DataFrame, policy: OnDuplicate) -> tuple[pl.Data
         "row",
         pl.lit("phone").alias("column"),
         pl.lit("DUPLICATE_PHONE").alias("code"),
-        pl.col("phone").alias("value"),
+        pl.col("phone").cast(pl.String).alias("value"),
         pl.format("the phone appears in {} rows (--on-duplicate {})", pl.col("n"), pl.lit(policy)).alias("message"),
     )
     kept = marked.filter(~pl.col("dup"))
