@@ -19,13 +19,14 @@ from typing import Any
 
 import polars as pl
 import psycopg
+from psycopg import errors as pg_errors
 
 from customers import db
 from customers.errors import CustomersError, DatabaseUnavailable
 from etl.load import Mode, Staging, copy_frames, current_questionnaire, finish_run, start_run
 from etl.read import FileRejected, RaggedFile, ReadOptions, Source, batches, exact_batches, file_checksum, open_source
 from etl.report import Report, summarise_rejects, write_rejects
-from etl.validate import OnDuplicate, Plan, empty_rejects, resolve_duplicates
+from etl.validate import Batch, OnDuplicate, Plan, empty_rejects, resolve_duplicates
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
@@ -42,6 +43,8 @@ class ImportOptions:
     ignore_unknown: bool = False
     rejects: Path | None = None
     region: str = "RU"
+    # insert mode with first-row-wins may COPY straight into customers (see `_load_direct`)
+    direct: bool = True
 
 
 class _Done:
@@ -82,7 +85,16 @@ def import_file(
             run_id = start_run(control, file=report.file, size=source.size, checksum=None, format=source.format, mode=options.mode)
             report.run_id = run_id
             try:
-                _load(conninfo, source, plan, options, report, progress, after_copy)
+                if options.direct and options.mode == "insert" and options.on_duplicate == "first":
+                    try:
+                        _load_direct(conninfo, source, plan, options, report, progress, after_copy)
+                    except (_Conflict, RaggedFile) as exc:
+                        log.info("direct load of %s abandoned (%s); loading through staging", path, exc)
+                        report.counts = type(report.counts)()
+                        report.timings.clear()
+                        _load(conninfo, source, plan, options, report, progress, after_copy)
+                else:
+                    _load(conninfo, source, plan, options, report, progress, after_copy)
                 report.checksum = checksum.result()
             except BaseException as exc:
                 report.status = "failed"
@@ -170,31 +182,14 @@ def _load(
         if not report.counts.balanced:
             raise CustomersError(f"internal error: the row counts do not add up ({report.counts}); the load was rolled back")
         conn.execute(f"DROP TABLE {staging.name.as_string(conn)}")
-        if options.dry_run:
-            conn.rollback()
-            report.status = "dry_run"
-        else:
-            clock = time.monotonic()
-            conn.commit()
-            report.timings["commit"] = round(time.monotonic() - clock, 3)
-            row = conn.execute("SELECT now()").fetchone()
-            conn.rollback()
-            report.committed_at = row[0] if row else None
-            report.status = "succeeded"
+        _finish(conn, options, report)
     if options.rejects is not None:
         write_rejects(options.rejects, everything)
 
 
-def _stream(
-    conn: psycopg.Connection[Any],
-    staging: Staging,
-    source: Source,
-    plan: Plan,
-    frames: Iterator[pl.DataFrame],
-    progress: Progress | None,
-    after_copy: Callable[[psycopg.Connection[Any]], None] | None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """COPY every validated frame into staging; returns (rejects, keys of the staged rows)."""
+def _validated(plan: Plan, frames: Iterator[pl.DataFrame]) -> Iterator[Batch]:
+    """Validate frames in a worker thread, one frame ahead of the consumer (memory stays at a
+    couple of frames); errors of the worker are raised here."""
     handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
     stop = threading.Event()
 
@@ -210,28 +205,14 @@ def _stream(
 
     worker = threading.Thread(target=produce, name="import-validate", daemon=True)
     worker.start()
-    rejects = [empty_rejects()]
-    keys: list[pl.DataFrame] = []
-    read = 0
     try:
-        with conn.cursor().copy(staging.copy_statement()) as copy:
-            while True:
-                item = handoff.get()
-                if item is _DONE:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                copy_frames(copy, item.good)
-                staging.rows += item.good.height
-                read += item.read
-                if item.rejects.height:
-                    rejects.append(item.rejects)
-                # phones as integers: the keys of a 5M-row file stay small
-                keys.append(item.good.select(pl.col("__row").alias("row"), pl.col("phone").cast(pl.Int64), "email"))
-                if progress is not None:
-                    progress(read)
-                if after_copy is not None:
-                    after_copy(conn)
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
     finally:
         stop.set()
         while worker.is_alive():
@@ -240,6 +221,127 @@ def _stream(
             except queue.Empty:
                 pass
         worker.join()
+
+
+def _stream(
+    conn: psycopg.Connection[Any],
+    staging: Staging,
+    source: Source,
+    plan: Plan,
+    frames: Iterator[pl.DataFrame],
+    progress: Progress | None,
+    after_copy: Callable[[psycopg.Connection[Any]], None] | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """COPY every validated frame into staging; returns (rejects, keys of the staged rows)."""
+    rejects = [empty_rejects()]
+    keys: list[pl.DataFrame] = []
+    read = 0
+    with conn.cursor().copy(staging.copy_statement()) as copy:
+        for item in _validated(plan, frames):
+            copy_frames(copy, item.good)
+            staging.rows += item.good.height
+            read += item.read
+            if item.rejects.height:
+                rejects.append(item.rejects)
+            # phones as integers: the keys of a 5M-row file stay small
+            keys.append(item.good.select(pl.col("__row").alias("row"), pl.col("phone").cast(pl.Int64), "email"))
+            if progress is not None:
+                progress(read)
+            if after_copy is not None:
+                after_copy(conn)
     keys_frame = pl.concat(keys) if keys else pl.DataFrame(schema={"row": pl.Int64, "phone": pl.Int64, "email": pl.String})
     return pl.concat(rejects, how="vertical_relaxed"), keys_frame
 
+
+class _Conflict(Exception):
+    """A concurrent writer took a phone or email the direct path was inserting."""
+
+
+def _load_direct(
+    conninfo: str,
+    source: Source,
+    plan: Plan,
+    options: ImportOptions,
+    report: Report,
+    progress: Progress | None,
+    after_copy: Callable[[psycopg.Connection[Any]], None] | None,
+) -> None:
+    """Insert mode, first row wins: each validated frame goes straight into customers by COPY
+    while the next is validated; no staging table, no second pass over the rows."""
+    from etl.load import DirectInsert
+
+    clock = time.monotonic()
+    with psycopg.connect(conninfo) as conn, psycopg.connect(conninfo, autocommit=True) as lookup:
+        conn.execute("SET LOCAL synchronous_commit = off")
+        direct = DirectInsert(conn, lookup)
+        rejects = [empty_rejects()]
+        duplicates: list[pl.DataFrame] = []
+        read = inserted = existing = 0
+        try:
+            with conn.cursor().copy(direct.copy_statement()) as copy:
+                for item in _validated(plan, batches(source)):
+                    rows, dups, taken, stored = direct.sort(item.good)
+                    direct.write(copy, rows)
+                    read += item.read
+                    inserted += rows.height
+                    existing += stored
+                    rejects += [item.rejects, _email_rejects(taken)]
+                    duplicates.append(_duplicate_rejects(dups))
+                    if progress is not None:
+                        progress(read)
+                    if after_copy is not None:
+                        after_copy(conn)
+        except pg_errors.UniqueViolation as exc:
+            raise _Conflict(str(exc)) from None
+        if read == 0:
+            raise FileRejected(f"{source.path} has a header but no data rows")
+        report.timings["stream"] = round(time.monotonic() - clock, 3)
+        dropped = pl.concat(duplicates) if duplicates else empty_rejects()
+        everything = pl.concat([*rejects, dropped], how="vertical_relaxed")
+        report.counts.read = read
+        report.counts.inserted = inserted
+        report.counts.unchanged = existing
+        summarise_rejects(report, everything, dropped.height)
+        report.changed_since = direct.changed_since
+        report.first_inserted_id, report.last_inserted_id = direct.inserted_ids()
+        report.touched = inserted
+        if not report.counts.balanced:
+            raise CustomersError(f"internal error: the row counts do not add up ({report.counts}); the load was rolled back")
+        _finish(conn, options, report)
+    if options.rejects is not None:
+        write_rejects(options.rejects, everything)
+
+
+def _finish(conn: psycopg.Connection[Any], options: ImportOptions, report: Report) -> None:
+    """Commit (or roll back a dry run) and note when."""
+    if options.dry_run:
+        conn.rollback()
+        report.status = "dry_run"
+        return
+    clock = time.monotonic()
+    conn.commit()
+    report.timings["commit"] = round(time.monotonic() - clock, 3)
+    row = conn.execute("SELECT now()").fetchone()
+    conn.rollback()
+    report.committed_at = row[0] if row else None
+    report.status = "succeeded"
+
+
+def _duplicate_rejects(dups: pl.DataFrame) -> pl.DataFrame:
+    return dups.select(
+        pl.col("__row").alias("row"),
+        pl.lit("phone").alias("column"),
+        pl.lit("DUPLICATE_PHONE").alias("code"),
+        pl.col("phone").alias("value"),
+        pl.lit("the phone appears in an earlier row (--on-duplicate first)").alias("message"),
+    )
+
+
+def _email_rejects(taken: pl.DataFrame) -> pl.DataFrame:
+    return taken.select(
+        pl.col("__row").alias("row"),
+        pl.lit("email").alias("column"),
+        pl.lit("EMAIL_EXISTS").alias("code"),
+        pl.col("email").alias("value"),
+        pl.lit("the email belongs to another customer or another phone earlier in the file").alias("message"),
+    )

@@ -14,6 +14,7 @@ import codecs
 import csv
 import hashlib
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -236,58 +237,70 @@ def _needs_exact_reader(source: Source) -> bool:
     else:
         open_quote = pl.lit(False)
         outside = line
-    wrong = (outside.str.count_matches(delimiter) != len(source.columns) - 1) & (line.str.strip_chars() != "")
+    # a blank line counts as wrong too: polars would skip it and the row numbers would drift
+    wrong = outside.str.count_matches(delimiter) != len(source.columns) - 1
     found = pl.scan_lines(path).select(open_quote.any().alias("open"), wrong.any().alias("wrong")).collect(engine="streaming")
     return bool(found.item(0, "open")) or bool(found.item(0, "wrong"))
 
 
 def _parquet_batches(source: Source) -> Iterator[pl.DataFrame]:
-    lazy = (
-        pl.scan_parquet(source.path)
-        .rename(dict(zip(source.source_columns, source.columns)))
-        .with_row_index(ROW, offset=1)
-    )
+    """Row slices of the file: polars reads only the row groups a slice covers, so memory
+    follows the batch size, not the file (and the consumer's pace)."""
+    lazy = pl.scan_parquet(source.path).rename(dict(zip(source.source_columns, source.columns)))
     try:
-        for frame in lazy.collect_batches(chunk_size=source.options.batch_size):
-            yield frame.with_columns(pl.col(ROW).cast(pl.Int64))
+        total = int(lazy.select(pl.len()).collect().item())
+        size = source.options.batch_size
+        for start in range(0, total, size):
+            frame = lazy.slice(start, size).collect()
+            yield frame.with_columns(pl.int_range(start + 1, start + 1 + frame.height, dtype=pl.Int64).alias(ROW)).select(
+                ROW, *source.columns
+            )
     except pl.exceptions.PolarsError as exc:
         raise FileRejected(f"{source.path}: cannot read the Parquet data: {_first_line(exc)}") from None
 
 
 def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
-    """CSV rows as strings, read by polars (the file has passed `_needs_exact_reader`)."""
+    """CSV rows as strings, read by polars `batch_size` lines at a time (the file has passed
+    `_needs_exact_reader`, so a line is a row). Slicing the lines here keeps memory bounded by
+    the batch whatever pace the database takes the rows at."""
     options = source.options
     path = source._utf8_copy or source.path
-    offset = 2 if options.has_header else 1
-    lazy = pl.scan_csv(
-        path,
-        has_header=options.has_header,
-        new_columns=source.columns if not options.has_header else None,
-        separator=source.delimiter,
-        quote_char=options.quote_char or None,
-        infer_schema=False,
-        empty_string_is_null=False,
-        truncate_ragged_lines=False,
-        raise_if_empty=False,
-        encoding="utf8",
-    )
-    if options.has_header:
-        lazy = lazy.rename(dict(zip(source.source_columns, source.columns)))
-    lazy = lazy.with_row_index(ROW, offset=offset)
-    emitted = 0
-    try:
-        for frame in lazy.collect_batches(chunk_size=options.batch_size):
-            emitted += frame.height
-            yield frame.with_columns(pl.col(ROW).cast(pl.Int64), pl.lit(None, pl.Int32).alias(RAGGED))
-    except pl.exceptions.PolarsError as exc:
-        message = str(exc)
-        if "more fields" in message:
-            raise RaggedFile(emitted) from None
-        if "utf-8" in message.lower() or "utf8" in message.lower():
-            raise FileRejected(
-                f"{source.path} is not valid UTF-8; Russian Excel exports are often cp1251: pass --encoding cp1251"
-            ) from None
-        raise FileRejected(f"{source.path}: cannot parse the CSV: {_first_line(exc)}") from None
+    row = 2 if options.has_header else 1
+    with path.open("rb") as handle:
+        if options.has_header:
+            handle.readline()
+        while True:
+            lines = list(itertools.islice(handle, options.batch_size))
+            if not lines:
+                return
+            if row <= 2 and lines[0].startswith(codecs.BOM_UTF8):
+                lines[0] = lines[0][len(codecs.BOM_UTF8):]
+            try:
+                frame = pl.read_csv(
+                    io.BytesIO(b"".join(lines)),
+                    has_header=False,
+                    new_columns=source.columns,
+                    separator=source.delimiter,
+                    quote_char=options.quote_char or None,
+                    infer_schema=False,
+                    empty_string_is_null=False,
+                    truncate_ragged_lines=False,
+                    raise_if_empty=False,
+                    encoding="utf8",
+                )
+            except pl.exceptions.PolarsError as exc:
+                message = str(exc)
+                if "more fields" in message:
+                    raise RaggedFile(row) from None
+                if "utf-8" in message.lower() or "utf8" in message.lower():
+                    raise FileRejected(
+                        f"{source.path} is not valid UTF-8; Russian Excel exports are often cp1251: pass --encoding cp1251"
+                    ) from None
+                raise FileRejected(f"{source.path}: cannot parse the CSV near row {row}: {_first_line(exc)}") from None
+            yield frame.with_columns(
+                pl.int_range(row, row + frame.height, dtype=pl.Int64).alias(ROW), pl.lit(None, pl.Int32).alias(RAGGED)
+            ).select(ROW, *source.columns, RAGGED)
+            row += frame.height
 
 
 class RaggedFile(Exception):

@@ -57,3 +57,17 @@ def test_samples_are_deterministic_and_match_the_shipped_files(tmp_path: Path) -
     assert not other.equals(pl.read_csv(SAMPLES / "customers.csv", infer_schema=False))
     clean, defects = build(50, seed=3)
     assert defects == [] and clean.height == 50
+
+
+def test_direct_and_staging_paths_load_the_same(run: Callable[..., Report], pg: psycopg.Connection[Any], tmp_path: Path) -> None:
+    """Insert mode with first-row-wins COPYs straight into customers; the staging path must agree."""
+    pg.execute("INSERT INTO customers (phone, email) VALUES ('79990000001', 'taken@x.ru')")
+    first = run(SAMPLES / "customers.csv", direct=True)
+    direct_rejects = sorted(rejects_of(tmp_path / "rejects.csv"))
+    direct_rows = customers(pg)
+    pg.execute("DELETE FROM customers WHERE phone <> '79990000001'")
+    second = run(SAMPLES / "customers.csv", direct=False)
+    assert sorted(rejects_of(tmp_path / "rejects.csv")) == direct_rejects
+    assert customers(pg) == direct_rows
+    assert first.counts == second.counts
+    assert first.first_inserted_id is not None and first.last_inserted_id - first.first_inserted_id == 287
