@@ -38,7 +38,7 @@ _DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t"}
               help="Which row wins when a phone repeats inside the file (reject: none of them).")
 @click.option("--dry-run", is_flag=True, help="Validate and count, write nothing to customers.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Write rejected rows (row, column, code, value, message) to this CSV.")
-@click.option("--batch-size", type=click.IntRange(1_000, 5_000_000), default=100_000, show_default=True, help="Rows per streamed batch.")
+@click.option("--batch-size", type=click.IntRange(1_000, 5_000_000), default=50_000, show_default=True, help="Rows per streamed batch (memory follows it).")
 @click.option("--ignore-unknown", is_flag=True, help="Skip columns that map onto no customer field instead of failing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON.")
 @click.pass_context

@@ -53,7 +53,7 @@ class ReadOptions:
     quote_char: str = '"'
     has_header: bool = True
     encoding: Encoding = "utf-8"
-    batch_size: int = 100_000
+    batch_size: int = 50_000
     mapping: dict[str, str] = field(default_factory=dict)
 
 
