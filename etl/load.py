@@ -286,6 +286,9 @@ class DirectInsert:
     def __init__(self, conn: Conn, lookup: Conn) -> None:
         self.conn = conn
         self.lookup = lookup
+        # The lookups must use the unique indexes: statistics of an emptied or young table make
+        # the planner pick a sequential scan, repeated per frame over a table this load grows.
+        lookup.execute("SET enable_seqscan = off")
         row = conn.execute(
             "SELECT current_date, now(), (SELECT last_value FROM customers_id_seq)"
         ).fetchone()
