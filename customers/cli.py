@@ -253,12 +253,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, no_migrate: bo
     )
 
 
-from customers.search.cli import search_group  # noqa: E402 - registered after the core commands
+# Commands of the other areas, registered after the core ones (their modules import from here).
+from customers.search.cli import search_group  # noqa: E402
+from etl.cli import export_command, import_command, samples_group  # noqa: E402
+from jobs.cli import jobs_group, scheduler, stats_command  # noqa: E402
 
-main.add_command(search_group)
-
-from jobs.cli import jobs_group, scheduler, stats_command  # noqa: E402 - registered after main exists
-
-main.add_command(scheduler)
-main.add_command(jobs_group)
-main.add_command(stats_command)
+for command in (import_command, export_command, samples_group, search_group, scheduler, jobs_group, stats_command):
+    main.add_command(command)

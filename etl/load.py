@@ -1,0 +1,354 @@
+"""Stage 3, load: COPY valid rows into the run's staging table, then one set-based merge into
+`customers` under the chosen mode, all in one transaction (a file is loaded whole or not at all).
+
+The staging table `import_staging_<run id>` is UNLOGGED and already has the final column types
+(profile and meta arrive as JSON text built by polars), so the merge is a plain
+INSERT … SELECT / UPDATE … FROM without per-row expressions to evaluate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import polars as pl
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from customers.questionnaire import Questionnaire, QuestionnaireDocument
+from etl.read import ROW
+from etl.validate import STAGED
+
+Mode = Literal["insert", "upsert", "update"]
+Conn = psycopg.Connection[Any]
+STAGING_PREFIX = "import_staging_"
+
+_CURRENT_QUESTIONNAIRE = "SELECT version, document FROM questionnaire_versions ORDER BY version DESC LIMIT 1"
+
+
+def current_questionnaire(conn: Conn) -> Questionnaire:
+    """The questionnaire in force (the shipped default when none was ever set)."""
+    row = conn.execute(_CURRENT_QUESTIONNAIRE).fetchone()
+    if row is None:
+        return Questionnaire.default()
+    return Questionnaire(QuestionnaireDocument.model_validate(row[1]), row[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Run records (written on their own autocommit connection, so they survive a failed load)
+
+def start_run(conn: Conn, *, file: str, size: int, checksum: str | None, format: str, mode: Mode) -> int:
+    """Record a new run as 'running'; returns its id."""
+    row = conn.execute(
+        "INSERT INTO import_runs (file, size, checksum, format, mode) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+        (file, size, checksum, format, mode),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def finish_run(conn: Conn, run_id: int, status: str, report: dict[str, Any], error: str | None = None) -> None:
+    """Store the outcome and the report of a run."""
+    counts = report.get("counts", {})
+    conn.execute(
+        """UPDATE import_runs SET status = %s, checksum = coalesce(%s, checksum), rows_read = %s, inserted = %s,
+               updated = %s, unchanged = %s, rejected = %s, duplicates = %s, report = %s,
+               finished_at = now(), committed_at = %s, error = %s
+           WHERE id = %s""",
+        (
+            status, report.get("checksum"), counts.get("read", 0), counts.get("inserted", 0), counts.get("updated", 0),
+            counts.get("unchanged", 0), counts.get("rejected", 0), counts.get("duplicates", 0), Jsonb(report),
+            report.get("committed_at"), error, run_id,
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Staging and merge
+
+_STAGING_COLUMNS = """
+    row bigint NOT NULL,
+    phone text NOT NULL,
+    email text,
+    email_confirmed boolean,
+    source_id bigint,
+    blocked boolean,
+    loyalty_enabled boolean,
+    accept_tender_offer boolean,
+    prioritize_sms_verification boolean,
+    created date,
+    profile jsonb NOT NULL,
+    meta jsonb NOT NULL"""
+
+_INSERT = """
+WITH ins AS (
+    INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, loyalty_enabled,
+                           accept_tender_offer, prioritize_sms_verification, created, profile, meta)
+    SELECT s.phone, s.email, coalesce(s.email_confirmed, false), s.source_id, coalesce(s.blocked, false),
+           coalesce(s.loyalty_enabled, true), coalesce(s.accept_tender_offer, false),
+           coalesce(s.prioritize_sms_verification, false), coalesce(s.created, current_date), s.profile, s.meta
+      FROM {staging} s
+     WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.phone = s.phone)
+    {conflict}
+    RETURNING id)
+SELECT count(*), min(id), max(id) FROM ins"""
+
+_NEW_VALUES = """coalesce(s.email, c.email), coalesce(s.email_confirmed, c.email_confirmed),
+    coalesce(s.source_id, c.source_id), coalesce(s.blocked, c.blocked),
+    coalesce(s.loyalty_enabled, c.loyalty_enabled), coalesce(s.accept_tender_offer, c.accept_tender_offer),
+    coalesce(s.prioritize_sms_verification, c.prioritize_sms_verification), coalesce(s.created, c.created),
+    c.profile || s.profile, c.meta || s.meta"""
+
+_UPDATE = f"""
+WITH upd AS (
+    UPDATE customers c
+       SET (email, email_confirmed, source_id, blocked, loyalty_enabled, accept_tender_offer,
+            prioritize_sms_verification, created, profile, meta)
+         = ({_NEW_VALUES}),
+           updated_at = now()
+      FROM {{staging}} s
+     WHERE c.phone = s.phone
+       AND ({_NEW_VALUES})
+           IS DISTINCT FROM
+           (c.email, c.email_confirmed, c.source_id, c.blocked, c.loyalty_enabled, c.accept_tender_offer,
+            c.prioritize_sms_verification, c.created, c.profile, c.meta)
+    RETURNING c.id)
+SELECT count(*), min(id), max(id) FROM upd"""
+
+# rows whose email belongs to another customer (one that the row would not become)
+_EMAIL_TAKEN = """
+SELECT s.row, s.email FROM {staging} s JOIN customers c ON lower(c.email) = s.email
+ WHERE s.email IS NOT NULL AND c.phone <> s.phone {scope}"""
+_PHONE_EXISTS = "EXISTS (SELECT 1 FROM customers x WHERE x.phone = s.phone)"
+
+
+@dataclass
+class MergeResult:
+    """What the merge did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    first_id: int | None = None
+    last_id: int | None = None
+    changed_since: dt.datetime | None = None
+    rejects: pl.DataFrame | None = None
+
+
+class Staging:
+    """The staging table of one run, inside the caller's transaction."""
+
+    def __init__(self, conn: Conn, run_id: int) -> None:
+        self.conn = conn
+        self.name = sql.Identifier(f"{STAGING_PREFIX}{run_id}")
+        self.rows = 0
+
+    def create(self) -> None:
+        self.conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} (" + _STAGING_COLUMNS + ")").format(self.name))
+
+    def copy_statement(self) -> sql.Composed:
+        columns = sql.SQL(", ").join(sql.Identifier("row" if c == ROW else c) for c in STAGED)
+        # FREEZE: the table was created in this transaction, so its rows need no hint bits set
+        # (and written out again) when the merge reads them
+        return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FREEZE)").format(self.name, columns)
+
+    def drop_rows(self, rows: pl.Series) -> None:
+        """Remove rows (by row number) from staging, e.g. duplicates found after the COPY."""
+        if rows.is_empty():
+            return
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_drop (row bigint) ON COMMIT DROP")
+        self.conn.execute("TRUNCATE import_drop")
+        with self.conn.cursor().copy("COPY import_drop (row) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(rows.cast(pl.String).str.join("\n").item() + "\n")
+        cur = self.conn.execute(sql.SQL("DELETE FROM {} s USING import_drop d WHERE s.row = d.row").format(self.name))
+        self.rows -= cur.rowcount
+
+    def merge(self, mode: Mode, timings: dict[str, float] | None = None) -> MergeResult:
+        """Merge staging into customers; rows that cannot be written become rejects."""
+        conn = self.conn
+        timings = timings if timings is not None else {}
+        clock = time.monotonic()
+        conn.execute(sql.SQL("ANALYZE {}").format(self.name))
+        # An emptied or small customers table tempts the planner into a nested loop that scans
+        # customers once per staged row; customers grows during the INSERT (invisible rows are
+        # still read), which makes that quadratic. Hash joins are linear in both tables.
+        conn.execute("SET LOCAL enable_nestloop = off")
+        result = MergeResult(rejects=_empty())
+        row = conn.execute("SELECT now()").fetchone()
+        assert row is not None
+        result.changed_since = row[0]
+        scope = {"insert": f"AND NOT {_PHONE_EXISTS}", "update": f"AND {_PHONE_EXISTS}", "upsert": ""}[mode]
+        taken = conn.execute(sql.SQL(_EMAIL_TAKEN.replace("{scope}", scope)).format(staging=self.name)).fetchall()
+        rejects = [
+            pl.DataFrame(
+                {"row": [r[0] for r in taken], "column": ["email"] * len(taken), "code": ["EMAIL_EXISTS"] * len(taken),
+                 "value": [r[1] for r in taken], "message": ["the email belongs to another customer"] * len(taken)},
+                schema=_empty().schema,
+            )
+        ]
+        self.drop_rows(pl.Series([r[0] for r in taken], dtype=pl.Int64))
+        if mode == "update":
+            missing = conn.execute(
+                sql.SQL(f"SELECT s.row, s.phone FROM {{}} s WHERE NOT {_PHONE_EXISTS}").format(self.name)
+            ).fetchall()
+            rejects.append(
+                pl.DataFrame(
+                    {"row": [r[0] for r in missing], "column": ["phone"] * len(missing),
+                     "code": ["CUSTOMER_NOT_FOUND"] * len(missing), "value": [r[1] for r in missing],
+                     "message": ["no customer has this phone (--mode update touches existing customers only)"] * len(missing)},
+                    schema=_empty().schema,
+                )
+            )
+            self.drop_rows(pl.Series([r[0] for r in missing], dtype=pl.Int64))
+        result.rejects = pl.concat(rejects)
+        timings["checks"] = round(time.monotonic() - clock, 3)
+        clock = time.monotonic()
+        matched = 0
+        if mode in ("upsert", "update"):
+            found = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} s JOIN customers c ON c.phone = s.phone").format(self.name)
+            ).fetchone()
+            matched = int(found[0]) if found else 0
+            count, first, last = conn.execute(sql.SQL(_UPDATE).format(staging=self.name)).fetchone() or (0, None, None)
+            result.updated = int(count)
+            result.unchanged = matched - result.updated
+            result.first_id, result.last_id = first, last
+        if mode in ("insert", "upsert"):
+            count, first, last = self._insert()
+            result.inserted = count
+            if mode == "insert":
+                result.unchanged = self.rows - count
+            result.first_id = _min(result.first_id, first)
+            result.last_id = _max(result.last_id, last)
+        timings["merge"] = round(time.monotonic() - clock, 3)
+        return result
+
+    def _insert(self) -> tuple[int, int | None, int | None]:
+        """Insert the new phones. Without ON CONFLICT (its speculative insertion costs), since the
+        anti-join already skips existing phones; only if a concurrent writer adds one of the phones
+        meanwhile does the statement fail, and it is then repeated with ON CONFLICT DO NOTHING."""
+        statement = sql.SQL(_INSERT.replace("{conflict}", "")).format(staging=self.name)
+        try:
+            with self.conn.transaction():
+                row = self.conn.execute(statement).fetchone()
+        except pg_errors.UniqueViolation:
+            statement = sql.SQL(_INSERT.replace("{conflict}", "ON CONFLICT DO NOTHING")).format(staging=self.name)
+            row = self.conn.execute(statement).fetchone()
+        assert row is not None
+        return int(row[0]), row[1], row[2]
+
+
+def copy_frames(copy: Any, frame: pl.DataFrame) -> None:
+    """Send one validated frame through an open COPY (CSV text, polars-serialised)."""
+    buffer = io.BytesIO()
+    frame.select(STAGED).write_csv(buffer, include_header=False, null_value="", date_format="%Y-%m-%d")
+    copy.write(buffer.getvalue())
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema={"row": pl.Int64, "column": pl.String, "code": pl.String, "value": pl.String, "message": pl.String})
+
+
+def _min(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Direct path: insert mode, first row of a repeated phone wins
+
+CUSTOMER_COLUMNS = [
+    "phone", "email", "email_confirmed", "source_id", "blocked", "loyalty_enabled", "accept_tender_offer",
+    "prioritize_sms_verification", "created", "profile", "meta",
+]
+_DEFAULTS: dict[str, Any] = {
+    "email_confirmed": False, "blocked": False, "loyalty_enabled": True, "accept_tender_offer": False,
+    "prioritize_sms_verification": False,
+}
+
+
+class DirectInsert:
+    """COPY straight into customers, for `--mode insert` with `--on-duplicate first`.
+
+    Which rows may go in is decided per frame before it is sent: phones and emails already
+    stored are looked up on a second (autocommit) connection, repeats inside the file are
+    tracked here. A concurrent writer adding one of the phones or emails meanwhile makes the
+    COPY fail on the unique index; the caller then starts over with the staging path."""
+
+    def __init__(self, conn: Conn, lookup: Conn) -> None:
+        self.conn = conn
+        self.lookup = lookup
+        # The lookups must use the unique indexes: statistics of an emptied or young table make
+        # the planner pick a sequential scan, repeated per frame over a table this load grows.
+        lookup.execute("SET enable_seqscan = off")
+        row = conn.execute(
+            "SELECT current_date, now(), (SELECT last_value FROM customers_id_seq)"
+        ).fetchone()
+        assert row is not None
+        self.today: dt.date = row[0]
+        self.changed_since: dt.datetime = row[1]
+        self.sequence_before: int = int(row[2])
+        self.phones_seen = pl.Series("phone", [], dtype=pl.Int64)
+        self.emails_seen = pl.Series("email", [], dtype=pl.String)
+
+    def copy_statement(self) -> sql.Composed:
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in CUSTOMER_COLUMNS)
+        return sql.SQL("COPY customers ({}) FROM STDIN (FORMAT csv)").format(columns)
+
+    def sort(self, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+        """Split one frame of valid rows into (rows to insert, duplicate rejects, email rejects,
+        number of rows whose phone exists already)."""
+        frame = good.with_columns(pl.col("phone").cast(pl.Int64).alias("__phone_key"))
+        repeated = ~pl.col("__phone_key").is_first_distinct() | pl.col("__phone_key").is_in(self.phones_seen.implode())
+        frame = frame.with_columns(repeated.alias("__dup"))
+        dups = frame.filter(pl.col("__dup"))
+        frame = frame.filter(~pl.col("__dup"))
+        self.phones_seen = pl.concat([self.phones_seen, frame.get_column("__phone_key")])
+        stored_phones = self._stored("SELECT phone FROM customers WHERE phone = ANY(%s)", frame.get_column("phone"))
+        emails = frame.get_column("email").drop_nulls()
+        stored_emails = self._stored("SELECT lower(email) FROM customers WHERE lower(email) = ANY(%s)", emails)
+        frame = frame.with_columns(pl.col("phone").is_in(stored_phones.implode()).alias("__exists"))
+        existing = int(frame.get_column("__exists").sum())
+        frame = frame.filter(~pl.col("__exists"))
+        taken = pl.col("email").is_not_null() & (
+            pl.col("email").is_in(stored_emails.implode())
+            | pl.col("email").is_in(self.emails_seen.implode())
+            | ~pl.col("email").is_first_distinct()
+        )
+        frame = frame.with_columns(taken.alias("__taken"))
+        email_rejects = frame.filter(pl.col("__taken"))
+        frame = frame.filter(~pl.col("__taken"))
+        self.emails_seen = pl.concat([self.emails_seen, frame.get_column("email").drop_nulls()])
+        return frame, dups, email_rejects, existing
+
+    def _stored(self, query: str, values: pl.Series) -> pl.Series:
+        if values.is_empty():
+            return pl.Series([], dtype=pl.String)
+        rows = self.lookup.execute(query, (values.to_list(),)).fetchall()
+        return pl.Series([r[0] for r in rows], dtype=pl.String)
+
+    def write(self, copy: Any, frame: pl.DataFrame) -> None:
+        """Send rows with the column defaults filled in (COPY does not apply them to nulls)."""
+        filled = frame.with_columns(
+            *(pl.col(c).fill_null(v) for c, v in _DEFAULTS.items()),
+            pl.col("created").fill_null(self.today),
+        )
+        buffer = io.BytesIO()
+        filled.select(CUSTOMER_COLUMNS).write_csv(buffer, include_header=False, null_value="", date_format="%Y-%m-%d")
+        copy.write(buffer.getvalue())
+
+    def inserted_ids(self) -> tuple[int | None, int | None]:
+        """Lowest and highest id this transaction inserted."""
+        row = self.conn.execute(
+            "SELECT min(id), max(id) FROM customers WHERE id >= %s AND xmin = pg_current_xact_id()::xid",
+            (self.sequence_before,),
+        ).fetchone()
+        return (row[0], row[1]) if row else (None, None)

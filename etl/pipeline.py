@@ -1,0 +1,347 @@
+"""One file through the stages: read → validate → load → report.
+
+Reading and validating run in a worker thread (polars releases the GIL) while the main thread
+streams the previous frame through COPY, so the file is parsed while PostgreSQL ingests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import psycopg
+from psycopg import errors as pg_errors
+
+from customers import db
+from customers.errors import CustomersError, DatabaseUnavailable
+from etl.load import Mode, Staging, copy_frames, current_questionnaire, finish_run, start_run
+from etl.read import FileRejected, RaggedFile, ReadOptions, Source, batches, exact_batches, file_checksum, open_source
+from etl.report import Report, summarise_rejects, write_rejects
+from etl.validate import Batch, OnDuplicate, Plan, empty_rejects, resolve_duplicates
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What `customers import` was asked to do with each file."""
+
+    read: ReadOptions = field(default_factory=ReadOptions)
+    mode: Mode = "insert"
+    on_duplicate: OnDuplicate = "first"
+    dry_run: bool = False
+    ignore_unknown: bool = False
+    rejects: Path | None = None
+    region: str = "RU"
+    # insert mode with first-row-wins may COPY straight into customers (see `_load_direct`)
+    direct: bool = True
+
+
+class _Done:
+    pass
+
+
+_DONE = _Done()
+
+
+def import_file(
+    conninfo: str,
+    path: Path,
+    options: ImportOptions,
+    *,
+    progress: Progress | None = None,
+    after_copy: Callable[[psycopg.Connection[Any]], None] | None = None,
+) -> Report:
+    """Import one file; returns its report. Raises FileRejected before anything is written when
+    the file as a whole cannot be imported, DatabaseUnavailable when the server goes away (the
+    load is then rolled back; running the command again completes it). `after_copy` is called
+    after each COPY'd frame (a hook for tests)."""
+    started = time.monotonic()
+    source = open_source(path, options.read)
+    report = Report(
+        file=str(path.resolve()), format=source.format, mode=options.mode, dry_run=options.dry_run,
+        size=source.size, started_at=dt.datetime.now(dt.timezone.utc),
+    )
+    hasher = ThreadPoolExecutor(max_workers=1)
+    checksum = hasher.submit(file_checksum, path)
+    try:
+        with db.connect(conninfo, autocommit=True) as control:
+            questionnaire = current_questionnaire(control)
+            plan = Plan(questionnaire, source.columns, region=options.region, ignore_unknown=options.ignore_unknown)
+            if source.format == "parquet":
+                plan.check_types(source.schema)
+            report.questionnaire_version = questionnaire.version
+            report.ignored_columns = plan.ignored
+            run_id = start_run(control, file=report.file, size=source.size, checksum=None, format=source.format, mode=options.mode)
+            report.run_id = run_id
+            try:
+                if options.direct and options.mode == "insert" and options.on_duplicate == "first":
+                    try:
+                        _load_direct(conninfo, source, plan, options, report, progress, after_copy)
+                    except (_Conflict, RaggedFile) as exc:
+                        log.info("direct load of %s abandoned (%s); loading through staging", path, exc)
+                        report.counts = type(report.counts)()
+                        report.timings.clear()
+                        _load(conninfo, source, plan, options, report, progress, after_copy)
+                else:
+                    _load(conninfo, source, plan, options, report, progress, after_copy)
+                report.checksum = checksum.result()
+            except BaseException as exc:
+                report.status = "failed"
+                report.error = _one_line(exc)
+                report.seconds = time.monotonic() - started
+                _record_failure(conninfo, control, run_id, report)
+                if _connection_lost(exc):
+                    raise DatabaseUnavailable(f"the database connection was lost during the load of {path}; nothing was written, run the command again") from exc
+                raise
+            report.seconds = time.monotonic() - started
+            if options.rejects is not None:
+                report.rejects_file = str(options.rejects)
+            finish_run(control, run_id, report.status, report.to_dict())
+        return report
+    finally:
+        hasher.shutdown(wait=True)
+        source.close()
+
+
+def _record_failure(conninfo: str, control: psycopg.Connection[Any], run_id: int, report: Report) -> None:
+    try:
+        finish_run(control, run_id, "failed", report.to_dict(), report.error)
+    except psycopg.Error:
+        try:  # the control connection may have gone with the server; one fresh try
+            with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as again:
+                finish_run(again, run_id, "failed", report.to_dict(), report.error)
+        except psycopg.Error:
+            log.warning("import run %s could not be marked failed; it stays 'running'", run_id)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """The server went away or ended the session (not an error of the statement itself)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _load(
+    conninfo: str,
+    source: Source,
+    plan: Plan,
+    options: ImportOptions,
+    report: Report,
+    progress: Progress | None,
+    after_copy: Callable[[psycopg.Connection[Any]], None] | None,
+) -> None:
+    assert report.run_id is not None
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("SET LOCAL synchronous_commit = off")
+        staging = Staging(conn, report.run_id)
+        clock = time.monotonic()
+        try:
+            # a savepoint: the fast read may have to start over; the table is created in it so
+            # that COPY FREEZE applies
+            with conn.transaction():
+                staging.create()
+                rejects, keys = _stream(conn, staging, source, plan, batches(source), progress, after_copy)
+        except RaggedFile:
+            # rows with more fields than the header: start over with the exact reader
+            staging.rows = 0
+            with conn.transaction():
+                staging.create()
+                rejects, keys = _stream(conn, staging, source, plan, exact_batches(source), progress, after_copy)
+        report.timings["stream"] = round(time.monotonic() - clock, 3)
+        report.counts.read = staging.rows + rejects.get_column("row").n_unique()
+        if report.counts.read == 0:
+            raise FileRejected(f"{source.path} has a header but no data rows")
+        dropped, rejected_dups = resolve_duplicates(keys, options.on_duplicate)
+        staging.drop_rows(pl.concat([dropped.get_column("row"), rejected_dups.get_column("row")]))
+        result = staging.merge(options.mode, report.timings)
+        assert result.rejects is not None
+        everything = pl.concat([rejects, rejected_dups, result.rejects, dropped], how="vertical_relaxed")
+        report.counts.inserted = result.inserted
+        report.counts.updated = result.updated
+        report.counts.unchanged = result.unchanged
+        summarise_rejects(report, everything, dropped.height)
+        report.changed_since = result.changed_since
+        report.first_inserted_id, report.last_inserted_id = result.first_id, result.last_id
+        report.touched = result.inserted + result.updated
+        if not report.counts.balanced:
+            raise CustomersError(f"internal error: the row counts do not add up ({report.counts}); the load was rolled back")
+        conn.execute(f"DROP TABLE {staging.name.as_string(conn)}")
+        _finish(conn, options, report)
+    if options.rejects is not None:
+        write_rejects(options.rejects, everything)
+
+
+def _validated(plan: Plan, frames: Iterator[pl.DataFrame]) -> Iterator[Batch]:
+    """Validate frames in a worker thread, one frame ahead of the consumer (memory stays at a
+    couple of frames); errors of the worker are raised here."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                handoff.put(plan.apply(frame))
+            handoff.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+            handoff.put(exc)
+
+    worker = threading.Thread(target=produce, name="import-validate", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                handoff.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+def _stream(
+    conn: psycopg.Connection[Any],
+    staging: Staging,
+    source: Source,
+    plan: Plan,
+    frames: Iterator[pl.DataFrame],
+    progress: Progress | None,
+    after_copy: Callable[[psycopg.Connection[Any]], None] | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """COPY every validated frame into staging; returns (rejects, keys of the staged rows)."""
+    rejects = [empty_rejects()]
+    keys: list[pl.DataFrame] = []
+    read = 0
+    with conn.cursor().copy(staging.copy_statement()) as copy:
+        for item in _validated(plan, frames):
+            copy_frames(copy, item.good)
+            staging.rows += item.good.height
+            read += item.read
+            if item.rejects.height:
+                rejects.append(item.rejects)
+            # phones as integers: the keys of a 5M-row file stay small
+            keys.append(item.good.select(pl.col("__row").alias("row"), pl.col("phone").cast(pl.Int64), "email"))
+            if progress is not None:
+                progress(read)
+            if after_copy is not None:
+                after_copy(conn)
+    keys_frame = pl.concat(keys) if keys else pl.DataFrame(schema={"row": pl.Int64, "phone": pl.Int64, "email": pl.String})
+    return pl.concat(rejects, how="vertical_relaxed"), keys_frame
+
+
+class _Conflict(Exception):
+    """A concurrent writer took a phone or email the direct path was inserting."""
+
+
+def _load_direct(
+    conninfo: str,
+    source: Source,
+    plan: Plan,
+    options: ImportOptions,
+    report: Report,
+    progress: Progress | None,
+    after_copy: Callable[[psycopg.Connection[Any]], None] | None,
+) -> None:
+    """Insert mode, first row wins: each validated frame goes straight into customers by COPY
+    while the next is validated; no staging table, no second pass over the rows."""
+    from etl.load import DirectInsert
+
+    clock = time.monotonic()
+    with psycopg.connect(conninfo) as conn, psycopg.connect(conninfo, autocommit=True) as lookup:
+        conn.execute("SET LOCAL synchronous_commit = off")
+        direct = DirectInsert(conn, lookup)
+        rejects = [empty_rejects()]
+        duplicates: list[pl.DataFrame] = []
+        read = inserted = existing = 0
+        try:
+            with conn.cursor().copy(direct.copy_statement()) as copy:
+                for item in _validated(plan, batches(source)):
+                    rows, dups, taken, stored = direct.sort(item.good)
+                    direct.write(copy, rows)
+                    read += item.read
+                    inserted += rows.height
+                    existing += stored
+                    rejects += [item.rejects, _email_rejects(taken)]
+                    duplicates.append(_duplicate_rejects(dups))
+                    if progress is not None:
+                        progress(read)
+                    if after_copy is not None:
+                        after_copy(conn)
+        except pg_errors.UniqueViolation as exc:
+            raise _Conflict(str(exc)) from None
+        if read == 0:
+            raise FileRejected(f"{source.path} has a header but no data rows")
+        report.timings["stream"] = round(time.monotonic() - clock, 3)
+        dropped = pl.concat(duplicates) if duplicates else empty_rejects()
+        everything = pl.concat([*rejects, dropped], how="vertical_relaxed")
+        report.counts.read = read
+        report.counts.inserted = inserted
+        report.counts.unchanged = existing
+        summarise_rejects(report, everything, dropped.height)
+        report.changed_since = direct.changed_since
+        report.first_inserted_id, report.last_inserted_id = direct.inserted_ids()
+        report.touched = inserted
+        if not report.counts.balanced:
+            raise CustomersError(f"internal error: the row counts do not add up ({report.counts}); the load was rolled back")
+        _finish(conn, options, report)
+    if options.rejects is not None:
+        write_rejects(options.rejects, everything)
+
+
+def _finish(conn: psycopg.Connection[Any], options: ImportOptions, report: Report) -> None:
+    """Commit (or roll back a dry run) and note when."""
+    if options.dry_run:
+        conn.rollback()
+        report.status = "dry_run"
+        return
+    clock = time.monotonic()
+    conn.commit()
+    report.timings["commit"] = round(time.monotonic() - clock, 3)
+    row = conn.execute("SELECT now()").fetchone()
+    conn.rollback()
+    report.committed_at = row[0] if row else None
+    report.status = "succeeded"
+
+
+def _duplicate_rejects(dups: pl.DataFrame) -> pl.DataFrame:
+    return dups.select(
+        pl.col("__row").alias("row"),
+        pl.lit("phone").alias("column"),
+        pl.lit("DUPLICATE_PHONE").alias("code"),
+        pl.col("phone").alias("value"),
+        pl.lit("the phone appears in an earlier row (--on-duplicate first)").alias("message"),
+    )
+
+
+def _email_rejects(taken: pl.DataFrame) -> pl.DataFrame:
+    return taken.select(
+        pl.col("__row").alias("row"),
+        pl.lit("email").alias("column"),
+        pl.lit("EMAIL_EXISTS").alias("code"),
+        pl.col("email").alias("value"),
+        pl.lit("the email belongs to another customer or another phone earlier in the file").alias("message"),
+    )

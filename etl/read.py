@@ -1,0 +1,359 @@
+"""Stage 1, read: open a CSV or Parquet file and stream it as polars frames of bounded size.
+
+Every frame carries `__row`, the row number a user sees in a spreadsheet (the header is row 1,
+the first data row is row 2; without a header the first data row is row 1), and, for CSV,
+`__ragged`: the number of fields a row has when it differs from the header's.
+CSV cells arrive as strings (empty cell = ""), Parquet columns keep their types. CSV files whose
+rows do not all have the header's field count, or with quoted fields spanning lines, are read by
+the exact reader (Python's csv module), which makes such rows rejects instead of guesses.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from customers.errors import CustomersError
+
+Format = Literal["csv", "parquet"]
+Encoding = Literal["utf-8", "utf-8-sig", "cp1251"]
+ROW = "__row"
+RAGGED = "__ragged"
+_EXTRA = "__extra"
+DELIMITERS = (",", ";", "\t")
+_SNIFF_BYTES = 1 << 16
+
+
+class FileRejected(CustomersError):
+    """A file that cannot be imported at all (missing, unreadable, malformed as a whole)."""
+
+    code = "IMPORT_FILE_INVALID"
+    status = 422
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a file; None means auto-detect."""
+
+    format: Format | None = None
+    delimiter: str | None = None
+    quote_char: str = '"'
+    has_header: bool = True
+    encoding: Encoding = "utf-8"
+    batch_size: int = 50_000
+    mapping: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Source:
+    """An opened input file: what it is and the columns it has (after the mapping)."""
+
+    path: Path
+    format: Format
+    size: int
+    columns: list[str]
+    source_columns: list[str]
+    options: ReadOptions
+    delimiter: str = ","
+    schema: dict[str, pl.DataType] = field(default_factory=dict)
+    _utf8_copy: Path | None = None
+
+    def close(self) -> None:
+        """Remove the transcoded copy of a cp1251 file, if one was made."""
+        if self._utf8_copy is not None:
+            self._utf8_copy.unlink(missing_ok=True)
+            self._utf8_copy = None
+
+
+def load_mapping(path: Path) -> dict[str, str]:
+    """Read a column mapping file (TOML or JSON): `{"Телефон": "phone", ...}`."""
+    if not path.is_file():
+        raise FileRejected(f"mapping file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise FileRejected(f"mapping file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("columns"), dict):
+        data = data["columns"]
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise FileRejected(f"mapping file {path} must map source column names to target names (strings)")
+    return dict(data)
+
+
+def file_checksum(path: Path) -> str:
+    """sha256 of the file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def detect_format(path: Path) -> Format:
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".csv", ".tsv", ".txt"):
+        return "csv"
+    raise FileRejected(f"{path}: cannot tell the format from the extension {suffix!r}; pass --format csv or parquet")
+
+
+def open_source(path: Path, options: ReadOptions) -> Source:
+    """Check the file and read its header; FileRejected says what is wrong."""
+    if not path.exists():
+        raise FileRejected(f"{path}: no such file")
+    if path.is_dir():
+        raise FileRejected(f"{path} is a directory, not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise FileRejected(f"{path} is empty")
+    kind = options.format or detect_format(path)
+    if kind == "parquet":
+        return _open_parquet(path, size, options)
+    return _open_csv(path, size, options)
+
+
+def _mapped(names: list[str], options: ReadOptions) -> list[str]:
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    repeated = [n for n, c in seen.items() if c > 1]
+    if repeated:
+        raise FileRejected(f"duplicate column names in the header: {', '.join(map(repr, repeated))}")
+    unused = set(options.mapping) - set(names)
+    if unused:
+        raise FileRejected(f"the mapping names columns the file does not have: {', '.join(sorted(map(repr, unused)))}")
+    mapped = [options.mapping.get(n, n) for n in names]
+    if len(set(mapped)) != len(mapped):
+        raise FileRejected("the mapping gives two columns the same target name")
+    return mapped
+
+
+def _open_parquet(path: Path, size: int, options: ReadOptions) -> Source:
+    try:
+        schema = pl.read_parquet_schema(path)
+    except Exception as exc:  # noqa: BLE001 - polars raises several error kinds for a bad file
+        raise FileRejected(f"{path} is not a readable Parquet file: {_first_line(exc)}") from None
+    names = list(schema)
+    columns = _mapped(names, options)
+    return Source(path, "parquet", size, columns, names, options, schema=dict(zip(columns, schema.values())))
+
+
+def _open_csv(path: Path, size: int, options: ReadOptions) -> Source:
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    encoding = options.encoding
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8):]
+        if encoding == "cp1251":
+            raise FileRejected(f"{path} starts with a UTF-8 byte order mark but --encoding cp1251 was given")
+        encoding = "utf-8-sig"
+    if encoding == "cp1251":
+        text = head.decode("cp1251")
+    else:
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # not just a character cut at the sniff boundary
+                raise FileRejected(
+                    f"{path} is not valid UTF-8 (byte {exc.start}: 0x{head[exc.start]:02x}); "
+                    "Russian Excel exports are often cp1251: pass --encoding cp1251"
+                ) from None
+            text = head[: exc.start].decode("utf-8")
+    if not text.strip():
+        raise FileRejected(f"{path} holds no rows")
+    delimiter = options.delimiter or _sniff_delimiter(text, options.quote_char)
+    first = next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=options.quote_char), [])
+    if options.has_header:
+        names = [name.strip() for name in first]
+        if any(not name for name in names):
+            raise FileRejected(f"{path}: the header has an empty column name (position {names.index('') + 1})")
+    else:
+        names = [str(i + 1) for i in range(len(first))]
+    columns = _mapped(names, options)
+    source = Source(path, "csv", size, columns, names, options, delimiter=delimiter)
+    if encoding == "cp1251":
+        source._utf8_copy = _transcode(path)
+    return source
+
+
+def _sniff_delimiter(text: str, quote_char: str) -> str:
+    """The delimiter that splits the first line into the most fields."""
+    line = text.splitlines()[0] if text else ""
+    counts = {d: len(next(csv.reader([line], delimiter=d, quotechar=quote_char), [])) for d in DELIMITERS}
+    return max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+
+
+def _transcode(path: Path) -> Path:
+    """A UTF-8 copy of a cp1251 file, written in chunks (polars reads UTF-8 only)."""
+    handle, name = tempfile.mkstemp(prefix="customers-import-", suffix=".csv")
+    decoder = codecs.getincrementaldecoder("cp1251")()
+    with os.fdopen(handle, "wb") as out, path.open("rb") as src:
+        while chunk := src.read(1 << 22):
+            out.write(decoder.decode(chunk).encode("utf-8"))
+        out.write(decoder.decode(b"", final=True).encode("utf-8"))
+    return Path(name)
+
+
+def batches(source: Source) -> Iterator[pl.DataFrame]:
+    """Stream the file in frames of at most `batch_size` rows."""
+    if source.format == "parquet":
+        yield from _parquet_batches(source)
+    elif _needs_exact_reader(source):
+        yield from exact_batches(source)
+    else:
+        yield from _csv_batches(source)
+
+
+def _needs_exact_reader(source: Source) -> bool:
+    """One vectorised pass over the lines: does any row have another field count than the
+    header, or does a quoted field span lines (then only the exact reader can tell)?
+
+    polars pads short rows silently, so this is where rows with too few fields are caught."""
+    import re
+
+    path = source._utf8_copy or source.path
+    line = pl.col("line")
+    quote = source.options.quote_char
+    delimiter = re.escape(source.delimiter)
+    if quote:
+        q = re.escape(quote)
+        open_quote = line.str.count_matches(q) % 2 == 1
+        outside = line.str.replace_all(f"{q}[^{q}]*{q}", "")
+    else:
+        open_quote = pl.lit(False)
+        outside = line
+    # a blank line counts as wrong too: polars would skip it and the row numbers would drift
+    wrong = outside.str.count_matches(delimiter) != len(source.columns) - 1
+    found = pl.scan_lines(path).select(open_quote.any().alias("open"), wrong.any().alias("wrong")).collect(engine="streaming")
+    return bool(found.item(0, "open")) or bool(found.item(0, "wrong"))
+
+
+def _parquet_batches(source: Source) -> Iterator[pl.DataFrame]:
+    """Row slices of the file: polars reads only the row groups a slice covers, so memory
+    follows the batch size, not the file (and the consumer's pace)."""
+    lazy = pl.scan_parquet(source.path).rename(dict(zip(source.source_columns, source.columns)))
+    try:
+        total = int(lazy.select(pl.len()).collect().item())
+        size = source.options.batch_size
+        for start in range(0, total, size):
+            frame = lazy.slice(start, size).collect()
+            yield frame.with_columns(pl.int_range(start + 1, start + 1 + frame.height, dtype=pl.Int64).alias(ROW)).select(
+                ROW, *source.columns
+            )
+    except pl.exceptions.PolarsError as exc:
+        raise FileRejected(f"{source.path}: cannot read the Parquet data: {_first_line(exc)}") from None
+
+
+def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
+    """CSV rows as strings, read by polars `batch_size` lines at a time (the file has passed
+    `_needs_exact_reader`, so a line is a row). Slicing the lines here keeps memory bounded by
+    the batch whatever pace the database takes the rows at."""
+    options = source.options
+    path = source._utf8_copy or source.path
+    row = 2 if options.has_header else 1
+    with path.open("rb") as handle:
+        if options.has_header:
+            handle.readline()
+        while True:
+            lines = list(itertools.islice(handle, options.batch_size))
+            if not lines:
+                return
+            if row <= 2 and lines[0].startswith(codecs.BOM_UTF8):
+                lines[0] = lines[0][len(codecs.BOM_UTF8):]
+            try:
+                frame = pl.read_csv(
+                    io.BytesIO(b"".join(lines)),
+                    has_header=False,
+                    new_columns=source.columns,
+                    separator=source.delimiter,
+                    quote_char=options.quote_char or None,
+                    infer_schema=False,
+                    empty_string_is_null=False,
+                    truncate_ragged_lines=False,
+                    raise_if_empty=False,
+                    encoding="utf8",
+                )
+            except pl.exceptions.PolarsError as exc:
+                message = str(exc)
+                if "more fields" in message:
+                    raise RaggedFile(row) from None
+                if "utf-8" in message.lower() or "utf8" in message.lower():
+                    raise FileRejected(
+                        f"{source.path} is not valid UTF-8; Russian Excel exports are often cp1251: pass --encoding cp1251"
+                    ) from None
+                raise FileRejected(f"{source.path}: cannot parse the CSV near row {row}: {_first_line(exc)}") from None
+            yield frame.with_columns(
+                pl.int_range(row, row + frame.height, dtype=pl.Int64).alias(ROW), pl.lit(None, pl.Int32).alias(RAGGED)
+            ).select(ROW, *source.columns, RAGGED)
+            row += frame.height
+
+
+class RaggedFile(Exception):
+    """The fast reader met a row with more fields than the header."""
+
+    def __init__(self, emitted: int) -> None:
+        super().__init__(f"a row has more fields than the header (after {emitted} rows)")
+        self.emitted = emitted
+
+
+def exact_batches(source: Source) -> Iterator[pl.DataFrame]:
+    """The slower exact reader (Python's csv module): every row, with its field count, so rows
+    with too many or too few fields become rejects instead of stopping the file."""
+    options = source.options
+    path = source._utf8_copy or source.path
+    width = len(source.columns)
+    row_number = 1 if options.has_header else 0
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    ragged: list[int | None] = []
+    csv.field_size_limit(1 << 30)
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=source.delimiter, quotechar=options.quote_char or None, strict=True)
+        if options.has_header:
+            next(reader, None)
+        try:
+            for record in reader:
+                row_number += 1
+                if not record:
+                    continue
+                numbers.append(row_number)
+                ragged.append(None if len(record) == width else len(record))
+                rows.append((record + [""] * width)[:width])
+                if len(rows) >= options.batch_size:
+                    yield _frame(source.columns, rows, numbers, ragged)
+                    rows, numbers, ragged = [], [], []
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise FileRejected(
+                    f"{source.path}: a quote opened in row {row_number + 1} is never closed; nothing was loaded"
+                ) from None
+            raise FileRejected(f"{source.path}: cannot parse the CSV at row {row_number + 1}: {exc}") from None
+    if rows:
+        yield _frame(source.columns, rows, numbers, ragged)
+
+
+def _frame(columns: list[str], rows: list[list[str]], numbers: list[int], ragged: list[int | None]) -> pl.DataFrame:
+    data = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
+    frame = pl.DataFrame(data, schema={name: pl.String for name in columns})
+    return frame.with_columns(
+        pl.Series(ROW, numbers, dtype=pl.Int64), pl.Series(RAGGED, ragged, dtype=pl.Int32)
+    ).select(ROW, *columns, RAGGED)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
