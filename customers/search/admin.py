@@ -33,7 +33,7 @@ from customers.search.client import (
     pairs,
     probe,
 )
-from customers.search.documents import commands_for
+from customers.search.documents import commands_for, encoded_sql
 from customers.search.schema import IndexSchema
 from customers.search.state import IndexState
 
@@ -197,7 +197,11 @@ def _send(s: Session, commands: list[tuple[Any, ...]]) -> int:
 
 def _chunks(s: Session, schema: IndexSchema, where: str, params: dict[str, Any], chunk: int) -> Iterator[list[tuple[Any, ...]]]:
     """Customers' documents in id order, `chunk` at a time (keyset pagination over id)."""
-    sql = schema.documents_sql(f"({where}) AND id > %(after)s", limit=True)
+    return _keyset(s, schema.documents_sql(f"({where}) AND id > %(after)s", limit=True), params, chunk)
+
+
+def _keyset(s: Session, sql: str, params: dict[str, Any], chunk: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows of `sql` (id first, `id > %(after)s`, `LIMIT %(limit)s`) a chunk at a time."""
     after = 0
     while True:
         rows = s.conn.execute(sql, {**params, "after": after, "limit": chunk}).fetchall()
@@ -207,36 +211,91 @@ def _chunks(s: Session, schema: IndexSchema, where: str, params: dict[str, Any],
         after = rows[-1][0]
 
 
+class _Stream:
+    """Pipelined writes over one connection that never leave the server idle: chunk k+1 is
+    sent before the replies of chunk k are read. Commands are encoded by the caller (in the
+    preparing thread), so this thread only moves bytes and reads replies."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.connection = client.connection_pool.get_connection()
+        self.unread = 0
+        self.failed = 0
+
+    def send(self, encoded: tuple[int, bytes]) -> None:
+        count, packed = encoded
+        self.connection.send_packed_command([packed], check_health=False)
+        self.drain()
+        self.unread = count
+
+    def drain(self) -> None:
+        for _ in range(self.unread):
+            try:
+                self.connection.read_response()
+            except redis.ResponseError as exc:
+                if not self.failed:
+                    log.error("the search server refused a document write: %s", exc)
+                self.failed += 1
+        self.unread = 0
+
+    def close(self) -> None:
+        try:
+            self.drain()
+        finally:
+            self.client.connection_pool.release(self.connection)
+
+
 def _write_all(
     s: Session, indexes: list[str], schema: IndexSchema, where: str, params: dict[str, Any], *,
     fresh: bool, total: int = 0, progress: Progress | None = None, lock: _Lock | None = None,
 ) -> int:
-    """Write the matching customers into `indexes`, preparing the next chunk (SQL + command
-    layout, in a second thread) while the current one is written."""
+    """Write the matching customers into `indexes`. A second thread fetches the next chunk's
+    documents from PostgreSQL and encodes its commands while this one writes the current
+    chunk, whose replies are read only after the next chunk is on its way."""
     chunk = s.settings.search_chunk_size
-    written = failed = 0
-    source = _chunks(s, schema, where, params, chunk)
+    written = 0
+    stream = _Stream(s.redis) if isinstance(s.redis, redis.Redis) and len(indexes) == 1 else None
+    if stream is not None:
+        # PostgreSQL encodes the commands: the bulk path joins bytes, no Python per document
+        sql, per_row = encoded_sql(s.dialect, indexes[0], schema, f"({where}) AND id > %(after)s", fresh=fresh)
+        encoded = _keyset(s, sql, params, chunk)
+    else:
+        source = _chunks(s, schema, where, params, chunk)
 
-    def prepare() -> tuple[int, list[tuple[Any, ...]]] | None:
-        rows = next(source, None)
-        if rows is None:
+    def prepare() -> tuple[int, Any] | None:
+        if stream is not None:
+            rows = next(encoded, None)
+            if rows is None:
+                return None
+            return len(rows), (len(rows) * per_row, "".join(r[1] for r in rows).encode())
+        plain = next(source, None)
+        if plain is None:
             return None
         commands: list[tuple[Any, ...]] = []
         for index in indexes:
-            commands += _commands(s, index, schema, rows, fresh=fresh)
-        return len(rows), commands
+            commands += _commands(s, index, schema, plain, fresh=fresh)
+        return len(plain), commands
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-prepare") as pool:
-        pending: Future[tuple[int, list[tuple[Any, ...]]] | None] = pool.submit(prepare)
-        while (ready := pending.result()) is not None:
-            pending = pool.submit(prepare)
-            count, commands = ready
-            failed += _send(s, commands)
-            written += count
-            if lock is not None:
-                lock.refresh()
-            if progress is not None:
-                progress(written, total)
+    failed = 0
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-prepare") as pool:
+            pending: Future[tuple[int, Any] | None] = pool.submit(prepare)
+            while (ready := pending.result()) is not None:
+                pending = pool.submit(prepare)
+                count, payload = ready
+                if stream is not None:
+                    stream.send(payload)
+                else:  # the cluster client routes commands itself
+                    failed += _send(s, payload)
+                written += count
+                if lock is not None:
+                    lock.refresh()
+                if progress is not None:
+                    progress(written, total)
+    finally:
+        if stream is not None:
+            stream.close()
+            failed += stream.failed
     if failed:
         raise SearchIndexError(f"the search server refused {failed} document writes (see the log)")
     return written

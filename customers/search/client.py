@@ -113,10 +113,13 @@ async def probe_async(client: AsyncClient) -> Dialect:
 
 def _pairs(reply: Any) -> dict[str, Any]:
     """A flat `[k, v, k, v]` reply (RESP2) as a dict; a dict is returned as is."""
+    def text(value: Any) -> Any:
+        return value.decode() if isinstance(value, bytes) else value
+
     if isinstance(reply, dict):
-        return {str(k): v for k, v in reply.items()}
+        return {str(text(k)): text(v) for k, v in reply.items()}
     items = list(reply)
-    return {str(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
+    return {str(text(items[i])): text(items[i + 1]) for i in range(0, len(items) - 1, 2)}
 
 
 pairs = _pairs
