@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from customers.search.client import (
     connect,
     pairs,
     probe,
+    text,
 )
 from customers.search.documents import commands_for, encoded_sql
 from customers.search.schema import IndexSchema
@@ -90,16 +92,20 @@ class Session:
     conn: psycopg.Connection[Any]
 
     def current(self) -> str | None:
-        return self.redis.get(IndexState.CURRENT)  # type: ignore[return-value]
+        return text(self.redis.get(IndexState.CURRENT))
 
     def targets(self) -> list[str]:
         """Indexes a write goes to: the current one and the one being built, if any."""
-        found = self.redis.mget([IndexState.CURRENT, IndexState.BUILDING])
-        return list(dict.fromkeys(name for name in found if name))  # type: ignore[union-attr]
+        found = [text(name) for name in self.redis.mget([IndexState.CURRENT, IndexState.BUILDING])]  # type: ignore[union-attr]
+        return list(dict.fromkeys(name for name in found if name))
+
+    def indexes(self) -> set[str]:
+        """Every index of ours that has not been dropped."""
+        return {name for name in (text(m) for m in self.redis.smembers(IndexState.INDEXES)) if name}  # type: ignore[union-attr]
 
     def schema_of(self, index: str) -> IndexSchema | None:
-        text = self.redis.get(IndexState.SCHEMA + index)
-        return IndexSchema.from_json(text) if text else None  # type: ignore[arg-type]
+        stored = text(self.redis.get(IndexState.SCHEMA + index))
+        return IndexSchema.from_json(stored) if stored else None
 
     def num_docs(self, index: str) -> int | None:
         try:
@@ -108,6 +114,7 @@ class Session:
             return None
 
 
+@contextmanager
 def open_session(settings: Settings) -> Iterator[Session]:
     """Connect to Redis (probing its dialect) and PostgreSQL."""
     client = connect(settings)
@@ -119,12 +126,6 @@ def open_session(settings: Settings) -> Iterator[Session]:
         raise SearchUnavailable(f"Redis is unavailable: {exc}") from exc
     finally:
         client.close()
-
-
-def _session(settings: Settings) -> Any:
-    from contextlib import contextmanager
-
-    return contextmanager(open_session)(settings)
 
 
 def load_questionnaire(conn: psycopg.Connection[Any]) -> Questionnaire:
@@ -339,7 +340,7 @@ def _count(s: Session) -> int:
 def init_index(settings: Settings, *, load_docs: bool = False, progress: Progress | None = None) -> int | None:
     """Create the index if there is none; return the number of documents loaded (0 without
     `load_docs`), or None when an index already existed."""
-    with _session(settings) as s, _Lock(s) as lock:
+    with open_session(settings) as s, _Lock(s) as lock:
         current = s.current()
         if current is not None and s.num_docs(current) is not None:
             return None
@@ -357,8 +358,8 @@ def init_index(settings: Settings, *, load_docs: bool = False, progress: Progres
 
 def flush_index(settings: Settings) -> int:
     """Drop every index of ours with all its documents; return how many were dropped."""
-    with _session(settings) as s, _Lock(s):
-        names = set(s.redis.smembers(IndexState.INDEXES)) | set(filter(None, [s.current()]))  # type: ignore[arg-type]
+    with open_session(settings) as s, _Lock(s):
+        names = s.indexes() | set(filter(None, [s.current()]))
         for index in names:
             _drop(s, index)
         s.redis.delete(IndexState.CURRENT, IndexState.BUILDING)
@@ -392,9 +393,9 @@ def migrate_index(
     Queries are answered by the old index until the switch; if the rebuild stops half-way the
     old index keeps serving and the next run drops the leftover and starts afresh."""
     started = time.monotonic()
-    with _session(settings) as s, _Lock(s) as lock:
+    with open_session(settings) as s, _Lock(s) as lock:
         previous = s.current()
-        for leftover in set(s.redis.smembers(IndexState.INDEXES)) - {previous}:  # type: ignore[operator]
+        for leftover in s.indexes() - {previous}:
             log.info("dropping %s, left over by an interrupted rebuild", leftover)
             _drop(s, leftover)
         schema = IndexSchema.from_questionnaire(load_questionnaire(s.conn))
@@ -416,13 +417,12 @@ def migrate_index(
             caught += _write_all(s, [index], schema, "updated_at >= %(since)s", {"since": second_row[0]}, fresh=False)
         except BaseException as exc:
             # the old index keeps serving; the half-built one is dropped now or by the next run
-            _record_end(s.conn, run, "failed", 0, f"{type(exc).__name__}: {exc}")
-            try:
+            with suppress(psycopg.Error):
+                _record_end(s.conn, run, "failed", 0, f"{type(exc).__name__}: {exc}")
+            with suppress(*REDIS_ERRORS):
                 if s.current() != index:
                     s.redis.delete(IndexState.BUILDING)
                     _drop(s, index)
-            except REDIS_ERRORS:
-                pass
             raise
         dropped = []
         if previous is not None and previous != index:
@@ -434,9 +434,9 @@ def migrate_index(
 
 def index_status(settings: Settings) -> dict[str, Any]:
     """Current index, its document count against the customers count, the last rebuild."""
-    with _session(settings) as s:
+    with open_session(settings) as s:
         current = s.current()
-        building = s.redis.get(IndexState.BUILDING)
+        building = text(s.redis.get(IndexState.BUILDING))
         last = s.conn.execute(_LAST_RUN).fetchone()
         cols = ("index", "action", "dialect", "started_at", "finished_at", "status", "documents", "error")
         return {
@@ -455,7 +455,7 @@ def reindex_ids(settings: Settings, ids: Iterable[int]) -> int:
     wanted = sorted(set(int(i) for i in ids))
     if not wanted:
         return 0
-    with _session(settings) as s:
+    with open_session(settings) as s:
         return _reindex(s, wanted)
 
 
@@ -478,7 +478,7 @@ def _reindex(s: Session, wanted: list[int]) -> int:
 def reindex_since(settings: Settings, since: dt.datetime) -> int:
     """Write the documents of every customer changed (updated_at) at or after `since`, e.g.
     after a bulk import commits; return how many were written."""
-    with _session(settings) as s:
+    with open_session(settings) as s:
         written = 0
         for index in s.targets():
             schema = s.schema_of(index)
@@ -515,7 +515,7 @@ def check_consistency(settings: Settings, *, sample: int = 200, repair: bool = F
     """Compare the index with PostgreSQL: counts, every id (a SCAN of the index's keys), and
     `sample` random customers field by field. With `repair`, drifted and missing customers are
     re-indexed and stale documents removed."""
-    with _session(settings) as s:
+    with open_session(settings) as s:
         index = s.current()
         customers = _count(s)
         if index is None:

@@ -92,7 +92,10 @@ def dialect_for(modules: Any) -> Dialect:
     for module in modules or []:
         entry = _pairs(module)
         if str(entry.get("name", "")).lower() in ("ft", "search"):
-            return DialectV2() if int(entry.get("ver", 0)) >= 20000 else DialectV1()
+            dialect: Dialect = DialectV2() if int(entry.get("ver", 0)) >= 20000 else DialectV1()
+            dialect.version = int(entry.get("ver", 0))
+            dialect.module_args = tuple(str(a.decode() if isinstance(a, bytes) else a) for a in entry.get("args") or ())
+            return dialect
     raise SearchUnavailable("the Redis server has no search module (RediSearch) loaded")
 
 
@@ -123,3 +126,10 @@ def _pairs(reply: Any) -> dict[str, Any]:
 
 
 pairs = _pairs
+
+
+def text(value: Any) -> str | None:
+    """A reply value as text (clients decode responses; typed as bytes | str by redis-py)."""
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
