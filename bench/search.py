@@ -151,7 +151,7 @@ def reference_write(settings: Settings, conninfo: str, chunk: int) -> tuple[int,
         for _ in range(waiting):
             connection.read_response()
         waiting = count
-        if os.environ.get("BENCH_SEARCH_PROBE") and number % 25 == 0:
+        if number % 25 == 0:  # notice at once if the index vanishes (see main)
             try:
                 client.execute_command("FT.INFO", index)
             except redis.ResponseError as exc:
@@ -243,10 +243,16 @@ def main() -> None:
         result = search.migrate_index(settings)
         rebuild = result.documents / result.seconds
         print(f"rebuild (migrate_index, end to end): {result.documents:,} docs in {result.seconds:.1f}s = {rebuild:,.0f} docs/s", flush=True)
-        documents, seconds = reference_write(settings, conninfo, args.chunk)
-        after = documents / seconds
-        print(f"reference 2 (pre-encoded pipelined writes): {documents:,} docs in {seconds:.1f}s = {after:,.0f} docs/s", flush=True)
-        reference = (before + after) / 2
+        try:
+            documents, seconds = reference_write(settings, conninfo, args.chunk)
+            after = documents / seconds
+            print(f"reference 2 (pre-encoded pipelined writes): {documents:,} docs in {seconds:.1f}s = {after:,.0f} docs/s", flush=True)
+            reference = (before + after) / 2
+        except SystemExit as exc:
+            # seen on Debian's 1.2.2: with about 1M documents in the server the index being
+            # loaded vanishes ("Unknown Index name"); the first reference stands alone then
+            print(f"reference 2 failed: {exc}", flush=True)
+            reference = before
         print(f"rebuild / reference = {rebuild / reference:.2f} (target >= 0.8)", flush=True)
 
         port_http = free_port()
