@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,8 +33,9 @@ from customers.search.client import (
     connect,
     pairs,
     probe,
+    text,
 )
-from customers.search.documents import commands_for
+from customers.search.documents import commands_for, encoded_sql
 from customers.search.schema import IndexSchema
 from customers.search.state import IndexState
 
@@ -90,16 +92,20 @@ class Session:
     conn: psycopg.Connection[Any]
 
     def current(self) -> str | None:
-        return self.redis.get(IndexState.CURRENT)  # type: ignore[return-value]
+        return text(self.redis.get(IndexState.CURRENT))
 
     def targets(self) -> list[str]:
         """Indexes a write goes to: the current one and the one being built, if any."""
-        found = self.redis.mget([IndexState.CURRENT, IndexState.BUILDING])
-        return list(dict.fromkeys(name for name in found if name))  # type: ignore[union-attr]
+        found = [text(name) for name in self.redis.mget([IndexState.CURRENT, IndexState.BUILDING])]  # type: ignore[union-attr]
+        return list(dict.fromkeys(name for name in found if name))
+
+    def indexes(self) -> set[str]:
+        """Every index of ours that has not been dropped."""
+        return {name for name in (text(m) for m in self.redis.smembers(IndexState.INDEXES)) if name}  # type: ignore[union-attr]
 
     def schema_of(self, index: str) -> IndexSchema | None:
-        text = self.redis.get(IndexState.SCHEMA + index)
-        return IndexSchema.from_json(text) if text else None  # type: ignore[arg-type]
+        stored = text(self.redis.get(IndexState.SCHEMA + index))
+        return IndexSchema.from_json(stored) if stored else None
 
     def num_docs(self, index: str) -> int | None:
         try:
@@ -108,6 +114,7 @@ class Session:
             return None
 
 
+@contextmanager
 def open_session(settings: Settings) -> Iterator[Session]:
     """Connect to Redis (probing its dialect) and PostgreSQL."""
     client = connect(settings)
@@ -119,12 +126,6 @@ def open_session(settings: Settings) -> Iterator[Session]:
         raise SearchUnavailable(f"Redis is unavailable: {exc}") from exc
     finally:
         client.close()
-
-
-def _session(settings: Settings) -> Any:
-    from contextlib import contextmanager
-
-    return contextmanager(open_session)(settings)
 
 
 def load_questionnaire(conn: psycopg.Connection[Any]) -> Questionnaire:
@@ -197,7 +198,11 @@ def _send(s: Session, commands: list[tuple[Any, ...]]) -> int:
 
 def _chunks(s: Session, schema: IndexSchema, where: str, params: dict[str, Any], chunk: int) -> Iterator[list[tuple[Any, ...]]]:
     """Customers' documents in id order, `chunk` at a time (keyset pagination over id)."""
-    sql = schema.documents_sql(f"({where}) AND id > %(after)s", limit=True)
+    return _keyset(s, schema.documents_sql(f"({where}) AND id > %(after)s", limit=True), params, chunk)
+
+
+def _keyset(s: Session, sql: str, params: dict[str, Any], chunk: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows of `sql` (id first, `id > %(after)s`, `LIMIT %(limit)s`) a chunk at a time."""
     after = 0
     while True:
         rows = s.conn.execute(sql, {**params, "after": after, "limit": chunk}).fetchall()
@@ -207,36 +212,91 @@ def _chunks(s: Session, schema: IndexSchema, where: str, params: dict[str, Any],
         after = rows[-1][0]
 
 
+class _Stream:
+    """Pipelined writes over one connection that never leave the server idle: chunk k+1 is
+    sent before the replies of chunk k are read. Commands are encoded by the caller (in the
+    preparing thread), so this thread only moves bytes and reads replies."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.connection = client.connection_pool.get_connection()
+        self.unread = 0
+        self.failed = 0
+
+    def send(self, encoded: tuple[int, bytes]) -> None:
+        count, packed = encoded
+        self.connection.send_packed_command([packed], check_health=False)
+        self.drain()
+        self.unread = count
+
+    def drain(self) -> None:
+        for _ in range(self.unread):
+            try:
+                self.connection.read_response()
+            except redis.ResponseError as exc:
+                if not self.failed:
+                    log.error("the search server refused a document write: %s", exc)
+                self.failed += 1
+        self.unread = 0
+
+    def close(self) -> None:
+        try:
+            self.drain()
+        finally:
+            self.client.connection_pool.release(self.connection)
+
+
 def _write_all(
     s: Session, indexes: list[str], schema: IndexSchema, where: str, params: dict[str, Any], *,
     fresh: bool, total: int = 0, progress: Progress | None = None, lock: _Lock | None = None,
 ) -> int:
-    """Write the matching customers into `indexes`, preparing the next chunk (SQL + command
-    layout, in a second thread) while the current one is written."""
+    """Write the matching customers into `indexes`. A second thread fetches the next chunk's
+    documents from PostgreSQL and encodes its commands while this one writes the current
+    chunk, whose replies are read only after the next chunk is on its way."""
     chunk = s.settings.search_chunk_size
-    written = failed = 0
-    source = _chunks(s, schema, where, params, chunk)
+    written = 0
+    stream = _Stream(s.redis) if isinstance(s.redis, redis.Redis) and len(indexes) == 1 else None
+    if stream is not None:
+        # PostgreSQL encodes the commands: the bulk path joins bytes, no Python per document
+        sql, per_row = encoded_sql(s.dialect, indexes[0], schema, f"({where}) AND id > %(after)s", fresh=fresh)
+        encoded = _keyset(s, sql, params, chunk)
+    else:
+        source = _chunks(s, schema, where, params, chunk)
 
-    def prepare() -> tuple[int, list[tuple[Any, ...]]] | None:
-        rows = next(source, None)
-        if rows is None:
+    def prepare() -> tuple[int, Any] | None:
+        if stream is not None:
+            rows = next(encoded, None)
+            if rows is None:
+                return None
+            return len(rows), (len(rows) * per_row, "".join(r[1] for r in rows).encode())
+        plain = next(source, None)
+        if plain is None:
             return None
         commands: list[tuple[Any, ...]] = []
         for index in indexes:
-            commands += _commands(s, index, schema, rows, fresh=fresh)
-        return len(rows), commands
+            commands += _commands(s, index, schema, plain, fresh=fresh)
+        return len(plain), commands
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-prepare") as pool:
-        pending: Future[tuple[int, list[tuple[Any, ...]]] | None] = pool.submit(prepare)
-        while (ready := pending.result()) is not None:
-            pending = pool.submit(prepare)
-            count, commands = ready
-            failed += _send(s, commands)
-            written += count
-            if lock is not None:
-                lock.refresh()
-            if progress is not None:
-                progress(written, total)
+    failed = 0
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-prepare") as pool:
+            pending: Future[tuple[int, Any] | None] = pool.submit(prepare)
+            while (ready := pending.result()) is not None:
+                pending = pool.submit(prepare)
+                count, payload = ready
+                if stream is not None:
+                    stream.send(payload)
+                else:  # the cluster client routes commands itself
+                    failed += _send(s, payload)
+                written += count
+                if lock is not None:
+                    lock.refresh()
+                if progress is not None:
+                    progress(written, total)
+    finally:
+        if stream is not None:
+            stream.close()
+            failed += stream.failed
     if failed:
         raise SearchIndexError(f"the search server refused {failed} document writes (see the log)")
     return written
@@ -280,7 +340,7 @@ def _count(s: Session) -> int:
 def init_index(settings: Settings, *, load_docs: bool = False, progress: Progress | None = None) -> int | None:
     """Create the index if there is none; return the number of documents loaded (0 without
     `load_docs`), or None when an index already existed."""
-    with _session(settings) as s, _Lock(s) as lock:
+    with open_session(settings) as s, _Lock(s) as lock:
         current = s.current()
         if current is not None and s.num_docs(current) is not None:
             return None
@@ -298,8 +358,8 @@ def init_index(settings: Settings, *, load_docs: bool = False, progress: Progres
 
 def flush_index(settings: Settings) -> int:
     """Drop every index of ours with all its documents; return how many were dropped."""
-    with _session(settings) as s, _Lock(s):
-        names = set(s.redis.smembers(IndexState.INDEXES)) | set(filter(None, [s.current()]))  # type: ignore[arg-type]
+    with open_session(settings) as s, _Lock(s):
+        names = s.indexes() | set(filter(None, [s.current()]))
         for index in names:
             _drop(s, index)
         s.redis.delete(IndexState.CURRENT, IndexState.BUILDING)
@@ -333,9 +393,9 @@ def migrate_index(
     Queries are answered by the old index until the switch; if the rebuild stops half-way the
     old index keeps serving and the next run drops the leftover and starts afresh."""
     started = time.monotonic()
-    with _session(settings) as s, _Lock(s) as lock:
+    with open_session(settings) as s, _Lock(s) as lock:
         previous = s.current()
-        for leftover in set(s.redis.smembers(IndexState.INDEXES)) - {previous}:  # type: ignore[operator]
+        for leftover in s.indexes() - {previous}:
             log.info("dropping %s, left over by an interrupted rebuild", leftover)
             _drop(s, leftover)
         schema = IndexSchema.from_questionnaire(load_questionnaire(s.conn))
@@ -357,13 +417,12 @@ def migrate_index(
             caught += _write_all(s, [index], schema, "updated_at >= %(since)s", {"since": second_row[0]}, fresh=False)
         except BaseException as exc:
             # the old index keeps serving; the half-built one is dropped now or by the next run
-            _record_end(s.conn, run, "failed", 0, f"{type(exc).__name__}: {exc}")
-            try:
+            with suppress(psycopg.Error):
+                _record_end(s.conn, run, "failed", 0, f"{type(exc).__name__}: {exc}")
+            with suppress(*REDIS_ERRORS):
                 if s.current() != index:
                     s.redis.delete(IndexState.BUILDING)
                     _drop(s, index)
-            except REDIS_ERRORS:
-                pass
             raise
         dropped = []
         if previous is not None and previous != index:
@@ -375,9 +434,9 @@ def migrate_index(
 
 def index_status(settings: Settings) -> dict[str, Any]:
     """Current index, its document count against the customers count, the last rebuild."""
-    with _session(settings) as s:
+    with open_session(settings) as s:
         current = s.current()
-        building = s.redis.get(IndexState.BUILDING)
+        building = text(s.redis.get(IndexState.BUILDING))
         last = s.conn.execute(_LAST_RUN).fetchone()
         cols = ("index", "action", "dialect", "started_at", "finished_at", "status", "documents", "error")
         return {
@@ -396,7 +455,7 @@ def reindex_ids(settings: Settings, ids: Iterable[int]) -> int:
     wanted = sorted(set(int(i) for i in ids))
     if not wanted:
         return 0
-    with _session(settings) as s:
+    with open_session(settings) as s:
         return _reindex(s, wanted)
 
 
@@ -419,7 +478,7 @@ def _reindex(s: Session, wanted: list[int]) -> int:
 def reindex_since(settings: Settings, since: dt.datetime) -> int:
     """Write the documents of every customer changed (updated_at) at or after `since`, e.g.
     after a bulk import commits; return how many were written."""
-    with _session(settings) as s:
+    with open_session(settings) as s:
         written = 0
         for index in s.targets():
             schema = s.schema_of(index)
@@ -456,7 +515,7 @@ def check_consistency(settings: Settings, *, sample: int = 200, repair: bool = F
     """Compare the index with PostgreSQL: counts, every id (a SCAN of the index's keys), and
     `sample` random customers field by field. With `repair`, drifted and missing customers are
     re-indexed and stale documents removed."""
-    with _session(settings) as s:
+    with open_session(settings) as s:
         index = s.current()
         customers = _count(s)
         if index is None:

@@ -92,7 +92,10 @@ def dialect_for(modules: Any) -> Dialect:
     for module in modules or []:
         entry = _pairs(module)
         if str(entry.get("name", "")).lower() in ("ft", "search"):
-            return DialectV2() if int(entry.get("ver", 0)) >= 20000 else DialectV1()
+            dialect: Dialect = DialectV2() if int(entry.get("ver", 0)) >= 20000 else DialectV1()
+            dialect.version = int(entry.get("ver", 0))
+            dialect.module_args = tuple(str(a.decode() if isinstance(a, bytes) else a) for a in entry.get("args") or ())
+            return dialect
     raise SearchUnavailable("the Redis server has no search module (RediSearch) loaded")
 
 
@@ -113,10 +116,20 @@ async def probe_async(client: AsyncClient) -> Dialect:
 
 def _pairs(reply: Any) -> dict[str, Any]:
     """A flat `[k, v, k, v]` reply (RESP2) as a dict; a dict is returned as is."""
+    def text(value: Any) -> Any:
+        return value.decode() if isinstance(value, bytes) else value
+
     if isinstance(reply, dict):
-        return {str(k): v for k, v in reply.items()}
+        return {str(text(k)): text(v) for k, v in reply.items()}
     items = list(reply)
-    return {str(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
+    return {str(text(items[i])): text(items[i + 1]) for i in range(0, len(items) - 1, 2)}
 
 
 pairs = _pairs
+
+
+def text(value: Any) -> str | None:
+    """A reply value as text (clients decode responses; typed as bytes | str by redis-py)."""
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)

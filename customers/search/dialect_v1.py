@@ -18,6 +18,8 @@ class DialectV1:
 
     name = "1.x"
     has_aliases = False
+    version = 0  # as MODULE LIST reports it
+    module_args: tuple[str, ...] = ()  # 1.x takes its settings (TIMEOUT, ON_TIMEOUT...) only here
 
     def create(self, index: str, prefix: str, schema: list[str]) -> Command:
         # documents are added explicitly; the prefix is only our key naming

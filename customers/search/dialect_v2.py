@@ -14,6 +14,8 @@ class DialectV2:
 
     name = "2.x"
     has_aliases = True
+    version = 0  # as MODULE LIST reports it
+    module_args: tuple[str, ...] = ()
 
     def create(self, index: str, prefix: str, schema: list[str]) -> Command:
         return ("FT.CREATE", index, "ON", "HASH", "PREFIX", 1, prefix, "STOPWORDS", 0, "SCHEMA", *schema)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from customers.config import Settings
-from customers.search.client import REDIS_ERRORS, AsyncClient, Dialect, connect_async, probe_async
+from customers.search.client import REDIS_ERRORS, AsyncClient, Dialect, connect_async, probe_async, text
 from customers.search.schema import IndexSchema
 from customers.search.state import IndexState
 
@@ -49,15 +49,15 @@ class SearchRuntime:
     async def targets(self) -> tuple[str | None, str | None]:
         """(current index, index being built)."""
         current, building = await self.client.mget([IndexState.CURRENT, IndexState.BUILDING])
-        return current, building
+        return text(current), text(building)
 
     async def schema_of(self, index: str) -> IndexSchema | None:
         schema = self._schemas.get(index)
         if schema is None:
-            text = await self.client.get(IndexState.SCHEMA + index)
-            if text is None:
+            stored = text(await self.client.get(IndexState.SCHEMA + index))
+            if stored is None:
                 return None
-            schema = self._schemas[index] = IndexSchema.from_json(text)
+            schema = self._schemas[index] = IndexSchema.from_json(stored)
         return schema
 
     def failed(self, what: str, exc: BaseException) -> None:
@@ -74,7 +74,8 @@ class SearchRuntime:
             await self.client.ping()
             dialect = await self.dialect()
             current, building = await self.targets()
-            return {"ok": True, "dialect": dialect.name, "index": current, "building": building, **body}
+            return {"ok": True, "dialect": dialect.name, "module_version": dialect.version,
+                    "module_args": list(dialect.module_args), "index": current, "building": building, **body}
         except REDIS_ERRORS as exc:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}", **body}
         except Exception as exc:  # noqa: BLE001 - e.g. no search module: unhealthy, reported

@@ -266,6 +266,10 @@ class IndexSchema:
         names.append(HAS_ATTR)
         return names
 
+    def numeric_columns(self) -> set[str]:
+        """Attribute names holding numbers (float8 columns)."""
+        return {f.attr for f in self.fields if f.kind == "numeric"}
+
     def documents_sql(self, where: str, *, order: bool = True, limit: bool = False) -> str:
         """SELECT id and every document attribute for the customers matching `where`."""
         exprs: list[str] = []
@@ -277,7 +281,8 @@ class IndexSchema:
             if f.nullable:
                 has.append(f"CASE WHEN {f.present_sql()} THEN '{f.attr}' END")
         exprs.append(f"nullif(concat_ws(E'\\x1f', {', '.join(has)}), '')" if has else "NULL")
-        sql = f"SELECT id, {', '.join(exprs)} FROM customers WHERE {where}"
+        columns = ", ".join(f"{e} AS c{i}" for i, e in enumerate(exprs))
+        sql = f"SELECT id, {columns} FROM customers WHERE {where}"
         if order:
             sql += " ORDER BY customers.id"
         if limit:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +19,7 @@ from customers import store
 from customers.config import Settings
 from customers.models import CustomerCreate
 from customers.questionnaire import Questionnaire
-from tests.conftest import LiveServer, client_for, start_server
+from tests.conftest import REDISEARCH_MODULE, LiveServer, client_for, free_port, start_server
 from tests.helpers import ADMIN_TOKEN
 
 
@@ -63,3 +67,47 @@ def add_customers(conninfo: str, customers: list[dict[str, Any]]) -> list[dict[s
         return rows
 
     return asyncio.run(run())
+
+
+class OwnRedis:
+    """A redis-server with the search module that a test may stop and start again."""
+
+    def __init__(self, workdir: Path, *module_args: str) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.module_args = list(module_args)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary is not None
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir), "--loadmodule", REDISEARCH_MODULE, *self.module_args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis(port=self.port, protocol=2)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline and self.process.poll() is None, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A private Redis with Debian's module, which the test may stop and start."""
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -3,21 +3,15 @@ is visible in /health; with search off nothing touches Redis."""
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
-import redis
 
 from customers import search
 from customers.config import Settings
-from tests.conftest import REDISEARCH_MODULE, client_for, free_port, start_server
+from tests.conftest import client_for, start_server
+from tests.search.conftest import OwnRedis
 from tests.helpers import ADMIN_TOKEN
 
 
@@ -57,48 +51,6 @@ def test_every_kind_of_write_reaches_the_index(search_api: httpx.Client) -> None
     assert _find(search_api, limit=0)["total"] == 0
     health = search_api.get("/health").json()
     assert health["search"]["ok"] is True and health["search"]["index"] is not None
-
-
-class OwnRedis:
-    """A redis-server with the search module that a test may stop and start again."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary is not None
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--loadmodule", REDISEARCH_MODULE],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis(port=self.port, protocol=2)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline and self.process.poll() is None, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_redis_down_never_fails_a_write_and_migrate_repairs(own_redis: OwnRedis, settings: Settings, clean_db: None) -> None:

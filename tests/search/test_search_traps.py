@@ -6,6 +6,7 @@ test_search_agreement and test_search_find.)"""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -113,3 +114,39 @@ def test_clients_speak_resp2(search_settings: Settings, rclient: redis.Redis) ->
             assert found.total == 1 and found.docs[0].id == "d1"
     finally:
         client.close()
+
+
+def test_a_timed_out_query_is_answered_by_postgresql(tmp_path: Path, settings: Settings, clean_db: None, conninfo: str) -> None:
+    """A 1.2 server loaded with `TIMEOUT 1 ON_TIMEOUT fail`: a deep sorted page over 10,000
+    documents times out into an error, and PostgreSQL answers instead (never a partial page)."""
+    import asyncio
+
+    from customers.questionnaire import Questionnaire
+    from tests.search.conftest import OwnRedis
+
+    server = OwnRedis(tmp_path, "TIMEOUT", "1", "ON_TIMEOUT", "fail")
+    server.start()
+    try:
+        config = settings.model_copy(update={"search_enabled": True, "services_redis_port": server.port})
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("""INSERT INTO customers (phone, profile, created)
+                            SELECT '7919' || lpad(g::text, 7, '0'), jsonb_build_object('city', 'Город ' || (g % 50)),
+                                   date '2020-01-01' + (g % 1000)
+                              FROM generate_series(1, 10000) g""")
+        assert search.init_index(config, load_docs=True) == 10_000
+        request = search.FindRequest(sort_key="created", sort_order="desc", offset=9_980, limit=20)
+
+        async def run(runtime_on: bool) -> search.FindResult:
+            runtime = search.SearchRuntime.open(config) if runtime_on else None
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    return await search.find(conn, Questionnaire.default(), request, settings=config, runtime=runtime)
+            finally:
+                if runtime is not None:
+                    await runtime.close()
+
+        answered, exact = asyncio.run(run(True)), asyncio.run(run(False))
+        assert answered.engine == "postgresql" and "timed out" in (answered.fallback or "")
+        assert (answered.total, answered.items) == (exact.total, exact.items) and len(exact.items) == 20
+    finally:
+        server.stop()
