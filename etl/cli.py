@@ -15,7 +15,7 @@ import orjson
 
 from customers.cli import conninfo, fail, settings_from
 from etl.export import export_customers
-from etl.pipeline import ImportOptions, Progress, import_file
+from etl.pipeline import ImportOptions, Progress, import_file, publish
 from etl.read import ReadOptions, load_mapping
 from etl.report import Report
 from etl.samples import generate
@@ -70,6 +70,7 @@ def import_command(
         with _progress(path, as_json) as progress:
             try:
                 report = import_file(target, path, options, progress=progress)
+                publish(report, settings)
             except Exception as exc:
                 if len(paths) == 1 and not as_json:
                     raise

@@ -21,7 +21,8 @@ import polars as pl
 import psycopg
 from psycopg import errors as pg_errors
 
-from customers import db
+from customers import db, metrics
+from customers.config import Settings
 from customers.errors import CustomersError, DatabaseUnavailable
 from etl.load import Mode, Staging, copy_frames, current_questionnaire, finish_run, start_run
 from etl.read import FileRejected, RaggedFile, ReadOptions, Source, batches, exact_batches, file_checksum, open_source
@@ -345,3 +346,25 @@ def _email_rejects(taken: pl.DataFrame) -> pl.DataFrame:
         pl.col("email").alias("value"),
         pl.lit("the email belongs to another customer or another phone earlier in the file").alias("message"),
     )
+
+
+def publish(report: Report, settings: Settings) -> None:
+    """After a committed import: count its rows for /metrics and bring the search index up to
+    date in chunks. The load has committed, so a search failure is reported and counted, never
+    turned into a failed import (`customers search migrate` repairs the index)."""
+    if report.dry_run or report.status != "succeeded":
+        return
+    c = report.counts
+    metrics.IMPORT_ROWS.labels("loaded").inc(c.inserted + c.updated + c.unchanged)
+    metrics.IMPORT_ROWS.labels("rejected").inc(c.rejected)
+    metrics.IMPORT_ROWS.labels("duplicate").inc(c.duplicates)
+    if not settings.search_enabled or not report.touched or report.changed_since is None:
+        return
+    from customers import search
+
+    try:
+        report.search_indexed = search.reindex_since(settings, report.changed_since)
+    except Exception as exc:  # noqa: BLE001 - any search failure leaves the committed load as it is
+        metrics.SEARCH_INDEX_WRITE_FAILURES.labels("import").inc(report.touched)
+        report.search_error = _one_line(exc)
+        log.warning("search index not updated after import run %s: %s", report.run_id, report.search_error)

@@ -63,6 +63,9 @@ class Report:
     # where the time went: read+validate+COPY (overlapped), the merge steps, the commit
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    # after the commit, with search on: customers re-indexed, or why the index was not updated
+    search_indexed: int | None = None
+    search_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (datetimes as ISO strings)."""
@@ -90,6 +93,10 @@ class Report:
             out.append(f"  row {item['row']}, {item['column']}: {item['code']} ({item['message']})")
         if self.ignored_columns:
             out.append("  ignored columns: " + ", ".join(self.ignored_columns))
+        if self.search_indexed is not None:
+            out.append(f"  search index: {self.search_indexed} customers written")
+        if self.search_error:
+            out.append(f"  search index NOT updated ({self.search_error}); run `customers search migrate`")
         if self.error:
             out.append(f"  error: {self.error}")
         return out

@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from customers import metrics
 from customers.config import Settings
 from customers.errors import Conflict, NotFound
 
@@ -227,6 +229,7 @@ class Run:
     async def execute(self, on_progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
         """Run the job and record its outcome; returns the finished run record."""
         self.progress = Progress(on_progress)
+        started = time.monotonic()
         ACTIVE.add(self.id)
         status, result, error = "failed", None, None
         conn: AsyncConn | None = None
@@ -254,6 +257,8 @@ class Run:
             await asyncio.gather(flusher, return_exceptions=True)
             if conn is not None:
                 await conn.close()
+            metrics.JOB_RUNS.labels(self.job.name, status).inc()
+            metrics.JOB_DURATION.labels(self.job.name).observe(time.monotonic() - started)
             try:
                 self.record = await self._finish(status, result, error)
             finally:

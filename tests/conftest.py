@@ -48,7 +48,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     with psycopg.connect(target.conninfo, autocommit=True) as conn:
         db.migrate(conn)
     yield config
-    if not base.embedded:
+    if base.embedded:
+        # stopped here: subprocesses that used it (`customers serve`) registered themselves with
+        # the wheel's handle list, which would keep its exit hook from stopping the server
+        db.stop_embedded(data_dir / "pg")
+    else:
         with psycopg.connect(db.resolve(base).conninfo, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -8,19 +8,15 @@ import asyncio
 import logging
 from typing import Any
 
-from prometheus_client import Counter
 from psycopg_pool import AsyncConnectionPool
+
+from customers.metrics import SEARCH_INDEX_WRITE_FAILURES
 
 from customers.search.client import REDIS_ERRORS
 from customers.search.documents import commands_for, delete_commands
 from customers.search.runtime import SearchRuntime
 
 log = logging.getLogger(__name__)
-
-WRITE_FAILURES = Counter(
-    "customers_search_write_failures", "Customer writes whose search document could not be written"
-)
-
 
 class IndexWriter:
     """A `customers.store.on_change` listener copying writes into the index."""
@@ -46,7 +42,7 @@ class IndexWriter:
         except REDIS_ERRORS as exc:
             self.runtime.counters.write_failures += 1
             self.runtime.failed("index write", exc)
-            WRITE_FAILURES.inc()
+            SEARCH_INDEX_WRITE_FAILURES.labels("unreachable").inc()
             log.warning("search index not updated for customers %s (Redis unreachable: %s); "
                         "`customers search migrate` repairs it", [r["id"] for r in upserted] + deleted, exc)
 
@@ -78,5 +74,5 @@ class IndexWriter:
             if isinstance(result, Exception) and not isinstance(result, REDIS_ERRORS):
                 log.error("the search server refused a document write: %s", result)
                 runtime.counters.write_failures += 1
-                WRITE_FAILURES.inc()
+                SEARCH_INDEX_WRITE_FAILURES.labels("refused").inc()
                 break
