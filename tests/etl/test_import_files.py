@@ -49,7 +49,7 @@ def test_ragged_rows_are_rejected_and_the_rest_loads(run: Run, write: Write, pg:
     assert sorted(customers(pg)) == ["79123456781", "79123456784"]
     assert report.counts.read == 4 and balanced(report)
     # too few fields only: the fast reader finds it on its own
-    pg.execute("TRUNCATE customers")
+    pg.execute("TRUNCATE customers CASCADE")
     report = run(write("short.csv", f"{HEADER}\n89123456781,,A,,1\n89123456782,,B\n"))
     assert rejects_of(tmp_path / "rejects.csv") == [(3, "*", "RAGGED_ROW")] and report.counts.inserted == 1
 
@@ -59,7 +59,7 @@ def test_quoted_newlines_kept_and_unterminated_quote_rejected(run: Run, write: W
     assert customers(pg)["79123456781"]["profile"]["about"] == "line one\nline two, with comma"
     assert report.counts.inserted == 2
     # an open quote would swallow the rest of the file into one field: the file is refused, nothing guessed
-    pg.execute("TRUNCATE customers")
+    pg.execute("TRUNCATE customers CASCADE")
     with pytest.raises(FileRejected, match="quote opened in row 3 is never closed"):
         run(write("open.csv", 'phone,about\n89123456781,x\n89123456782,"never closed\n89123456783,x\n'))
     assert customers(pg) == {}

@@ -105,7 +105,7 @@ def test_export_imports_back_to_the_same_data(run: Run, pg: psycopg.Connection[A
     out = tmp_path / f"export.{fmt}"
     result = export_customers(conninfo, out)
     assert result.rows == len(before) == 288
-    pg.execute("TRUNCATE customers")
+    pg.execute("TRUNCATE customers CASCADE")
     report = run(out)
     assert report.counts.inserted == 288 and report.counts.rejected == 0
     assert customers(pg) == before

@@ -42,7 +42,7 @@ def test_sample_csv_loads_exactly_the_documented_good_rows(run: Callable[..., Re
 def test_sample_parquet_loads_the_same_customers(run: Callable[..., Report], pg: psycopg.Connection[Any], tmp_path: Path) -> None:
     run(SAMPLES / "customers.csv")
     from_csv = customers(pg)
-    pg.execute("TRUNCATE customers")
+    pg.execute("TRUNCATE customers CASCADE")
     report = run(SAMPLES / "customers.parquet")
     assert sorted(rejects_of(tmp_path / "rejects.csv")) == sorted((r - 1, c, k) for r, c, k in documented_bad_rows())
     assert report.counts.inserted == 288
