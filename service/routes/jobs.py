@@ -4,9 +4,7 @@ the basic statistics."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
