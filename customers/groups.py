@@ -7,6 +7,7 @@ the request does not exist, nothing is written and the error lists the missing i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,55 @@ def group_name(raw: str) -> str:
     return name
 
 
+# integers a JSON answer can carry (orjson renders 64-bit integers only)
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def group_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Meta as PostgreSQL's jsonb stores it and the service renders it back: no NUL character
+    and no lone surrogate in keys or strings, integers within 64 bits, finite numbers."""
+    errors: list[FieldError] = []
+    _check_json(meta, "meta", errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return meta
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "the NUL character (U+0000) cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a lone surrogate (U+D800 to U+DFFF) is not a character"
+    return None
+
+
+def _check_json(value: Any, field: str, errors: list[FieldError]) -> None:
+    # list positions are left out of the field's name, as in every other field error
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _text_problem(key)
+            if problem:
+                errors.append(FieldError(field, "INVALID_FORMAT", f"a key: {problem}", key))
+                continue
+            _check_json(item, f"{field}.{key}", errors)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, field, errors)
+    elif isinstance(value, str):
+        problem = _text_problem(value)
+        if problem:
+            errors.append(FieldError(field, "INVALID_FORMAT", problem, value))
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            errors.append(FieldError(field, "NUMBER_CONSTRAINT", f"an integer is between {_INT_MIN} and {_INT_MAX}", value))
+    elif isinstance(value, float) and not math.isfinite(value):
+        errors.append(FieldError(field, "NUMBER_CONSTRAINT", "a number is finite", value))
+
+
 def _check_size(ids: Sequence[Any], field: str) -> None:
     if len(ids) > MAX_ITEMS:
         raise ValidationFailed([FieldError(field, "LENGTH_CONSTRAINT", f"at most {MAX_ITEMS} ids per request")])
@@ -67,7 +117,7 @@ async def create_group(conn: AsyncConn, name: str, meta: dict[str, Any] | None =
     rows = await _rows(
         conn,
         f"INSERT INTO customer_groups (name, meta) VALUES (%s, %s) RETURNING {GROUP_COLUMNS}",
-        (group_name(name), Jsonb(meta or {})),
+        (group_name(name), Jsonb(group_meta(meta or {}))),
     )
     return rows[0]
 
@@ -80,7 +130,7 @@ async def get_group(conn: AsyncConn, group_id: int) -> dict[str, Any] | None:
 async def update_group(conn: AsyncConn, group_id: int, meta: dict[str, Any]) -> dict[str, Any]:
     """Replace a group's meta as a whole."""
     rows = await _rows(
-        conn, f"UPDATE customer_groups SET meta = %s WHERE id = %s RETURNING {GROUP_COLUMNS}", (Jsonb(meta), group_id)
+        conn, f"UPDATE customer_groups SET meta = %s WHERE id = %s RETURNING {GROUP_COLUMNS}", (Jsonb(group_meta(meta)), group_id)
     )
     if not rows:
         raise GroupNotFound(f"group {group_id} does not exist")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from customers import db
 from customers.config import Settings, get_settings
@@ -112,12 +112,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         # Starlette's own answers (unknown path, wrong method) in the service's error body; a 405
-        # lists every method the document gives the path, not only those of the first route
+        # lists every method the routes serve at the path, not only those of the first route
         # that matched it (FastAPI keeps one route per method).
         assert isinstance(exc, StarletteHTTPException)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            headers["Allow"] = ", ".join(_allowed_methods(request.app, request.url.path))
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=headers)
 
@@ -130,18 +130,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeout, driver_error)
 
 
-def _allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """The methods the OpenAPI document gives the templates matching `path` (HEAD with GET)."""
-    templates = getattr(app.state, "method_templates", None)
-    if templates is None:
-        templates = app.state.method_templates = [
-            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"), {m.upper() for m in item})
-            for template, item in app.openapi().get("paths", {}).items()
-        ]
-    methods = set().union(*(found for pattern, found in templates if pattern.match(path)))
-    if "GET" in methods:
-        methods.add("HEAD")
-    return sorted(methods)
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the application's routes serve at the request's path (HEAD with GET); the
+    router itself decides, so `/groups/memberships` is not taken for `/groups/{group_id:int}`."""
+    methods = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+    allowed = {
+        method for method in methods
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in request.app.router.routes)
+    }
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return sorted(allowed)
 
 
 def field_errors_from_request(exc: RequestValidationError) -> list[FieldError]:

@@ -12,6 +12,7 @@ from customers.errors import CustomerNotFound
 from customers.models import Customer
 from service.deps import AdminDep, ConnDep, ReaderDep, SettingsDep
 from service.responses import ErrorBody, JSONResponse
+from service.routes.customers import CustomerId
 
 router = APIRouter(prefix="/customers", tags=["cards"])
 
@@ -56,34 +57,34 @@ async def get_by_card(card_id: str, _: ReaderDep, conn: ConnDep) -> JSONResponse
     return JSONResponse(found)
 
 
-@router.get("/{customer_id}/cards", response_model=CardList, responses=_ERRORS)
-async def list_cards(customer_id: int, _: ReaderDep, conn: ConnDep) -> JSONResponse:
+@router.get("/{customer_id:int}/cards", response_model=CardList, responses=_ERRORS)
+async def list_cards(customer_id: CustomerId, _: ReaderDep, conn: ConnDep) -> JSONResponse:
     """The customer's cards, enabled or not, oldest first."""
     return JSONResponse({"items": await cards.list_cards(conn, customer_id)})
 
 
-@router.post("/{customer_id}/cards", status_code=status.HTTP_201_CREATED, response_model=Card, responses=_ERRORS)
-async def create_card(customer_id: int, _: AdminDep, conn: ConnDep, body: CardCreate | None = None) -> JSONResponse:
+@router.post("/{customer_id:int}/cards", status_code=status.HTTP_201_CREATED, response_model=Card, responses=_ERRORS)
+async def create_card(customer_id: CustomerId, _: AdminDep, conn: ConnDep, body: CardCreate | None = None) -> JSONResponse:
     """Issue a card with a generated, unguessable id of the given type (VIRTUAL without a body)."""
     card = await cards.create_card(conn, customer_id, cards.generated_card_type(body.card_type if body else None))
     return JSONResponse(card, status_code=status.HTTP_201_CREATED)
 
 
-@router.put("/{customer_id}/cards/{card_id}", status_code=status.HTTP_201_CREATED, response_model=Card, responses=_ERRORS)
-async def add_physical_card(customer_id: int, card_id: str, _: AdminDep, conn: ConnDep) -> JSONResponse:
+@router.put("/{customer_id:int}/cards/{card_id}", status_code=status.HTTP_201_CREATED, response_model=Card, responses=_ERRORS)
+async def add_physical_card(customer_id: CustomerId, card_id: str, _: AdminDep, conn: ConnDep) -> JSONResponse:
     """Attach a physical card (a number starting with 441) to the customer."""
     card = await cards.add_physical_card(conn, customer_id, card_id)
     return JSONResponse(card, status_code=status.HTTP_201_CREATED)
 
 
-@router.post("/{customer_id}/cards/{card_id}/deactivate", response_model=Card, responses=_ERRORS)
-async def deactivate_card(customer_id: int, card_id: str, _: AdminDep, conn: ConnDep) -> JSONResponse:
+@router.post("/{customer_id:int}/cards/{card_id}/deactivate", response_model=Card, responses=_ERRORS)
+async def deactivate_card(customer_id: CustomerId, card_id: str, _: AdminDep, conn: ConnDep) -> JSONResponse:
     """Disable one of the customer's cards: it no longer finds the customer."""
     return JSONResponse(await cards.deactivate_card(conn, customer_id, card_id))
 
 
-@router.post("/{customer_id}/login-codes", status_code=status.HTTP_201_CREATED, response_model=LoginCode, responses=_ERRORS)
-async def create_login_code(customer_id: int, _: AdminDep, conn: ConnDep, settings: SettingsDep) -> JSONResponse:
+@router.post("/{customer_id:int}/login-codes", status_code=status.HTTP_201_CREATED, response_model=LoginCode, responses=_ERRORS)
+async def create_login_code(customer_id: CustomerId, _: AdminDep, conn: ConnDep, settings: SettingsDep) -> JSONResponse:
     """A short-lived login code (a temporary card), replacing the customer's previous one."""
     code = await cards.create_login_code(conn, customer_id, settings.login_code_ttl_seconds)
     return JSONResponse(code, status_code=status.HTTP_201_CREATED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from customers import groups
@@ -12,6 +12,7 @@ from customers.errors import CustomerNotFound
 from customers.groups import GroupNotFound
 from service.deps import AdminDep, ConnDep, ReaderDep
 from service.responses import ErrorBody, JSONResponse
+from service.routes.customers import MAX_ID, CustomerId
 
 router = APIRouter(tags=["groups"])
 
@@ -20,6 +21,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "VALIDATION_FAILED with field errors"},
 }
 Offset = Annotated[int, Query(ge=0)]
+# ids are PostgreSQL bigints: a larger number is a field error, never sent to the database
+GroupId = Annotated[int, Path(ge=1, le=MAX_ID, description="The id the service assigned")]
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
@@ -51,12 +55,12 @@ class GroupPage(BaseModel):
 
 
 class CustomerIds(_Input):
-    items: list[StrictInt] = Field(max_length=groups.MAX_ITEMS, description="customer ids")
+    items: list[Id] = Field(max_length=groups.MAX_ITEMS, description="customer ids")
 
 
 class Membership(_Input):
-    id: StrictInt = Field(description="a customer id")
-    groups: list[StrictInt] = Field(description="group ids")
+    id: Id = Field(description="a customer id")
+    groups: list[Id] = Field(description="group ids")
 
 
 class Memberships(_Input):
@@ -94,8 +98,8 @@ async def remove_memberships(body: Memberships, _: AdminDep, conn: ConnDep) -> J
     return JSONResponse({"count": count})
 
 
-@router.get("/groups/{group_id}", response_model=Group, responses=_ERRORS)
-async def get_group(group_id: int, _: ReaderDep, conn: ConnDep) -> JSONResponse:
+@router.get("/groups/{group_id:int}", response_model=Group, responses=_ERRORS)
+async def get_group(group_id: GroupId, _: ReaderDep, conn: ConnDep) -> JSONResponse:
     """Read one group."""
     found = await groups.get_group(conn, group_id)
     if found is None:
@@ -103,40 +107,40 @@ async def get_group(group_id: int, _: ReaderDep, conn: ConnDep) -> JSONResponse:
     return JSONResponse(found)
 
 
-@router.patch("/groups/{group_id}", response_model=Group, responses=_ERRORS)
-async def update_group(group_id: int, body: GroupUpdate, _: AdminDep, conn: ConnDep) -> JSONResponse:
+@router.patch("/groups/{group_id:int}", response_model=Group, responses=_ERRORS)
+async def update_group(group_id: GroupId, body: GroupUpdate, _: AdminDep, conn: ConnDep) -> JSONResponse:
     """Replace a group's meta."""
     return JSONResponse(await groups.update_group(conn, group_id, body.meta))
 
 
-@router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
-async def delete_group(group_id: int, _: AdminDep, conn: ConnDep) -> Response:
+@router.delete("/groups/{group_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
+async def delete_group(group_id: GroupId, _: AdminDep, conn: ConnDep) -> Response:
     """Delete a group and its memberships (the customers stay)."""
     await groups.delete_group(conn, group_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/groups/{group_id}/customers", responses=_ERRORS)
-async def list_members(group_id: int, _: ReaderDep, conn: ConnDep, offset: Offset = 0, limit: Limit = 100) -> JSONResponse:
+@router.get("/groups/{group_id:int}/customers", responses=_ERRORS)
+async def list_members(group_id: GroupId, _: ReaderDep, conn: ConnDep, offset: Offset = 0, limit: Limit = 100) -> JSONResponse:
     """A page of the group's customers (full records, by id), with the total count."""
     items = await groups.list_members(conn, group_id, offset, limit)
     return JSONResponse({"items": items, "total": await groups.count_members(conn, group_id), "offset": offset, "limit": limit})
 
 
-@router.post("/groups/{group_id}/customers", response_model=Count, responses=_ERRORS)
-async def add_members(group_id: int, body: CustomerIds, _: AdminDep, conn: ConnDep) -> JSONResponse:
+@router.post("/groups/{group_id:int}/customers", response_model=Count, responses=_ERRORS)
+async def add_members(group_id: GroupId, body: CustomerIds, _: AdminDep, conn: ConnDep) -> JSONResponse:
     """Put customers into the group (all or nothing); counts those that were not members yet."""
     return JSONResponse({"count": await groups.add_members(conn, group_id, body.items)})
 
 
-@router.post("/groups/{group_id}/customers/remove", response_model=Count, responses=_ERRORS)
-async def remove_members(group_id: int, body: CustomerIds, _: AdminDep, conn: ConnDep) -> JSONResponse:
+@router.post("/groups/{group_id:int}/customers/remove", response_model=Count, responses=_ERRORS)
+async def remove_members(group_id: GroupId, body: CustomerIds, _: AdminDep, conn: ConnDep) -> JSONResponse:
     """Take customers out of the group; counts those that were members."""
     return JSONResponse({"count": await groups.remove_members(conn, group_id, body.items)})
 
 
-@router.get("/customers/{customer_id}/groups", responses=_ERRORS)
-async def customer_groups(customer_id: int, _: ReaderDep, conn: ConnDep) -> JSONResponse:
+@router.get("/customers/{customer_id:int}/groups", responses=_ERRORS)
+async def customer_groups(customer_id: CustomerId, _: ReaderDep, conn: ConnDep) -> JSONResponse:
     """The groups a customer is in."""
     found = await groups.customer_groups(conn, customer_id)
     if found is None:

@@ -33,6 +33,7 @@ from customers.db import translate
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, field_errors
 from customers.store import QuestionnaireCache
+from service.routes.customers import MAX_ID
 from service import deps
 from service.responses import JSONResponse
 
@@ -45,6 +46,8 @@ MAX_BATCH = 1000
 JsonObject = dict[str, Any]
 Offset = Annotated[StrictInt, Field(ge=0)]
 Limit = Annotated[StrictInt, Field(ge=1, le=1000)]
+# ids are PostgreSQL bigints: a larger number is a field error, never sent to the database
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,8 +445,8 @@ class MembershipItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: StrictInt
-    groups: list[StrictInt]
+    id: Id
+    groups: list[Id]
 
 
 def _pairs(items: list[MembershipItem]) -> list[tuple[int, list[int]]]:
@@ -457,13 +460,13 @@ async def groups_create(call: Call, name: StrictStr, meta: JsonObject | None = N
 
 
 @method("Groups.update", "admin")
-async def groups_update(call: Call, id: StrictInt, meta: JsonObject) -> Any:
+async def groups_update(call: Call, id: Id, meta: JsonObject) -> Any:
     """Replace a group's meta."""
     return await groups.update_group(call.conn, id, meta)
 
 
 @method("Groups.delete", "admin")
-async def groups_delete(call: Call, id: StrictInt) -> Any:
+async def groups_delete(call: Call, id: Id) -> Any:
     """Delete a group and its memberships; returns the deleted group."""
     return await groups.delete_group(call.conn, id)
 
@@ -475,19 +478,19 @@ async def groups_list(call: Call, offset: Offset = 0, limit: Limit = 100) -> Any
 
 
 @method("Groups.customers.add", "admin")
-async def groups_customers_add(call: Call, id: StrictInt, items: list[StrictInt]) -> Any:
+async def groups_customers_add(call: Call, id: Id, items: list[Id]) -> Any:
     """Put customers (ids) into a group; returns how many were added."""
     return await groups.add_members(call.conn, id, items)
 
 
 @method("Groups.customers.remove", "admin")
-async def groups_customers_remove(call: Call, id: StrictInt, items: list[StrictInt]) -> Any:
+async def groups_customers_remove(call: Call, id: Id, items: list[Id]) -> Any:
     """Take customers (ids) out of a group; returns how many were removed."""
     return await groups.remove_members(call.conn, id, items)
 
 
 @method("Groups.customers.list", "reader")
-async def groups_customers_list(call: Call, id: StrictInt, offset: Offset = 0, limit: Limit = 100) -> Any:
+async def groups_customers_list(call: Call, id: Id, offset: Offset = 0, limit: Limit = 100) -> Any:
     """A page of a group's customers, by id."""
     return await groups.list_members(call.conn, id, offset, limit)
 
@@ -647,10 +650,24 @@ class RpcRequest(BaseModel):
 
 
 _REQUEST_SCHEMA = RpcRequest.model_json_schema()
+_ERROR_ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "error"],
+    "properties": {
+        "id": {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": {"type": "object"}},
+        },
+    },
+}
 
 
 @router.post(
     PATH,
+    # the 200 may be empty (notifications), so the document declares no media type for it
+    response_class=Response,
     summary="JSON-RPC endpoint of the original service",
     description=(
         "A relaxed JSON-RPC: `{\"id\": 0, \"method\": \"Customers.get\", \"params\": {\"id\": 123}}` "
@@ -661,8 +678,10 @@ _REQUEST_SCHEMA = RpcRequest.model_json_schema()
         + _method_table()
     ),
     openapi_extra={
+        # A missing or unreadable body is answered like any malformed call: HTTP 200 and a parse
+        # error object, as JSON-RPC specifies, so the document cannot call the body required.
         "requestBody": {
-            "required": True,
+            "required": False,
             "content": {
                 "application/json": {
                     "schema": {"oneOf": [_REQUEST_SCHEMA, {"type": "array", "items": _REQUEST_SCHEMA}]}
@@ -670,7 +689,13 @@ _REQUEST_SCHEMA = RpcRequest.model_json_schema()
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        "responses": {"200": {"description": "a result or an error object (or an empty body for notifications)"}},
+        "responses": {
+            "200": {"description": "a result or an error object (or an empty body for notifications)"},
+            "401": {
+                "description": "a missing or unknown token: `{id, error: {code: 401, message, data: {code: UNAUTHORIZED}}}`",
+                "content": {"application/json": {"schema": _ERROR_ANSWER_SCHEMA}},
+            },
+        },
     },
 )
 async def rpc(request: Request) -> Response:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from customers.config import Settings
@@ -21,7 +22,30 @@ from tests.helpers import ADMIN_TOKEN
 DOCUMENT = create_app(Settings()).openapi()
 # kept small so the suite stays fast; PROOF_FUZZ_EXAMPLES=500 for a deeper run by hand
 EXAMPLES = int(os.environ.get("PROOF_FUZZ_EXAMPLES", "20"))
-schema = schemathesis.openapi.from_dict(DOCUMENT)
+RPC_PATH = "/public/rpc"
+# JSON-RPC answers a call that breaks the request schema with HTTP 200 and an error object (the
+# protocol's rule, documented in the operation); `rpc_refuses_invalid_calls` below checks that
+# such a call is refused inside that 200, so the rejection check still has teeth there.
+CONFIG = SchemathesisConfig.from_dict({
+    "operations": [{
+        "include-path": RPC_PATH,
+        "checks": {"negative_data_rejection": {"expected-statuses": [200, 401]}},
+    }],
+})
+schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
+
+
+@schemathesis.check
+def rpc_refuses_invalid_calls(ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
+    """A schema-violating JSON-RPC request gets an error object, never only results."""
+    if case.path != RPC_PATH or case.meta is None or not case.meta.generation.mode.is_negative:
+        return None
+    if response.status_code != 200 or not response.content:
+        return None
+    answer = response.json()
+    answers = answer if isinstance(answer, list) else [answer]
+    assert any("error" in item for item in answers), f"a schema-violating call was answered without an error: {answer}"
+    return None
 
 
 def test_served_document_is_the_fuzzed_one(live: LiveServer) -> None:
