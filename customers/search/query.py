@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
 from customers.contacts import InvalidPhone, normalize_phone
@@ -51,8 +51,8 @@ class Filter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str | int | None = Field(default=None, description="The caller's own label, echoed in errors")
-    kind: str
+    id: StrictStr | StrictInt | None = Field(default=None, description="The caller's own label, echoed in errors")
+    kind: StrictStr
     condition: Condition
     value: Any = None
 
@@ -62,11 +62,11 @@ class FindRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: str | None = None
+    query: StrictStr | None = None
     filters: list[Filter] = Field(default_factory=list)
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=20, ge=0)
-    sort_key: str | None = Field(default=None, description="A sortable field; default id")
+    offset: StrictInt = Field(default=0, ge=0)
+    limit: StrictInt = Field(default=20, ge=0)
+    sort_key: StrictStr | None = Field(default=None, description="A sortable field; default id")
     sort_order: Literal["asc", "desc"] = "asc"
 
 

@@ -87,7 +87,7 @@ async def get_by_email(email: str, request: Request, _: ReaderDep) -> Response:
     return await _by_email(request, email)
 
 
-@router.get("/{customer_id}", response_model=Customer, responses=_ERRORS)
+@router.get("/{customer_id:int}", response_model=Customer, responses=_ERRORS)
 async def get_customer(customer_id: CustomerId, request: Request, _: ReaderDep) -> Response:
     """Read one customer by id."""
     return await _by_id(request, customer_id)
@@ -125,44 +125,44 @@ lookup_routes = [
 ]
 
 
-@router.patch("/{customer_id}", response_model=Customer, responses=_ERRORS)
+@router.patch("/{customer_id:int}", response_model=Customer, responses=_ERRORS)
 async def update_customer(customer_id: CustomerId, body: CustomerUpdate, _: AdminDep, conn: ConnDep, q: QuestionnaireDep) -> JSONResponse:
     """Change some attributes; profile, meta and subscriptions merge key by key (null removes a key)."""
     return JSONResponse(await store.update_customer(conn, customer_id, body, q))
 
 
-@router.delete("/{customer_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
+@router.delete("/{customer_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
 async def delete_customer(customer_id: CustomerId, _: AdminDep, conn: ConnDep) -> Response:
     """Delete a customer."""
     await store.delete_customer(conn, customer_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{customer_id}/block", response_model=Customer, responses=_ERRORS)
+@router.post("/{customer_id:int}/block", response_model=Customer, responses=_ERRORS)
 async def block(customer_id: CustomerId, _: AdminDep, conn: ConnDep) -> JSONResponse:
     """Block a customer."""
     return JSONResponse(await store.set_blocked(conn, customer_id, True))
 
 
-@router.post("/{customer_id}/unblock", response_model=Customer, responses=_ERRORS)
+@router.post("/{customer_id:int}/unblock", response_model=Customer, responses=_ERRORS)
 async def unblock(customer_id: CustomerId, _: AdminDep, conn: ConnDep) -> JSONResponse:
     """Unblock a customer."""
     return JSONResponse(await store.set_blocked(conn, customer_id, False))
 
 
-@router.put("/{customer_id}/phone", response_model=Customer, responses=_ERRORS)
+@router.put("/{customer_id:int}/phone", response_model=Customer, responses=_ERRORS)
 async def change_phone(customer_id: CustomerId, body: PhoneChange, _: AdminDep, conn: ConnDep, settings: SettingsDep) -> JSONResponse:
     """Give a customer another phone (unique across customers)."""
     return JSONResponse(await store.change_phone(conn, customer_id, body.phone, settings.phone_default_region))
 
 
-@router.put("/{customer_id}/email", response_model=Customer, responses=_ERRORS)
+@router.put("/{customer_id:int}/email", response_model=Customer, responses=_ERRORS)
 async def change_email(customer_id: CustomerId, body: EmailChange, _: AdminDep, conn: ConnDep) -> JSONResponse:
     """Give a customer another email; it starts unconfirmed."""
     return JSONResponse(await store.change_email(conn, customer_id, body.email))
 
 
-@router.post("/{customer_id}/email/activate", response_model=Customer, responses=_ERRORS)
+@router.post("/{customer_id:int}/email/activate", response_model=Customer, responses=_ERRORS)
 async def activate_email(customer_id: CustomerId, _: AdminDep, conn: ConnDep) -> JSONResponse:
     """Mark the customer's email as confirmed."""
     return JSONResponse(await store.activate_email(conn, customer_id))

@@ -180,7 +180,9 @@ def test_activate_email_without_email_is_refused(api: httpx.Client) -> None:
     assert response.json()["errors"][0] == {"field": "email", "code": "MISSING", "message": "the customer has no email to activate"}
 
 
-def test_non_numeric_id_is_422(api: httpx.Client) -> None:
-    response = api.get("/customers/abc")
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "customer_id"
+def test_non_numeric_id_is_no_customer_path(api: httpx.Client) -> None:
+    # ids are digits: anything else names no resource (and never reaches the database)
+    for method in ("GET", "PATCH", "DELETE"):
+        response = api.request(method, "/customers/abc", json={} if method == "PATCH" else None)
+        assert response.status_code == 404, method
+        assert response.json()["code"] == "NOT_FOUND"
