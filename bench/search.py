@@ -35,12 +35,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
+# the script's own folder leads the import path, and bench/http (the HTTP benchmark package)
+# would shadow the standard library's `http` there: the project root takes its place
+sys.path[0] = str(ROOT)
+
 import httpx
 import psycopg
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from customers import db, search  # noqa: E402
 from customers.config import Settings  # noqa: E402
