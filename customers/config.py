@@ -92,11 +92,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = os.environ.get(SETTINGS_FILE_ENV)
-        if path:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
-        return tuple(sources)
+        return project_sources(settings_cls, init_settings, env_settings)
 
     @property
     def embedded(self) -> bool:
@@ -106,6 +102,18 @@ class Settings(BaseSettings):
     def tokens(self) -> dict[str, Role]:
         """Configured bearer tokens and their roles."""
         return parse_tokens(self.auth_tokens.get_secret_value())
+
+
+def project_sources(
+    settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, env_settings: PydanticBaseSettingsSource
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """Where every settings class of the project reads from, strongest first: keyword arguments
+    (command-line flags), the environment, the TOML file named by CUSTOMERS_SETTINGS_FILE."""
+    sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+    path = os.environ.get(SETTINGS_FILE_ENV)
+    if path and Path(path).is_file():
+        sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+    return tuple(sources)
 
 
 def parse_tokens(spec: str) -> dict[str, Role]:

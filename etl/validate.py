@@ -208,11 +208,7 @@ def field_check(spec: FieldSpec, column: str, target: str, cell: pl.Expr) -> Che
         value = cell
         length = cell.str.len_chars()
         if spec.min_length is not None or spec.max_length is not None:
-            bad = pl.lit(False)
-            if spec.min_length is not None:
-                bad = bad | (length < spec.min_length)
-            if spec.max_length is not None:
-                bad = bad | (length > spec.max_length)
+            bad = _outside(length, spec.min_length, spec.max_length)
             cases.append((given & bad, "LENGTH_CONSTRAINT"))
             texts["LENGTH_CONSTRAINT"] = f"must be {_length_range(spec, 'characters')}"
         if spec.pattern is not None:
@@ -264,17 +260,23 @@ def field_check(spec: FieldSpec, column: str, target: str, cell: pl.Expr) -> Che
             texts["PATTERN_MISMATCH"] = f"an item does not match the pattern {spec.pattern}"
         if spec.min_length is not None or spec.max_length is not None:
             count = items.list.len()
-            bad = pl.lit(False)
-            if spec.min_length is not None:
-                bad = bad | (count < spec.min_length)
-            if spec.max_length is not None:
-                bad = bad | (count > spec.max_length)
+            bad = _outside(count, spec.min_length, spec.max_length)
             cases.append((given & bad, "LENGTH_CONSTRAINT"))
             texts["LENGTH_CONSTRAINT"] = f"must hold {_length_range(spec, 'items')}"
     else:  # pragma: no cover - FieldSpec admits no other type
         raise AssertionError(kind)
     code = _when_chain(cases)
     return Check(column, target, value, code, _messages(code, texts))
+
+
+def _outside(value: pl.Expr, low: float | None, high: float | None) -> pl.Expr:
+    """True where `value` falls below `low` or above `high` (each bound optional)."""
+    bad = pl.lit(False)
+    if low is not None:
+        bad = bad | (value < low)
+    if high is not None:
+        bad = bad | (value > high)
+    return bad
 
 
 def parse_dates(text: pl.Expr) -> pl.Expr:
@@ -288,11 +290,7 @@ def parse_dates(text: pl.Expr) -> pl.Expr:
 def _range(spec: FieldSpec, value: pl.Expr, given: pl.Expr, cases: list[tuple[pl.Expr, str]], texts: dict[str, str]) -> None:
     if spec.min is None and spec.max is None:
         return
-    bad = pl.lit(False)
-    if spec.min is not None:
-        bad = bad | (value < spec.min)
-    if spec.max is not None:
-        bad = bad | (value > spec.max)
+    bad = _outside(value, spec.min, spec.max)
     cases.append((given & value.is_not_null() & bad, "NUMBER_CONSTRAINT"))
     texts["NUMBER_CONSTRAINT"] = f"must be {_number_range(spec)}"
 
@@ -302,11 +300,7 @@ def _email_check(spec: FieldSpec, column: str, target: str, cell: pl.Expr, cases
     given = cell.is_not_null()
     if spec.min_length is not None or spec.max_length is not None:
         length = cell.str.len_chars()
-        bad = pl.lit(False)
-        if spec.min_length is not None:
-            bad = bad | (length < spec.min_length)
-        if spec.max_length is not None:
-            bad = bad | (length > spec.max_length)
+        bad = _outside(length, spec.min_length, spec.max_length)
         cases.append((given & bad, "LENGTH_CONSTRAINT"))
         texts["LENGTH_CONSTRAINT"] = f"must be {_length_range(spec, 'characters')}"
     email = pl.col(f"__email:{column}")

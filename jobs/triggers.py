@@ -9,9 +9,7 @@ that happens to be the leader.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,10 +21,9 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
-from customers.config import SETTINGS_FILE_ENV, ConfigError
+from customers.config import ConfigError, project_sources
 
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 OFF = frozenset({"off", "disabled", "never"})
@@ -69,11 +66,7 @@ class JobsSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = os.environ.get(SETTINGS_FILE_ENV)
-        if path and Path(path).is_file():
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
-        return tuple(sources)
+        return project_sources(settings_cls, init_settings, env_settings)
 
 
 def load_jobs_settings(**overrides: Any) -> JobsSettings:
