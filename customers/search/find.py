@@ -79,8 +79,12 @@ async def find(
             fallback = f"Redis unavailable: {exc}"
             runtime.failed("find", exc)
         except redis.ResponseError as exc:
-            fallback = f"the search server refused the query: {exc}"
-            log.error("RediSearch refused %r: %s", checked.redis_query(), exc)
+            if "timeout" in str(exc).lower():  # 2.x, or 1.2 with ON_TIMEOUT fail
+                fallback = f"the search query timed out ({exc})"
+                log.warning("RediSearch timed out on %r", checked.redis_query())
+            else:
+                fallback = f"the search server refused the query: {exc}"
+                log.error("RediSearch refused %r: %s", checked.redis_query(), exc)
         runtime.counters.find_fallbacks += 1
     started = time.perf_counter()
     total, items = await find_pg(conn, checked)

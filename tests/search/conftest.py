@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from customers import store
 from customers.config import Settings
 from customers.models import CustomerCreate
 from customers.questionnaire import Questionnaire
-from tests.conftest import REDISEARCH_MODULE, LiveServer, client_for, free_port, start_server
+from tests.conftest import LiveServer, client_for, free_port, search_server, start_server
 from tests.helpers import ADMIN_TOKEN
 
 
@@ -79,11 +78,10 @@ class OwnRedis:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary is not None
+        binary, module = search_server()
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--loadmodule", REDISEARCH_MODULE, *self.module_args],
+             "--dir", str(self.workdir), "--loadmodule", module, *self.module_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
         client = redis.Redis(port=self.port, protocol=2)
