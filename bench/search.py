@@ -27,7 +27,6 @@ import os
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,6 @@ import redis
 
 from customers import db, search  # noqa: E402
 from customers.config import Settings  # noqa: E402
-from customers.questionnaire import Questionnaire  # noqa: E402
 from customers.search.admin import load_questionnaire  # noqa: E402
 from customers.search.client import pairs, probe  # noqa: E402
 from customers.search.documents import encoded_sql  # noqa: E402

@@ -97,36 +97,36 @@ class FieldSpec(BaseModel):
         kind = self.type
         if kind == "list":
             if self.items is None:
-                raise ValueError(f"a list needs 'items' (enum or string)")
+                raise ValueError("a list needs 'items' (enum or string)")
         elif self.items is not None:
-            raise ValueError(f"'items' applies to lists only")
+            raise ValueError("'items' applies to lists only")
         takes_options = kind == "enum" or (kind == "list" and self.items == "enum")
         if takes_options:
             if not self.options:
-                raise ValueError(f"an enum needs a non-empty 'options' list")
+                raise ValueError("an enum needs a non-empty 'options' list")
             if len(set(self.options)) != len(self.options):
-                raise ValueError(f"'options' repeats a value")
+                raise ValueError("'options' repeats a value")
         elif self.options is not None:
-            raise ValueError(f"'options' applies to enums only")
+            raise ValueError("'options' applies to enums only")
         if (self.min is not None or self.max is not None) and kind not in _NUMBER_TYPES:
-            raise ValueError(f"'min'/'max' apply to integer and decimal fields only")
+            raise ValueError("'min'/'max' apply to integer and decimal fields only")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
         if (self.min_length is not None or self.max_length is not None) and kind not in _LENGTH_TYPES:
-            raise ValueError(f"'min_length'/'max_length' apply to string, text, email and list fields")
+            raise ValueError("'min_length'/'max_length' apply to string, text, email and list fields")
         if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
             raise ValueError(f"min_length ({self.min_length}) is greater than max_length ({self.max_length})")
         if self.pattern is not None:
             if kind not in _PATTERN_TYPES and not (kind == "list" and self.items == "string"):
-                raise ValueError(f"'pattern' applies to string and text fields only")
+                raise ValueError("'pattern' applies to string and text fields only")
             _check_pattern(self.pattern)
         if self.search not in _SEARCH_MODES[kind]:
             allowed = ", ".join(sorted(_SEARCH_MODES[kind]))
             raise ValueError(f"search mode {self.search!r} does not fit type {kind!r} (use {allowed})")
-        if self.sortable and self.search in ("none",) :
-            raise ValueError(f"only a searchable field can be sortable")
+        if self.sortable and self.search == "none":
+            raise ValueError("only a searchable field can be sortable")
         if self.sortable and kind == "list":
-            raise ValueError(f"a list cannot be sortable")
+            raise ValueError("a list cannot be sortable")
         return self
 
     @property

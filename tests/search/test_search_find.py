@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.search.conftest import add_customers
 
 
 def _create(api: httpx.Client, phone: str, **fields: object) -> dict:

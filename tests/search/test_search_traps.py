@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 import redis
 
 from customers import search
