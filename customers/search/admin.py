@@ -311,13 +311,42 @@ def _create(s: Session, schema: IndexSchema) -> str:
     return index
 
 
+UNLINK_BATCH = 500  # document keys per UNLINK: the server stays responsive between batches
+DROP_TIMEOUT = 300.0  # seconds; dropping a big index frees its structures within the command
+
+
 def _drop(s: Session, index: str) -> None:
+    """Drop an index, then its documents a batch at a time. (`FT.DROP` or `FT.DROPINDEX ... DD`
+    deletes every document inside one command: at a million customers the server answered
+    nothing for 3–8 s, past the client's timeout, and the client's retry of the timed-out drop
+    then failed with "Unknown Index name".) Safe to repeat: an interrupted drop leaves the index
+    in `IndexState.INDEXES`, and the next run removes what is left."""
+    # the drop must not be resent after a timeout: its own client, one attempt, a long timeout
+    slow = connect(s.settings, timeout=DROP_TIMEOUT, retries=0)
     try:
-        s.redis.execute_command(*s.dialect.drop(index))
+        slow.execute_command(*s.dialect.drop(index))
     except redis.ResponseError as exc:
         log.info("index %s was already gone: %s", index, exc)
+    finally:
+        slow.close()
+    unlink_documents(s.redis, index)
     s.redis.delete(IndexState.SCHEMA + index)
     s.redis.srem(IndexState.INDEXES, index)
+
+
+def unlink_documents(client: SyncClient, index: str) -> int:
+    """Remove the document hashes of an index (dropped, or never created) in batches; return
+    how many were removed."""
+    removed = 0
+    batch: list[Any] = []
+    for key in client.scan_iter(match=f"{IndexState.doc_prefix(index)}*", count=UNLINK_BATCH * 2):
+        batch.append(key)
+        if len(batch) >= UNLINK_BATCH:
+            removed += int(client.unlink(*batch))  # type: ignore[arg-type]
+            batch = []
+    if batch:
+        removed += int(client.unlink(*batch))  # type: ignore[arg-type]
+    return removed
 
 
 def _switch(s: Session, index: str) -> None:

@@ -65,13 +65,14 @@ def _options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def connect(settings: Settings) -> SyncClient:
-    """A synchronous client (admin commands, rebuilds, jobs)."""
+def connect(settings: Settings, *, timeout: float | None = SOCKET_TIMEOUT, retries: int = RETRIES) -> SyncClient:
+    """A synchronous client (admin commands, rebuilds, jobs). `retries=0` for a command that
+    must not be sent twice (a drop that timed out may have done its work)."""
     if not settings.search_enabled:
         raise SearchDisabled("search is disabled (search_enabled=false)")
     # redis-py retries 10 times with backoff by default: an unreachable server must be
     # noticed at once (the write path and find fall back, they do not wait)
-    options = {**_options(settings), "retry": Retry(NoBackoff(), RETRIES)}
+    options = {**_options(settings), "socket_timeout": timeout, "retry": Retry(NoBackoff(), retries)}
     if settings.services_redis_cluster:
         return RedisCluster(**options)
     return redis.Redis(db=settings.services_redis_db, **options)

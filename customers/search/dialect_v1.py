@@ -2,8 +2,10 @@
 
 What differs from 2.x and is handled here: `FT.ADD ... REPLACE` keeps fields that are not resent
 (so a replace is `FT.DEL key DD` + `FT.ADD`), `FT.DEL` needs `DD` to remove the hash, `FT.DROP`
-drops an index with its documents, there are no aliases (the current index name lives in a key
-of ours, see `IndexState.CURRENT`) and `FT.INFO` reports `num_docs` as a string.
+deletes every document inside one blocking command (so the index is dropped with `KEEPDOCS` and
+its hashes are unlinked in batches afterwards, see `admin._drop`), there are no aliases (the
+current index name lives in a key of ours, see `IndexState.CURRENT`) and `FT.INFO` reports
+`num_docs` as a string.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class DialectV1:
         return ("FT.DEL", index, key, "DD")
 
     def drop(self, index: str) -> Command:
-        return ("FT.DROP", index)
+        """Drop the index, keeping the document hashes (removed afterwards in batches)."""
+        return ("FT.DROP", index, "KEEPDOCS")
 
     def switch(self, alias: str, index: str) -> list[Command]:
         return []

@@ -1,6 +1,7 @@
 """RediSearch 2.x (Redis 8, Redis Stack): hashes under a versioned key prefix are indexed by the
 server itself (`FT.CREATE ... ON HASH PREFIX`), queries go through an alias switched atomically
-with `FT.ALIASUPDATE`, and `FT.DROPINDEX ... DD` drops an index with its documents."""
+with `FT.ALIASUPDATE`. `FT.DROPINDEX ... DD` would drop an index with its documents in one blocking
+command; the index is dropped alone and its hashes unlinked in batches (see `admin._drop`)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ class DialectV2:
         return ("DEL", key)
 
     def drop(self, index: str) -> Command:
-        return ("FT.DROPINDEX", index, "DD")
+        """Drop the index, keeping the document hashes (removed afterwards in batches)."""
+        return ("FT.DROPINDEX", index)
 
     def switch(self, alias: str, index: str) -> list[Command]:
         # ALIASUPDATE moves the alias, or creates it when no index holds it yet

@@ -68,6 +68,38 @@ def test_migrate_switches_and_drops_the_old_index(env: Settings, conninfo: str, 
     assert search.index_status(env)["documents"] == 120
 
 
+def test_documents_are_unlinked_in_batches(env: Settings, conninfo: str, rclient: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the index is dropped alone and its hashes removed batch by batch (one FT.DROP ... DD
+    # blocked the server for seconds at a million documents)
+    from customers.search import admin
+
+    monkeypatch.setattr(admin, "UNLINK_BATCH", 7)
+    add_customers(conninfo, _customers(40))
+    search.init_index(env, load_docs=True)
+    assert len(list(rclient.scan_iter("cs:*"))) == 40
+    rclient.set("cs-other:1", "not ours")  # a key outside the index's prefix stays
+    assert search.flush_index(env) == 1
+    assert not list(rclient.scan_iter("cs:*"))
+    assert rclient.get("cs-other:1") == "not ours"
+
+
+def test_an_interrupted_drop_is_finished_by_the_next_migrate(env: Settings, conninfo: str, rclient: redis.Redis) -> None:
+    add_customers(conninfo, _customers(25))
+    search.init_index(env, load_docs=True)
+    first = search.migrate_index(env)
+    # a drop stopped after the index went: its documents are still there, and it is still listed
+    from customers.search.client import probe
+
+    dialect = probe(rclient)
+    rclient.execute_command(*dialect.drop(first.index))
+    rclient.delete(IndexState.CURRENT)
+    assert len(list(rclient.scan_iter(f"{IndexState.doc_prefix(first.index)}*"))) == 25
+    second = search.migrate_index(env)
+    assert second.documents == 25 and first.index not in _indexes(rclient)
+    assert not list(rclient.scan_iter(f"{IndexState.doc_prefix(first.index)}*"))
+    assert len(list(rclient.scan_iter(f"{IndexState.doc_prefix(second.index)}*"))) == 25
+
+
 def test_writes_during_migrate_are_in_the_new_index(search_api: httpx.Client, search_settings: Settings, conninfo: str) -> None:
     add_customers(conninfo, _customers(150))
     search.init_index(search_settings, load_docs=True)
