@@ -51,9 +51,11 @@ def create_app(config: Settings | None = None) -> FastAPI:
         gc.freeze()
         app.state.pool = pool
         app.state.db_target = target
+        app.state.lookups = customers.Lookups(pool)
         try:
             yield
         finally:
+            await app.state.lookups.aclose()
             await pool.close()
 
     app = ServiceAPI(
