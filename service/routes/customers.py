@@ -15,7 +15,7 @@ from customers import store
 from customers.errors import CustomerNotFound, FieldError, ValidationFailed
 from customers.models import Customer, CustomerCreate, CustomerUpdate, EmailChange, PhoneChange
 from service.coalesce import Coalescer
-from service.deps import AdminDep, ConnDep, QuestionnaireDep, ReaderDep, SettingsDep, reader
+from service.deps import AdminDep, ConnDep, QuestionnaireDep, ReaderDep, SettingsDep, reader, refuse_nul_text
 from service.responses import ErrorBody, JSONResponse
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -120,11 +120,13 @@ class _LookupRoute(Route):
 
 async def _fast_by_phone(request: Request) -> Response:
     reader(request)
+    refuse_nul_text(request)
     return await _by_phone(request, request.path_params["phone"])
 
 
 async def _fast_by_email(request: Request) -> Response:
     reader(request)
+    refuse_nul_text(request)
     return await _by_email(request, request.path_params["email"])
 
 
