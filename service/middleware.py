@@ -136,10 +136,10 @@ class ServiceMiddleware:
                     "message": "the request body is not valid JSON",
                     "errors": [{"field": "body", "code": "INVALID_FORMAT", "message": f"not valid JSON: {exc}"}],
                 }) from None
-            if b"\\u0000" in body and _JSON_NUL.search(body):
+            if b"\\u0000" in body and _JSON_NUL.search(body) and (errors := nul_text_errors(parsed, "")):
                 # PostgreSQL text and jsonb cannot hold NUL: refused here, naming the fields,
                 # rather than failing at the INSERT
-                raise _Refused(422, "nul_text", ValidationFailed(nul_text_errors(parsed, "")).to_dict())
+                raise _Refused(422, "nul_text", ValidationFailed(errors).to_dict())
         return _replay(body, receive, None)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
