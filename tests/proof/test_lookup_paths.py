@@ -117,7 +117,7 @@ def test_coalescer_shares_queries_and_errors(conninfo: str, clean_db: None) -> N
     a waiter that gives up leaves the others their answers."""
     from psycopg_pool import AsyncConnectionPool
 
-    from service.coalesce import Coalescer
+    from service.coalesce import MAX_BATCH, Coalescer
 
     async def scenario() -> None:
         async with AsyncConnectionPool(conninfo, min_size=1, max_size=2, kwargs={"autocommit": True}) as pool:
@@ -134,6 +134,11 @@ def test_coalescer_shares_queries_and_errors(conninfo: str, clean_db: None) -> N
             found = await asyncio.gather(*(coalescer.get(key) for key in keys))
             assert [orjson.loads(doc)["phone"] if doc else None for doc in found] == keys[:40] + [None, keys[0]]
             assert sum(sizes) == 41 and len(sizes) < 10  # one query for each key, shared by many requests
+            sizes.clear()
+            many = [str(79170000000 + i) for i in range(1, 601)]  # more than one query may carry
+            found = await asyncio.gather(*(coalescer.get(key) for key in many))
+            assert [doc is not None for doc in found] == [i < 40 for i in range(600)]
+            assert sum(sizes) == 600 and max(sizes) <= MAX_BATCH
 
             async def failing(conn: psycopg.AsyncConnection[Any], keys: list[str]) -> dict[str, bytes]:
                 await conn.execute("SELECT 1 / 0")
