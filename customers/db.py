@@ -23,10 +23,13 @@ from psycopg_pool import PoolTimeout
 
 from customers.config import Settings
 from customers.errors import (
+    NUL_MESSAGE,
     CustomersError,
     DatabaseUnavailable,
     EmailExists,
+    FieldError,
     PhoneExists,
+    ValidationFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -240,6 +243,10 @@ def translate(exc: BaseException) -> BaseException:
         return factory() if factory else exc
     if isinstance(exc, (psycopg.OperationalError, PoolTimeout)):
         return DatabaseUnavailable(f"the database is unavailable: {_first_line(exc)}")
+    if isinstance(exc, pg_errors.UntranslatableCharacter) or (isinstance(exc, psycopg.DataError) and "NUL (0x00)" in str(exc)):
+        # text with a NUL character, which PostgreSQL cannot store, that no entry point refused
+        # naming its field (they all do: service.deps, service.middleware, the RPC's bind)
+        return ValidationFailed([FieldError("text", "INVALID_FORMAT", NUL_MESSAGE)])
     return exc
 
 

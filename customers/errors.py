@@ -114,3 +114,31 @@ class DatabaseUnavailable(CustomersError):
 
     code = "DATABASE_UNAVAILABLE"
     status = 503
+
+
+NUL_MESSAGE = "text may not contain the NUL character (U+0000)"
+
+
+def nul_text_errors(value: Any, field: str) -> list[FieldError]:
+    """A field error for every string in a parsed JSON value (or a path or query parameter)
+    that holds the NUL character, which PostgreSQL's text and jsonb cannot store. Fields are
+    dotted paths under `field` (list positions left out, as in every field error); a key with a
+    NUL is reported on the object holding it."""
+    errors: list[FieldError] = []
+    _collect_nul(value, field, errors)
+    return list(dict.fromkeys(errors))  # a list of strings is one field: reported once
+
+
+def _collect_nul(value: Any, field: str, errors: list[FieldError]) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            errors.append(FieldError(field or "body", "INVALID_FORMAT", NUL_MESSAGE))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                errors.append(FieldError(field or "body", "INVALID_FORMAT", f"a key: {NUL_MESSAGE}"))
+            else:
+                _collect_nul(item, f"{field}.{key}" if field else key, errors)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_nul(item, field, errors)

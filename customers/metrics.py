@@ -38,7 +38,7 @@ HTTP_LATENCY = Histogram(
 )
 HTTP_REFUSED = Counter(
     "customers_http_requests_refused_total",
-    "Requests refused before reaching a route: body_too_large (413), too_deep (422), bad_json (422).",
+    "Requests refused before reaching a route: body_too_large (413), too_deep (422), bad_json (422), nul_text (422: a NUL character in a parameter or the body).",
     ("reason",),
 )
 

@@ -307,6 +307,39 @@ async def customer_json_by_email(conn: AsyncConn, email: str) -> bytes | None:
     return await _json_one(conn, _BY_EMAIL_JSON, email)
 
 
+# The same documents for many keys in one statement, keyed by what the caller asked for (the
+# service coalesces concurrent lookups into one round trip, see service.coalesce).
+_MANY_BY_ID_JSON = f"SELECT id, {_AS_JSON} FROM customers WHERE id = ANY(%s::bigint[])"
+_MANY_BY_PHONE_JSON = f"SELECT phone, {_AS_JSON} FROM customers WHERE phone = ANY(%s::text[])"
+_MANY_BY_EMAIL_JSON = f"SELECT lower(email), {_AS_JSON} FROM customers WHERE lower(email) = ANY(%s::text[])"
+
+
+async def _json_many(conn: AsyncConn, one_sql: str, many_sql: str, keys: list[Any]) -> dict[Any, bytes]:
+    if len(keys) == 1:
+        # the statement for one key is the cheaper one, on both sides (no array to build or scan)
+        found = await _json_one(conn, one_sql, keys[0])
+        return {} if found is None else {keys[0]: found}
+    async with translated:
+        cur = await conn.execute(many_sql, (keys,))
+        rows = await cur.fetchall()
+    return {key: document.encode() for key, document in rows}
+
+
+async def customers_json(conn: AsyncConn, customer_ids: list[int]) -> dict[int, bytes]:
+    """The customers with these ids as JSON documents, by id (absent ids are missing)."""
+    return await _json_many(conn, _BY_ID_JSON, _MANY_BY_ID_JSON, customer_ids)
+
+
+async def customers_json_by_phone(conn: AsyncConn, phones: list[str]) -> dict[str, bytes]:
+    """The customers with these normalised phones as JSON documents, by phone."""
+    return await _json_many(conn, _BY_PHONE_JSON, _MANY_BY_PHONE_JSON, phones)
+
+
+async def customers_json_by_email(conn: AsyncConn, emails: list[str]) -> dict[str, bytes]:
+    """The customers with these normalised emails as JSON documents, by email."""
+    return await _json_many(conn, _BY_EMAIL_JSON, _MANY_BY_EMAIL_JSON, emails)
+
+
 async def get_customer(conn: AsyncConn, customer_id: int) -> dict[str, Any] | None:
     return await _maybe_one(conn, _BY_ID, (customer_id,))
 

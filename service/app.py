@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import psycopg
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -19,7 +19,7 @@ from customers.config import Settings, get_settings
 from customers.errors import CustomersError, DatabaseUnavailable, FieldError, ValidationFailed
 from customers.questionnaire import field_errors
 from customers.store import QuestionnaireCache
-from service.deps import Forbidden, Unauthorized
+from service.deps import Forbidden, Unauthorized, no_nul_text
 from service.fastlane import ServiceAPI
 from service.responses import JSONResponse
 from service.middleware import ServiceMiddleware, recheck_pool
@@ -51,13 +51,16 @@ def create_app(config: Settings | None = None) -> FastAPI:
         gc.freeze()
         app.state.pool = pool
         app.state.db_target = target
+        app.state.lookups = customers.Lookups(pool)
         try:
             yield
         finally:
+            await app.state.lookups.aclose()
             await pool.close()
 
     app = ServiceAPI(
         fast_routes=customers.lookup_routes,  # the till's lookups on a short path (service.fastlane)
+        dependencies=[Depends(no_nul_text)],
         title="customers",
         summary="Customer data of a retail loyalty program",
         version="0.1.0",

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
 from customers.config import Role, Settings
+from customers.errors import ValidationFailed, nul_text_errors
 from customers.questionnaire import Questionnaire
 from customers.store import QuestionnaireCache
 
@@ -51,6 +52,18 @@ def _caller(request: Request) -> Caller:
     if role is None:
         raise Unauthorized("the bearer token is not valid")
     return Caller(role)
+
+
+def refuse_nul_text(request: Request) -> None:
+    """A path or query parameter holding the NUL character is a 422 naming the parameter:
+    PostgreSQL's text cannot store it (bodies are checked by service.middleware)."""
+    scope = request.scope
+    if "\x00" not in scope["path"] and b"%00" not in scope["query_string"]:
+        return
+    errors = [e for name, value in request.path_params.items() for e in nul_text_errors(str(value), name)]
+    errors += [e for name, value in request.query_params.multi_items() for e in nul_text_errors(value, name)]
+    if errors:
+        raise ValidationFailed(list(dict.fromkeys(errors)))
 
 
 def reader(request: Request) -> Caller:
@@ -95,6 +108,11 @@ async def _admin(request: Request) -> Caller:
 
 async def _settings(request: Request) -> Settings:
     return settings(request)
+
+
+async def no_nul_text(request: Request) -> None:
+    """Every route's check of its path and query parameters (see `refuse_nul_text`)."""
+    refuse_nul_text(request)
 
 
 ReaderDep = Annotated[Caller, Depends(_reader)]

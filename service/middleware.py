@@ -16,6 +16,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from customers import metrics
+from customers.errors import ValidationFailed, nul_text_errors
 
 log = logging.getLogger("customers.access")
 
@@ -126,7 +127,7 @@ class ServiceMiddleware:
             })
         if body and "json" in content_type:
             try:
-                orjson.loads(body)
+                parsed = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 # answered here as the service's 422: FastAPI would answer undeclared 400s for
                 # bodies that are not UTF-8
@@ -135,14 +136,10 @@ class ServiceMiddleware:
                     "message": "the request body is not valid JSON",
                     "errors": [{"field": "body", "code": "INVALID_FORMAT", "message": f"not valid JSON: {exc}"}],
                 }) from None
-            if b"\\u0000" in body and _JSON_NUL.search(body):
-                # PostgreSQL text and jsonb cannot hold NUL: refused here with the field "body"
+            if b"\\u0000" in body and _JSON_NUL.search(body) and (errors := nul_text_errors(parsed, "")):
+                # PostgreSQL text and jsonb cannot hold NUL: refused here, naming the fields,
                 # rather than failing at the INSERT
-                raise _Refused(422, "bad_json", {
-                    "code": "VALIDATION_FAILED",
-                    "message": "the request body contains the NUL character (\\u0000)",
-                    "errors": [{"field": "body", "code": "INVALID_FORMAT", "message": "text may not contain the NUL character (\\u0000)"}],
-                })
+                raise _Refused(422, "nul_text", ValidationFailed(errors).to_dict())
         return _replay(body, receive, None)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:

@@ -7,13 +7,15 @@ from typing import Any
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
+from psycopg_pool import AsyncConnectionPool
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from customers import store
 from customers.errors import CustomerNotFound, FieldError, ValidationFailed
 from customers.models import Customer, CustomerCreate, CustomerUpdate, EmailChange, PhoneChange
-from service.deps import AdminDep, ConnDep, QuestionnaireDep, ReaderDep, SettingsDep, reader
+from service.coalesce import Coalescer
+from service.deps import AdminDep, ConnDep, QuestionnaireDep, ReaderDep, SettingsDep, reader, refuse_nul_text
 from service.responses import ErrorBody, JSONResponse
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -44,35 +46,48 @@ async def create_customer(body: CustomerCreate, _: AdminDep, conn: ConnDep, q: Q
 # The lookups are the till's hot path. Each is served twice over: by the documented FastAPI
 # route below, and by a plain Starlette route (`lookup_routes`, served by service.fastlane) that
 # skips FastAPI's layers and dependency solving, which under load cost more than the query. Both
-# run the same code: the same auth, the pool connection taken directly (a generator dependency
-# costs an exit stack per request), and the JSON text PostgreSQL renders (store.customer_json).
+# run the same code: the same auth, and the JSON text PostgreSQL renders (store.customers_json),
+# fetched through the worker's `Lookups`, which answer concurrent lookups with one query.
 # A request the plain route does not match (a non-numeric id) falls through to FastAPI.
 
+
+class Lookups:
+    """The worker's coalesced lookups by id, phone and email (service.coalesce)."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.by_id: Coalescer[int] = Coalescer(pool, store.customers_json)
+        self.by_phone: Coalescer[str] = Coalescer(pool, store.customers_json_by_phone)
+        self.by_email: Coalescer[str] = Coalescer(pool, store.customers_json_by_email)
+
+    async def aclose(self) -> None:
+        """Wait for the lookups already sent."""
+        for coalescer in (self.by_id, self.by_phone, self.by_email):
+            await coalescer.aclose()
+
+
 async def _by_phone(request: Request, phone: str) -> Response:
-    async with request.app.state.pool.connection() as conn:
-        if phone.isascii() and phone.isdigit():
-            # Stored phones are E.164 digits, which is what a till usually sends: tried as
-            # given first, they need no parsing (phonenumbers costs ~30 us, a tenth of the request).
-            found = await store.customer_json_by_phone(conn, phone)
-            if found is not None:
-                return _found_json(found, "phone")
-        normalised = store.lookup_phone(phone, request.app.state.settings.phone_default_region)
-        if normalised == phone:
-            raise CustomerNotFound("no customer with this phone")
-        return _found_json(await store.customer_json_by_phone(conn, normalised), "phone")
+    lookups: Lookups = request.app.state.lookups
+    if phone.isascii() and phone.isdigit():
+        # Stored phones are E.164 digits, which is what a till usually sends: tried as
+        # given first, they need no parsing (phonenumbers costs ~30 us, a tenth of the request).
+        found = await lookups.by_phone.get(phone)
+        if found is not None:
+            return _found_json(found, "phone")
+    normalised = store.lookup_phone(phone, request.app.state.settings.phone_default_region)
+    if normalised == phone:
+        raise CustomerNotFound("no customer with this phone")
+    return _found_json(await lookups.by_phone.get(normalised), "phone")
 
 
 async def _by_email(request: Request, email: str) -> Response:
     normalised = store.lookup_email(email)
-    async with request.app.state.pool.connection() as conn:
-        return _found_json(await store.customer_json_by_email(conn, normalised), "email")
+    return _found_json(await request.app.state.lookups.by_email.get(normalised), "email")
 
 
 async def _by_id(request: Request, customer_id: int) -> Response:
     if not 1 <= customer_id <= MAX_ID:
         raise ValidationFailed([FieldError("customer_id", "NUMBER_CONSTRAINT", f"an id is between 1 and {MAX_ID}")])
-    async with request.app.state.pool.connection() as conn:
-        return _found_json(await store.customer_json(conn, customer_id), "id")
+    return _found_json(await request.app.state.lookups.by_id.get(customer_id), "id")
 
 
 @router.get("/by-phone/{phone}", response_model=Customer, responses=_ERRORS)
@@ -105,11 +120,13 @@ class _LookupRoute(Route):
 
 async def _fast_by_phone(request: Request) -> Response:
     reader(request)
+    refuse_nul_text(request)
     return await _by_phone(request, request.path_params["phone"])
 
 
 async def _fast_by_email(request: Request) -> Response:
     reader(request)
+    refuse_nul_text(request)
     return await _by_email(request, request.path_params["email"])
 
 

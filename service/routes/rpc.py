@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from customers import cards, groups, search, store
 from customers.config import Role, Settings
-from customers.errors import CustomersError, ValidationFailed
+from customers.errors import CustomersError, ValidationFailed, nul_text_errors
 from customers.db import translate
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, field_errors
@@ -205,10 +205,16 @@ def bind(spec: Method, params: Any) -> JsonObject:
         if len(params) > len(spec.order):
             raise InvalidParams(f"{spec.name} takes {len(spec.order)} parameters, {len(params)} given")
         params = dict(zip(spec.order, params))
-    try:
-        checked = spec.params.model_validate(without_nulls(params))
-    except ValidationError as exc:
-        errors = field_errors(exc.errors(include_url=False))
+    params = without_nulls(params)
+    # PostgreSQL cannot store a NUL character: refused here, naming the field, for every text
+    # parameter and every string inside an object parameter (not left to fail at the driver)
+    errors = [error for name, value in params.items() for error in nul_text_errors(value, name)]
+    if not errors:
+        try:
+            checked = spec.params.model_validate(params)
+        except ValidationError as exc:
+            errors = field_errors(exc.errors(include_url=False))
+    if errors:
         summary = "; ".join(f"{e.field}: {e.code}" for e in errors[:5])
         raise InvalidParams(f"invalid params of {spec.name} ({summary})", errors=[e.to_dict() for e in errors]) from None
     return {name: getattr(checked, name) for name in spec.order}

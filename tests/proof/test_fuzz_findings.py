@@ -33,7 +33,7 @@ def test_ids_beyond_bigint_are_field_errors(api: httpx.Client) -> None:
         (b'{"shelf": [1, 99999999999999999999999]}', "meta.shelf"),
         (b'{"shelf": {"low": -9223372036854775809}}', "meta.shelf.low"),
         # refused by the body checks before any route: jsonb cannot hold these
-        (b'{"note": "a\\u0000b"}', "body"),
+        (b'{"note": "a\\u0000b"}', "meta.note"),
         (b'{"note": {"x": "\\ud800"}}', "body"),
         (b'{"ratio": NaN}', "body"),
     ],
@@ -77,9 +77,9 @@ def test_rpc_group_ids_beyond_bigint_are_refused(api: httpx.Client) -> None:
 
 
 def test_rpc_group_meta_that_cannot_be_stored_is_refused(api: httpx.Client) -> None:
-    # JSON-RPC reads its body itself, so the store function checks meta for every entry
+    # JSON-RPC reads its body itself: a NUL is invalid params (the store checks meta as well)
     call = {"id": 1, "method": "Groups.create", "params": {"name": "vip", "meta": {"note": "a\u0000b"}}}
     answer = api.post("/public/rpc", json=call).json()
-    assert answer["error"]["data"]["code"] == "VALIDATION_FAILED", answer
+    assert answer["error"]["code"] == -32602 and answer["error"]["data"]["code"] == "INVALID_PARAMS", answer
     assert answer["error"]["data"]["errors"][0]["field"] == "meta.note"
     assert api.get("/groups").json()["total"] == 0

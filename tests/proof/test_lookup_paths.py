@@ -86,3 +86,83 @@ def test_head_and_405_on_lookup_paths(api: httpx.Client) -> None:
     assert response.status_code == 405
     assert response.json()["code"] == "METHOD_NOT_ALLOWED"
     assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "PATCH", "DELETE"}
+
+
+def test_concurrent_lookups_answer_each_request(api: httpx.Client, live: Any) -> None:
+    """Lookups sent at once (coalesced into shared queries) each get their own customer, a 404
+    or a 422, exactly as when sent one by one."""
+    made = [api.post("/customers", json={"phone": f"7916555{i:04d}", "email": f"c{i}@example.com"}).json() for i in range(12)]
+    paths = []
+    for i, customer in enumerate(made):
+        paths += [f"/customers/by-phone/7916555{i:04d}", f"/customers/by-phone/8 916 555-{i:04d}",
+                  f"/customers/by-email/C{i}@example.com", f"/customers/{customer['id']}"]
+    paths += ["/customers/by-phone/79165559999", "/customers/by-email/nobody@example.com", "/customers/9999999",
+              "/customers/by-phone/123", "/customers/by-phone/79165550003"]  # the last one twice in a batch
+    expected = {path: (api.get(path).status_code, api.get(path).content) for path in paths}
+
+    async def all_at_once() -> list[tuple[str, int, bytes]]:
+        async with httpx.AsyncClient(base_url=live.url, headers=dict(api.headers)) as client:
+            responses = await asyncio.gather(*(client.get(path) for path in paths * 3))
+        return [(str(r.request.url.raw_path, "utf-8"), r.status_code, r.content) for r in responses]
+
+    answered = asyncio.run(all_at_once())
+    assert len(answered) == 3 * len(paths)
+    for (path, status, body), sent in zip(answered, paths * 3):
+        assert (status, body) == expected[sent], path
+    assert sum(status == 200 for _, status, _ in answered) == 3 * 4 * 12 + 3
+
+
+def test_coalescer_shares_queries_and_errors(conninfo: str, clean_db: None) -> None:
+    """Keys asked for together go out in one query; a failing query fails each of its waiters;
+    a waiter that gives up leaves the others their answers."""
+    from psycopg_pool import AsyncConnectionPool
+
+    from service.coalesce import MAX_BATCH, Coalescer
+
+    async def scenario() -> None:
+        async with AsyncConnectionPool(conninfo, min_size=1, max_size=2, kwargs={"autocommit": True}) as pool:
+            async with pool.connection() as conn:
+                await conn.execute("INSERT INTO customers (phone) SELECT (79170000000 + i)::text FROM generate_series(1, 40) i")
+            sizes: list[int] = []
+
+            async def fetch(conn: psycopg.AsyncConnection[Any], keys: list[str]) -> dict[str, bytes]:
+                sizes.append(len(keys))
+                return await store.customers_json_by_phone(conn, keys)
+
+            coalescer: Coalescer[str] = Coalescer(pool, fetch)
+            keys = [str(79170000000 + i) for i in range(1, 41)] + ["79179999999", "79170000001"]
+            found = await asyncio.gather(*(coalescer.get(key) for key in keys))
+            assert [orjson.loads(doc)["phone"] if doc else None for doc in found] == keys[:40] + [None, keys[0]]
+            assert sum(sizes) == 41 and len(sizes) < 10  # one query for each key, shared by many requests
+            sizes.clear()
+            many = [str(79170000000 + i) for i in range(1, 601)]  # more than one query may carry
+            found = await asyncio.gather(*(coalescer.get(key) for key in many))
+            assert [doc is not None for doc in found] == [i < 40 for i in range(600)]
+            assert sum(sizes) == 600 and max(sizes) <= MAX_BATCH
+
+            async def failing(conn: psycopg.AsyncConnection[Any], keys: list[str]) -> dict[str, bytes]:
+                await conn.execute("SELECT 1 / 0")
+                return {}
+
+            broken: Coalescer[str] = Coalescer(pool, failing)
+            outcomes = await asyncio.gather(*(broken.get(key) for key in keys[:5]), return_exceptions=True)
+            assert all(isinstance(o, psycopg.errors.DivisionByZero) for o in outcomes)
+
+            slow_started = asyncio.Event()
+
+            async def slow(conn: psycopg.AsyncConnection[Any], keys: list[str]) -> dict[str, bytes]:
+                slow_started.set()
+                await conn.execute("SELECT pg_sleep(0.2)")
+                return await store.customers_json_by_phone(conn, keys)
+
+            patient: Coalescer[str] = Coalescer(pool, slow)
+            leaving = asyncio.ensure_future(patient.get(keys[0]))
+            staying = asyncio.ensure_future(patient.get(keys[1]))
+            await slow_started.wait()
+            leaving.cancel()
+            document = await staying
+            assert document is not None and orjson.loads(document)["phone"] == keys[1]
+            assert leaving.cancelled()
+            await patient.aclose()
+
+    asyncio.run(scenario())

@@ -186,18 +186,30 @@ def test_error_object_shape_for_service_errors(rpc: Rpc) -> None:
     }
 
 
-def test_unexpected_error_is_internal_without_a_trace(rpc: Rpc, caplog: pytest.LogCaptureFixture) -> None:
-    # PostgreSQL's text cannot hold a NUL character and nothing on the JSON-RPC path checks a
-    # group's name for it: the driver error is not a service error (meta is checked since the
-    # schema fuzzing, so it no longer serves here)
+def test_unexpected_error_is_internal_without_a_trace(rpc: Rpc, conninfo: str, caplog: pytest.LogCaptureFixture) -> None:
+    # A database error the service gives no meaning to: a trigger left in the database refuses
+    # every new group. (A NUL character in a name served here before; it is invalid params now.)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION test_refuse_groups() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$ BEGIN RAISE EXCEPTION 'secret detail of the refusal'; END $$")
+        conn.execute("CREATE TRIGGER test_refuse_groups BEFORE INSERT ON customer_groups "
+                     "FOR EACH ROW EXECUTE FUNCTION test_refuse_groups()")
     caplog.set_level(logging.ERROR, logger="customers.rpc")
-    error = rpc.error("Groups.create", name="a\u0000b")
-    assert error == {
+    try:
+        response = rpc.post({"id": 0, "method": "Groups.create", "params": {"name": "g"}})
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER test_refuse_groups ON customer_groups")
+            conn.execute("DROP FUNCTION test_refuse_groups()")
+    assert response.status_code == 200
+    assert response.json()["error"] == {
         "code": -32603,
         "message": "Internal error",
         "data": {"code": "INTERNAL_ERROR", "type": "InternalError", "base_type": "InternalError"},
     }
+    assert b"secret detail" not in response.content
     assert any("Groups.create failed" in r.getMessage() and r.exc_info for r in caplog.records)
+    assert rpc("Groups.list") == []
 
 
 def test_auth_header_and_roles(live: object, rpc: Rpc, reader_rpc: Rpc) -> None:
