@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     db_pool_max_size: int = Field(default=10, ge=1)
     # how long a request waits for a pooled connection before answering 503
     db_pool_timeout: float = Field(default=5.0, gt=0)
+    # concurrent lookups by id/phone/email of a worker answered by one query (service.coalesce)
+    lookup_coalescing: bool = True
 
     search_enabled: bool = False
     services_redis_host: str = "127.0.0.1"

@@ -51,7 +51,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         gc.freeze()
         app.state.pool = pool
         app.state.db_target = target
-        app.state.lookups = customers.Lookups(pool)
+        app.state.lookups = customers.Lookups(pool, coalescing=config.lookup_coalescing)
         try:
             yield
         finally:

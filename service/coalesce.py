@@ -29,9 +29,10 @@ MAX_IN_FLIGHT = 2  # queries of one kind at once: overlaps a round trip with the
 class Coalescer(Generic[K]):
     """Lookups by one kind of key, answered by `fetch(conn, keys) -> {key: document}`."""
 
-    def __init__(self, pool: AsyncConnectionPool, fetch: Fetch) -> None:
+    def __init__(self, pool: AsyncConnectionPool, fetch: Fetch, *, enabled: bool = True) -> None:
         self._pool = pool
         self._fetch = fetch
+        self._enabled = enabled  # off: every lookup is its own query (`lookup_coalescing`)
         self._pending: dict[K, list[asyncio.Future[bytes | None]]] = {}
         self._forming = False  # a request is about to send the batch it leads
         self._scheduled = False  # a task is about to send one
@@ -40,6 +41,9 @@ class Coalescer(Generic[K]):
 
     async def get(self, key: K) -> bytes | None:
         """The document for `key`, or None; the query's error (already translated) if it failed."""
+        if not self._enabled:
+            async with self._pool.connection() as conn:
+                return (await self._fetch(conn, [key])).get(key)
         future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
         waiting = self._pending.get(key)
         if waiting is None:

@@ -5,10 +5,11 @@
 
 Seeds `--rows` customers straight into PostgreSQL with one set-based INSERT ... SELECT (kept
 between runs when the count matches), serves `customers serve --workers N` and the reference
-(`bench/http/reference.py`, same uvicorn workers) side by side, and drives both with wrk
+(`bench/http/reference.py`, same uvicorn workers) side by side, plus the service with
+`lookup_coalescing=false` (a query per lookup, like the reference), and drives them with wrk
 (get-by-phone, get-by-id, a create/update mix) at each connection count; pgbench runs the
 equivalent point SELECT by phone on the same database. Prints throughput, p50/p99, errors and
-the ratios our get-by-phone / reference and reference / pgbench.
+the ratios our get-by-phone / reference (with and without coalescing) and reference / pgbench.
 
 The database is the embedded PostgreSQL under `--data-dir`, or the external one named by
 `services_db_host` & co. in the environment (then its `customers` table is replaced!).
@@ -209,7 +210,7 @@ def main() -> None:
            "BENCH_CONNINFO": target.conninfo, "PYTHONPATH": str(ROOT)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     python = sys.executable
-    ours_port, ref_port = free_port(), free_port()
+    ours_port, ref_port, single_port = free_port(), free_port(), free_port()
     services: list[Served] = []
     try:
         services.append(serve("customers", [python, "-m", "customers", "serve", "--workers", str(args.workers),
@@ -218,20 +219,29 @@ def main() -> None:
         services.append(serve("reference", [python, "-m", "uvicorn", "bench.http.reference:app", "--workers", str(args.workers),
                                             "--port", str(ref_port), "--log-level", "warning", "--no-access-log"],
                               env, f"http://127.0.0.1:{ref_port}", f"/customers/by-phone/{PHONE_BASE + 1}", reader, work / "reference.log"))
-        ours, ref = services[0].url, services[1].url
-        ours_pid, ref_pid = services[0].process.pid, services[1].process.pid
+        # the same service with a query per lookup: what auth, validation, logs and metrics cost
+        # next to the reference, without the coalescing of concurrent lookups
+        services.append(serve("customers, no coalescing", [python, "-m", "customers", "serve", "--workers", str(args.workers),
+                                                           "--port", str(single_port), "--no-migrate"],
+                              {**env, "LOOKUP_COALESCING": "false"}, f"http://127.0.0.1:{single_port}",
+                              f"/customers/by-phone/{PHONE_BASE + 1}", reader, work / "single.log"))
+        ours, ref, single = services[0].url, services[1].url, services[2].url
+        ours_pid, ref_pid, single_pid = services[0].process.pid, services[1].process.pid, services[2].process.pid
         read_args = [reader, str(args.rows), str(PHONE_BASE)]
         results: list[tuple[str, int, dict[str, Any]]] = []
         print(f"rows={args.rows:,} workers={args.workers} duration={args.duration}s wrk threads={args.threads}", flush=True)
-        for url in (ours, ref):  # warm both: pools filled, code paths compiled, caches touched
+        for url in (ours, ref, single):  # warm all: pools filled, code paths compiled, caches touched
             wrk(url, "get_by_phone.lua", 16, 3, args.threads, read_args)
         for run, connections in enumerate(int(c) for c in args.connections.split(",")):
             # the pair being compared runs in alternating rounds, so that a neighbour's load
             # burst on this shared machine falls on both sides rather than on one
-            rounds: dict[str, list[dict[str, Any]]] = {"reference get-by-phone": [], "customers get-by-phone": []}
+            rounds: dict[str, list[dict[str, Any]]] = {
+                "reference get-by-phone": [], "customers get-by-phone": [], "  same, no coalescing": []}
             for _ in range(args.rounds):
                 rounds["reference get-by-phone"].append(wrk(ref, "get_by_phone.lua", connections, args.duration, args.threads, read_args, ref_pid))
                 rounds["customers get-by-phone"].append(wrk(ours, "get_by_phone.lua", connections, args.duration, args.threads, read_args, ours_pid))
+                rounds["  same, no coalescing"].append(
+                    wrk(single, "get_by_phone.lua", connections, args.duration, args.threads, read_args, single_pid))
             measured = [(name, combine(parts)) for name, parts in rounds.items()]
             measured.append(("customers get-by-id", wrk(ours, "get_by_id.lua", connections, args.duration, args.threads, read_args, ours_pid)))
             measured.append(("customers create/update mix", wrk(ours, "write_mix.lua", connections, args.duration, args.threads,
@@ -263,8 +273,12 @@ def main() -> None:
         ours_r, ref_r = by[("customers get-by-phone", connections)], by[("reference get-by-phone", connections)]
         ratio = ours_r["rps"] / ref_r["rps"]
         cpu_ratio = (ref_r["cpu_s"] / ref_r["requests"]) / (ours_r["cpu_s"] / ours_r["requests"])
+        single_r = by[("  same, no coalescing", connections)]
+        single_cpu = (ref_r["cpu_s"] / ref_r["requests"]) / (single_r["cpu_s"] / single_r["requests"])
         print(f"  c={connections:<3} customers get-by-phone / reference: {ratio:.2f}x throughput, "
               f"{cpu_ratio:.2f}x requests per service CPU second;   reference / pgbench: {ref_r['rps'] / bench['tps']:.3f}x")
+        print(f"  c={connections:<3} without coalescing / reference:     {single_r['rps'] / ref_r['rps']:.2f}x throughput, "
+              f"{single_cpu:.2f}x requests per service CPU second")
         ok &= ratio >= 1.0 and ours_r["errors"] == 0
         if connections >= 64:
             ok &= ours_r["p99_ms"] < 50

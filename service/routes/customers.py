@@ -54,10 +54,10 @@ async def create_customer(body: CustomerCreate, _: AdminDep, conn: ConnDep, q: Q
 class Lookups:
     """The worker's coalesced lookups by id, phone and email (service.coalesce)."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self.by_id: Coalescer[int] = Coalescer(pool, store.customers_json)
-        self.by_phone: Coalescer[str] = Coalescer(pool, store.customers_json_by_phone)
-        self.by_email: Coalescer[str] = Coalescer(pool, store.customers_json_by_email)
+    def __init__(self, pool: AsyncConnectionPool, *, coalescing: bool = True) -> None:
+        self.by_id: Coalescer[int] = Coalescer(pool, store.customers_json, enabled=coalescing)
+        self.by_phone: Coalescer[str] = Coalescer(pool, store.customers_json_by_phone, enabled=coalescing)
+        self.by_email: Coalescer[str] = Coalescer(pool, store.customers_json_by_email, enabled=coalescing)
 
     async def aclose(self) -> None:
         """Wait for the lookups already sent."""

@@ -166,3 +166,28 @@ def test_coalescer_shares_queries_and_errors(conninfo: str, clean_db: None) -> N
             await patient.aclose()
 
     asyncio.run(scenario())
+
+
+def test_coalescing_switched_off_sends_a_query_per_lookup(conninfo: str, clean_db: None) -> None:
+    """`lookup_coalescing=false`: every lookup is its own single-key query, answers unchanged."""
+    from psycopg_pool import AsyncConnectionPool
+
+    from service.coalesce import Coalescer
+
+    async def scenario() -> None:
+        async with AsyncConnectionPool(conninfo, min_size=1, max_size=4, kwargs={"autocommit": True}) as pool:
+            async with pool.connection() as conn:
+                await conn.execute("INSERT INTO customers (phone) SELECT (79170000000 + i)::text FROM generate_series(1, 20) i")
+            sizes: list[int] = []
+
+            async def fetch(conn: psycopg.AsyncConnection[Any], keys: list[str]) -> dict[str, bytes]:
+                sizes.append(len(keys))
+                return await store.customers_json_by_phone(conn, keys)
+
+            single: Coalescer[str] = Coalescer(pool, fetch, enabled=False)
+            keys = [str(79170000000 + i) for i in range(1, 21)] + ["79179999999"]
+            found = await asyncio.gather(*(single.get(key) for key in keys))
+            assert [orjson.loads(doc)["phone"] if doc else None for doc in found] == keys[:20] + [None]
+            assert sizes == [1] * 21
+
+    asyncio.run(scenario())
