@@ -8,9 +8,12 @@ page — never a silently wrong page.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from decimal import Decimal
 from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from typing import Any, Literal
 
 import psycopg
@@ -18,9 +21,9 @@ import redis
 
 from customers.config import Settings
 from customers.questionnaire import Questionnaire
-from customers.search.client import REDIS_ERRORS
-from customers.search.pg import fetch_ordered, find_pg
-from customers.search.query import FindRequest, Plan, plan
+from customers.search.client import REDIS_ERRORS, Dialect, pairs
+from customers.search.pg import fetch_ordered, find_pg, sample_sort_values
+from customers.search.query import FindRequest, Plan, escape_tag, plan
 from customers.search.runtime import SearchRuntime
 from customers.search.schema import IndexSchema
 from customers.search.state import IndexState
@@ -105,22 +108,275 @@ async def _find_redis(conn: AsyncConn, checked: Plan, runtime: SearchRuntime, ti
     for f in checked.fields_used():
         if by_key.get(f.key) != f:
             raise _Fallback(f"index {current} was built from another questionnaire ({f.key!r} differs): run migrate")
-    args: list[Any] = ["FT.SEARCH", dialect.search_target(IndexState.ALIAS, current), checked.redis_query(), "NOCONTENT"]
-    # LIMIT x 0 is refused by 1.2: count with a page of one and drop it
-    args += ["LIMIT", checked.offset, max(checked.limit, 1)]
-    args += ["SORTBY", checked.sort.attr, "DESC" if checked.desc else "ASC"]
-    reply = await runtime.client.execute_command(*args)
     timings["redis"] = (time.perf_counter() - started) * 1000
-    total = int(reply[0])
-    prefix = IndexState.doc_prefix(current)
-    ids = [int(key[len(prefix):]) for key in reply[1:]][: checked.limit]
-    expected = max(0, min(checked.limit, total - checked.offset))
-    if len(ids) < expected:
-        # RediSearch 1.2 answers a timed-out query with a partial, misordered page
-        raise _Fallback(f"the index returned a partial page ({len(ids)} of {expected}): query timed out")
+    pager = _Pager(runtime.client, dialect, dialect.search_target(IndexState.ALIAS, current),
+                   IndexState.doc_prefix(current), checked, conn, timings)
+    total, ids = await pager.page()
     started = time.perf_counter()
     items = await fetch_ordered(conn, ids)
-    timings["database"] = (time.perf_counter() - started) * 1000
+    _add(timings, "database", started)
     if len(items) < len(ids):
         log.warning("the search index holds %d customers that no longer exist", len(ids) - len(items))
     return FindResult(total, items, "redisearch", None, timings)
+
+
+def _add(timings: dict[str, float], name: str, started: float) -> None:
+    timings[name] = timings.get(name, 0.0) + (time.perf_counter() - started) * 1000
+
+
+# A page is ordered as PostgreSQL orders it: by the sort value, then by id. RediSearch sorts by
+# one value only and orders equal values its own way (1.2: arbitrarily; 2.x: by internal
+# document number, which changes when a document is rewritten), so the ids of equal values at
+# the page's edges are taken in id order by a query of their own (see `_Pager.page`).
+NARROW_MIN = 20_000  # below this many matches the server's sort is cheap enough as it is
+SAMPLE_PAGES = 200  # table pages of the PostgreSQL sample that estimates a range
+BOUNDARIES = 8  # sample values inside a range whose positions are counted
+TEXT_GROUP_MAX = 5_000  # equal text sort values beyond this are ordered by PostgreSQL
+WINDOW_MARGIN = 256  # positions read either side of a page
+
+Entry = tuple[int, str]  # (customer id, the sort key as the server returns it: `#num` / `$text`)
+
+
+class _Pager:
+    """One page of ids over RediSearch, exactly in PostgreSQL's order, with the total."""
+
+    def __init__(self, client: Any, dialect: Dialect, target: str, prefix: str, plan: Plan, conn: AsyncConn,
+                 timings: dict[str, float]) -> None:
+        self.client = client
+        self.dialect = dialect
+        self.target = target
+        self.prefix = prefix
+        self.plan = plan
+        self.conn = conn
+        self.timings = timings
+        self.query = plan.redis_query()
+        self.attr = plan.sort.attr
+        self.numeric = plan.sort.kind == "numeric"
+        self._parallel = 0
+
+    async def _call(self, *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await self.client.execute_command(*args)
+        finally:
+            if not self._parallel:
+                _add(self.timings, "redis", started)
+
+    async def count(self, query: str) -> int:
+        """Matching documents, unsorted (LIMIT x 0 is refused by 1.2: a page of one)."""
+        reply = await self._call("FT.SEARCH", self.target, query, "NOCONTENT", "LIMIT", 0, 1)
+        return int(reply[0])
+
+    async def sorted_window(self, query: str, start: int, size: int, attr: str | None = None,
+                            desc: bool | None = None) -> tuple[int, list[Entry]]:
+        """(matches, entries at sorted positions start..start+size-1 with their sort keys)."""
+        attr = attr or self.attr
+        desc = self.plan.desc if desc is None else desc
+        reply = await self._call("FT.SEARCH", self.target, query, "NOCONTENT", "LIMIT", start, max(size, 1),
+                                 "SORTBY", attr, "DESC" if desc else "ASC", "WITHSORTKEYS")
+        total = int(reply[0])
+        n = len(self.prefix)
+        entries = [(int(reply[i][n:]), str(reply[i + 1])) for i in range(1, len(reply) - 1, 2)][:size]
+        expected = max(0, min(start + size, total) - start)
+        if len(entries) < expected:
+            # RediSearch 1.2 answers a timed-out query with a partial, misordered page
+            raise _Fallback(f"the index returned a partial page ({len(entries)} of {expected}): query timed out")
+        return total, entries
+
+    def _and(self, extra: str, query: str | None = None) -> str:
+        query = self.query if query is None else query
+        return extra if query == "*" else f"{query} {extra}"
+
+    async def page(self) -> tuple[int, list[int]]:
+        """(total, ids of the page in order)."""
+        plan = self.plan
+        o, n = plan.offset, plan.limit
+        if n == 0:
+            return await self.count(self.query), []
+        # positions either side of the page show runs of equal values whole, mostly: ordered by
+        # id here, without further queries (ids are unique: no margin)
+        margin = 0 if plan.sort.key == "id" else WINDOW_MARGIN
+        start = max(0, o - margin)
+        size = o + n + margin - start
+        total, window = await self._narrowed(start, size, o + n)
+        if window is None:
+            matched, entries = await self.sorted_window(self.query, start, size)
+            if total is not None and matched != total:
+                # a sort over many matches timed out (RediSearch answers what it had then)
+                raise _Fallback(f"the sorted query saw {matched} of {total} matches: query timed out")
+            total = matched
+        else:
+            matched, entries = window
+        assert total is not None
+        first = o - start
+        if first >= len(entries):
+            return total, []
+        if margin == 0:
+            return total, [i for i, _ in entries[first:first + n]]
+        return total, await self._in_order(matched, start, entries, o, min(n, len(entries) - first))
+
+    async def _in_order(self, matched: int, start: int, entries: list[Entry], o: int, n: int) -> list[int]:
+        """The page's ids: runs of equal sort values seen whole are put in id order here; a run
+        cut by the window's edge is read from the index in id order."""
+        end = start + len(entries)  # positions start..end-1 are known
+        result: list[int] = []
+        pos = o
+        while pos < o + n:
+            key = entries[pos - start][1]
+            lo = pos
+            while lo > start and entries[lo - 1 - start][1] == key:
+                lo -= 1
+            hi = pos + 1
+            while hi < end and entries[hi - start][1] == key:
+                hi += 1
+            take = min(hi, o + n) - pos  # page positions this run fills
+            start_seen = lo > start or start == 0
+            end_seen = hi < end or end >= matched
+            if start_seen and end_seen:
+                run = sorted(i for i, _ in entries[lo - start:hi - start])
+                result += run[pos - lo:pos - lo + take]
+            else:
+                first = lo if start_seen else await self._run_start(key, pos)
+                result += await self._run_ids(key, first, pos - first, take)
+            pos += take
+        return result
+
+    async def _run_start(self, key: str, pos: int) -> int:
+        """Sorted position of the first match whose sort value is `key` (which is at `pos`)."""
+        if self.numeric:
+            value = _plain(key)
+            before = f"@{self.attr}:[({value} +inf]" if self.plan.desc else f"@{self.attr}:[-inf ({value}]"
+            return await self.count(self._and(before))
+        # strings have no ranges: read the sorted positions before `pos` (bounded by the window)
+        _, entries = await self.sorted_window(self.query, 0, pos)
+        first = pos
+        while first > 0 and entries[first - 1][1] == key:
+            first -= 1
+        return first
+
+    async def _run_ids(self, key: str, run_start: int, rank: int, take: int) -> list[int]:
+        """Ids `rank`..`rank+take-1`, in id order, of the matches whose sort value is `key`."""
+        if self.numeric:
+            value = _plain(key)
+            same = f"@{self.attr}:[{value} {value}]"
+        elif self.plan.sort.kind == "tag":
+            same = f"@{self.attr}:{{{escape_tag(key[1:])}}}"
+        else:
+            return await self._text_run_ids(key, run_start, rank, take)
+        _, entries = await self.sorted_window(self._and(same), rank, take, attr="id", desc=False)
+        if len(entries) < take:
+            raise _Fallback("the index changed while the page was read")
+        return [i for i, _ in entries]
+
+    async def _text_run_ids(self, key: str, run_start: int, rank: int, take: int) -> list[int]:
+        # a text value cannot be matched whole by a query: read the run's sorted positions
+        size = take + rank + 1
+        while True:
+            size = min(size * 4, TEXT_GROUP_MAX + 1)
+            matched, entries = await self.sorted_window(self.query, run_start, size)
+            run = [i for i, k in entries if k == key]
+            if len(run) < len(entries) or run_start + len(entries) >= matched:
+                return sorted(run)[rank:rank + take]
+            if size > TEXT_GROUP_MAX:
+                raise _Fallback(f"more than {TEXT_GROUP_MAX} customers share the text sort value")
+
+    async def _narrowed(self, start: int, size: int, need: int) -> tuple[int | None, tuple[int, list[Entry]] | None]:
+        """(total, window) where the window — sorted positions `start`..`start+size-1`, and the
+        position just past the last match read — comes from the query restricted to a range
+        of the sort value around those positions: the server then sorts a few hundred matches
+        instead of all of them (its sort costs grow with the matches and the page's depth).
+        (total or None, None) when narrowing does not pay (few matches, a page near the end,
+        strings, which have no ranges) or the estimate missed.
+
+        A PostgreSQL sample of the sort values proposes boundaries; the matches between them
+        are counted (counting is several times cheaper than sorting), so every boundary's
+        exact position is known; the range is cut at boundaries, so it holds whole runs of
+        equal values and its positions are the positions in the whole order."""
+        if not self.numeric:
+            return None, None
+        match_all = self.query == "*"  # then the index's document count is exact and cheaper than counting
+        total = None if match_all else await self.count(self.query)
+        if total is not None and (total < NARROW_MIN or need * 2 > total):
+            return total, None
+        sample, fraction = await self._sample()
+        estimate = total or (len(sample) / fraction if fraction > 0 else 0)  # matches, as the sample sees them
+        scale = len(sample) / estimate if estimate else 0
+        low = int(start * scale * 0.8) - 2
+        high = int((start + size) * scale * 1.25) + 2
+        if estimate < NARROW_MIN or need * 2 > estimate or high >= len(sample):
+            return total, None
+        # boundaries, distinct and in sort order: the sample's values from the low rank to
+        # the high one, thinned out; the last one is the range's inclusive end
+        values = list(dict.fromkeys(sample[max(low, 0):high + 1]))
+        step = max(1, (len(values) - 1) // BOUNDARIES)
+        bounds = values[:-1][::step] + values[-1:]
+        # matches before the first boundary, between consecutive ones, and at the last one
+        ranges = [self._range(None, bounds[0], None)]
+        ranges += [self._range(bounds[k], bounds[k + 1], None) for k in range(len(bounds) - 1)]
+        ranges.append(self._range(bounds[-1], None, bounds[-1]))
+        calls = [self.count(self._and(r)) for r in ranges]
+        if match_all:
+            calls.append(self._num_docs())
+        counts = await self._together(*calls)
+        if match_all:
+            total = counts.pop()
+        # (boundary, sorted position of its first match); None: the very first match
+        marks: list[tuple[float | None, int]] = [(None, 0)]
+        position = 0
+        for value, counted in zip(bounds, counts):
+            position += counted
+            marks.append((value, position))
+        end = position + counts[-1]  # past the matches at the last boundary
+        if end < need:
+            return total, None  # the sample missed (rare): sort everything instead
+        i = max(k for k, (_, at) in enumerate(marks) if at <= start)
+        j = next((k for k in range(i + 1, len(marks)) if marks[k][1] >= start + size), None)
+        first, first_at = marks[i]
+        if j is None:
+            cut, last_at = self._range(first, None, bounds[-1]), end
+        else:
+            cut, last_at = self._range(first, marks[j][0], None), marks[j][1]
+        matched, entries = await self.sorted_window(self._and(cut), start - first_at, size)
+        if matched != last_at - first_at:
+            raise _Fallback("the index changed while the page was read")
+        return total, (last_at, entries)
+
+    async def _num_docs(self) -> int:
+        return self.dialect.num_docs(pairs(await self._call("FT.INFO", self.target)))
+
+    async def _together(self, *calls: Awaitable[int]) -> list[int]:
+        """Run Redis calls at once (RediSearch runs queries on worker threads); timed as one."""
+        started = time.perf_counter()
+        self._parallel += 1
+        try:
+            return list(await asyncio.gather(*calls))
+        finally:
+            self._parallel -= 1
+            _add(self.timings, "redis", started)
+
+    def _range(self, lo: float | None, below: float | None, upto: float | None) -> str:
+        """Matches from `lo` (inclusive; None: from the first) up to `below` (exclusive) or
+        `upto` (inclusive), in sort order."""
+        desc = self.plan.desc
+        first = ("+inf" if desc else "-inf") if lo is None else _plain(f"#{lo!r}")
+        if below is not None:
+            last = "(" + _plain(f"#{below!r}")
+        else:
+            assert upto is not None
+            last = _plain(f"#{upto!r}")
+        return f"@{self.attr}:[{last} {first}]" if desc else f"@{self.attr}:[{first} {last}]"
+
+    async def _sample(self) -> tuple[list[float], float]:
+        started = time.perf_counter()
+        try:
+            return await sample_sort_values(self.conn, self.plan, SAMPLE_PAGES)
+        finally:
+            _add(self.timings, "database", started)
+
+
+def _plain(key: str) -> str:
+    """A numeric sort key (`#1e+18`, 17 significant digits) as a query number: the query parser
+    takes no exponent notation; the shortest round-tripping decimal is exactly the same double."""
+    number = float(key[1:] if key.startswith("#") else key)
+    text = format(Decimal(repr(number)), "f")
+    return text
