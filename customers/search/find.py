@@ -13,7 +13,6 @@ import logging
 import time
 from decimal import Decimal
 from dataclasses import dataclass, field
-from collections.abc import Awaitable
 from typing import Any, Literal
 
 import psycopg
@@ -152,15 +151,13 @@ class _Pager:
         self.query = plan.redis_query()
         self.attr = plan.sort.attr
         self.numeric = plan.sort.kind == "numeric"
-        self._parallel = 0
 
     async def _call(self, *args: Any) -> Any:
         started = time.perf_counter()
         try:
             return await self.client.execute_command(*args)
         finally:
-            if not self._parallel:
-                _add(self.timings, "redis", started)
+            _add(self.timings, "redis", started)
 
     async def count(self, query: str) -> int:
         """Matching documents, unsorted (LIMIT x 0 is refused by 1.2: a page of one)."""
@@ -176,7 +173,9 @@ class _Pager:
                                  "SORTBY", attr, "DESC" if desc else "ASC", "WITHSORTKEYS")
         total = int(reply[0])
         n = len(self.prefix)
-        entries = [(int(reply[i][n:]), str(reply[i + 1])) for i in range(1, len(reply) - 1, 2)][:size]
+        entries = [(int(reply[i][n:]), reply[i + 1]) for i in range(1, len(reply) - 1, 2)][:size]
+        if any(key is None for _, key in entries):
+            raise _Fallback(f"a document of the index has no value for {attr!r}")
         expected = max(0, min(start + size, total) - start)
         if len(entries) < expected:
             # RediSearch 1.2 answers a timed-out query with a partial, misordered page
@@ -294,41 +293,39 @@ class _Pager:
         equal values and its positions are the positions in the whole order."""
         if not self.numeric:
             return None, None
-        match_all = self.query == "*"  # then the index's document count is exact and cheaper than counting
-        total = None if match_all else await self.count(self.query)
-        if total is not None and (total < NARROW_MIN or need * 2 > total):
+        if self.query == "*":
+            # the index's document count is exact and cheaper than counting; asked while
+            # PostgreSQL draws the sample
+            documents = asyncio.ensure_future(self._num_docs())
+            try:
+                window = await self._range_window(start, size, need, None)
+            except BaseException:
+                documents.cancel()
+                raise
+            return await documents, window
+        total = await self.count(self.query)
+        if total < NARROW_MIN or need * 2 > total:
             return total, None
+        return total, await self._range_window(start, size, need, total)
+
+    async def _range_window(self, start: int, size: int, need: int, total: int | None) -> tuple[int, list[Entry]] | None:
+        """See `_narrowed`; `total`: the matches, when known (else the sample estimates them)."""
         sample, fraction = await self._sample()
-        estimate = total or (len(sample) / fraction if fraction > 0 else 0)  # matches, as the sample sees them
+        estimate = total or (len(sample) / fraction if fraction > 0 else 0)
         scale = len(sample) / estimate if estimate else 0
-        low = int(start * scale * 0.8) - 2
-        high = int((start + size) * scale * 1.25) + 2
+        low = int(start * scale * 0.7) - 2
+        high = int((start + size) * scale * 1.5) + 4
         if estimate < NARROW_MIN or need * 2 > estimate or high >= len(sample):
-            return total, None
-        # boundaries, distinct and in sort order: the sample's values from the low rank to
-        # the high one, thinned out; the last one is the range's inclusive end
-        values = list(dict.fromkeys(sample[max(low, 0):high + 1]))
-        step = max(1, (len(values) - 1) // BOUNDARIES)
-        bounds = values[:-1][::step] + values[-1:]
-        # matches before the first boundary, between consecutive ones, and at the last one
-        ranges = [self._range(None, bounds[0], None)]
-        ranges += [self._range(bounds[k], bounds[k + 1], None) for k in range(len(bounds) - 1)]
-        ranges.append(self._range(bounds[-1], None, bounds[-1]))
-        calls = [self.count(self._and(r)) for r in ranges]
-        if match_all:
-            calls.append(self._num_docs())
-        counts = await self._together(*calls)
-        if match_all:
-            total = counts.pop()
-        # (boundary, sorted position of its first match); None: the very first match
-        marks: list[tuple[float | None, int]] = [(None, 0)]
-        position = 0
-        for value, counted in zip(bounds, counts):
-            position += counted
-            marks.append((value, position))
-        end = position + counts[-1]  # past the matches at the last boundary
-        if end < need:
-            return total, None  # the sample missed (rare): sort everything instead
+            return None
+        for _ in range(3):
+            bounds, marks, end = await self._marks(sample[max(low, 0):high + 1])
+            if end >= need:
+                break
+            if high == len(sample) - 1:
+                return None
+            high = min(high * 2 + 4, len(sample) - 1)  # the sample put the end too early (rare): widen
+        else:
+            return None
         i = max(k for k, (_, at) in enumerate(marks) if at <= start)
         j = next((k for k in range(i + 1, len(marks)) if marks[k][1] >= start + size), None)
         first, first_at = marks[i]
@@ -339,19 +336,39 @@ class _Pager:
         matched, entries = await self.sorted_window(self._and(cut), start - first_at, size)
         if matched != last_at - first_at:
             raise _Fallback("the index changed while the page was read")
-        return total, (last_at, entries)
+        return last_at, entries
+
+    async def _marks(self, values: list[float]) -> tuple[list[float], list[tuple[float | None, int]], int]:
+        """(boundaries, [(boundary, sorted position of its first match)], the position past the
+        matches at the last boundary): the distinct `values` (in sort order) thinned out, and
+        the matches before the first, between consecutive ones and at the last one counted
+        at once. The first mark, (None, 0), is the very first match."""
+        distinct = list(dict.fromkeys(values))
+        step = max(1, (len(distinct) - 1) // BOUNDARIES)
+        bounds = distinct[:-1][::step] + distinct[-1:]
+        ranges = [self._range(None, bounds[0], None)]
+        ranges += [self._range(bounds[k], bounds[k + 1], None) for k in range(len(bounds) - 1)]
+        ranges.append(self._range(bounds[-1], None, bounds[-1]))
+        counts = await self._counts([self._and(r) for r in ranges])
+        marks: list[tuple[float | None, int]] = [(None, 0)]
+        position = 0
+        for value, counted in zip(bounds, counts):
+            position += counted
+            marks.append((value, position))
+        return bounds, marks, position + counts[-1]
 
     async def _num_docs(self) -> int:
         return self.dialect.num_docs(pairs(await self._call("FT.INFO", self.target)))
 
-    async def _together(self, *calls: Awaitable[int]) -> list[int]:
-        """Run Redis calls at once (RediSearch runs queries on worker threads); timed as one."""
+    async def _counts(self, queries: list[str]) -> list[int]:
+        """Counts of several queries, sent at once (RediSearch 1.2 runs them on its worker
+        threads); timed as one."""
         started = time.perf_counter()
-        self._parallel += 1
         try:
-            return list(await asyncio.gather(*calls))
+            replies = await asyncio.gather(
+                *(self.client.execute_command("FT.SEARCH", self.target, q, "NOCONTENT", "LIMIT", 0, 1) for q in queries))
+            return [int(reply[0]) for reply in replies]
         finally:
-            self._parallel -= 1
             _add(self.timings, "redis", started)
 
     def _range(self, lo: float | None, below: float | None, upto: float | None) -> str:
