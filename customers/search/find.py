@@ -235,7 +235,12 @@ class _Pager:
                 run = sorted(i for i, _ in entries[lo - start:hi - start])
                 result += run[pos - lo:pos - lo + take]
             else:
-                first = lo if start_seen else await self._run_start(key, pos)
+                if start_seen:
+                    first = lo
+                elif end_seen and (same := self._same(key)) is not None:
+                    first = hi - await self.count(self._and(same))  # the run's end is known
+                else:
+                    first = await self._run_start(key, pos)
                 result += await self._run_ids(key, first, pos - first, take)
             pos += take
         return result
@@ -255,17 +260,22 @@ class _Pager:
 
     async def _run_ids(self, key: str, run_start: int, rank: int, take: int) -> list[int]:
         """Ids `rank`..`rank+take-1`, in id order, of the matches whose sort value is `key`."""
-        if self.numeric:
-            value = _plain(key)
-            same = f"@{self.attr}:[{value} {value}]"
-        elif self.plan.sort.kind == "tag":
-            same = f"@{self.attr}:{{{escape_tag(key[1:])}}}"
-        else:
+        same = self._same(key)
+        if same is None:
             return await self._text_run_ids(key, run_start, rank, take)
         _, entries = await self.sorted_window(self._and(same), rank, take, attr="id", desc=False)
         if len(entries) < take:
             raise _Fallback("the index changed while the page was read")
         return [i for i, _ in entries]
+
+    def _same(self, key: str) -> str | None:
+        """The condition "the sort value is `key`"; None for text, which a query cannot match whole."""
+        if self.numeric:
+            value = _plain(key)
+            return f"@{self.attr}:[{value} {value}]"
+        if self.plan.sort.kind == "tag":
+            return f"@{self.attr}:{{{escape_tag(key[1:])}}}"
+        return None
 
     async def _text_run_ids(self, key: str, run_start: int, rank: int, take: int) -> list[int]:
         # a text value cannot be matched whole by a query: read the run's sorted positions

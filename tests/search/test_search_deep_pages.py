@@ -55,9 +55,12 @@ def ties(search_settings: Settings, conninfo: str) -> Iterator[None]:
     client.flushdb()
     rng = random.Random(4)
     add_customers(conninfo, [_customer(rng, i) for i in range(N)])
-    assert search.init_index(search_settings, load_docs=True) == N
-    with psycopg.connect(conninfo) as conn:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        # equal fractional timestamps: runs of a value the query must name exactly
+        conn.execute("UPDATE customers SET updated_at = '2026-01-01 10:00:00.123457+00' WHERE id % 3 = 0")
+        conn.execute("UPDATE customers SET updated_at = '2026-01-01 10:00:00.1+00' WHERE id % 3 = 1")
         ids = [r[0] for r in conn.execute("SELECT id FROM customers ORDER BY id")]
+    assert search.init_index(search_settings, load_docs=True) == N
     rewritten = rng.sample(ids, N // 3)
     for i in sorted(rewritten, reverse=True):
         assert search.reindex_ids(search_settings, [i]) == 1
@@ -100,7 +103,7 @@ def narrowing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     return str(request.param)
 
 
-@pytest.mark.parametrize("sort_key", ["created", "birth_date", "source_id", "city", "first_name", "id"])
+@pytest.mark.parametrize("sort_key", ["created", "birth_date", "source_id", "updated_at", "city", "first_name", "id"])
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_sorted_pages_equal_postgresql_with_ties(
     ties: None, narrowing: str, sort_key: str, order: str, search_settings: Settings, conninfo: str,
@@ -190,6 +193,6 @@ def test_runs_of_equal_values_longer_than_the_window(
 ) -> None:
     """Runs of equal values cut by the window are read in id order by queries of their own."""
     monkeypatch.setattr(find_module, "WINDOW_MARGIN", 2)
-    for key in ("created", "birth_date", "source_id", "city", "first_name"):
+    for key in ("created", "birth_date", "source_id", "updated_at", "city", "first_name"):
         for offset, limit in PAGES:
             _same(search_settings, conninfo, {"sort_key": key, "sort_order": order, "offset": offset, "limit": limit})
