@@ -3,7 +3,8 @@
 The index answers ids in order (NOCONTENT); the records come from PostgreSQL, the source of
 truth. PostgreSQL answers instead when search is off, Redis is unreachable, the index was built
 from an older questionnaire than the query needs, or the server returned a short (timed-out)
-page — never a silently wrong page.
+page or fewer matches than it counted — never a silently wrong page. Pages are PostgreSQL's
+exactly: equal sort values in id order.
 """
 
 from __future__ import annotations
@@ -125,8 +126,10 @@ def _add(timings: dict[str, float], name: str, started: float) -> None:
 
 # A page is ordered as PostgreSQL orders it: by the sort value, then by id. RediSearch sorts by
 # one value only and orders equal values its own way (1.2: arbitrarily; 2.x: by internal
-# document number, which changes when a document is rewritten), so the ids of equal values at
-# the page's edges are taken in id order by a query of their own (see `_Pager.page`).
+# document number, which changes when a document is rewritten), so runs of equal values are
+# put in id order here: seen whole in a window around the page, or read by a query of their
+# own (see `_Pager._in_order`). Deep pages over numeric keys sort only a counted range of the
+# sort value around the page (see `_Pager._narrowed`). docs/search.md has the figures.
 NARROW_MIN = 20_000  # below this many matches the server's sort is cheap enough as it is
 SAMPLE_PAGES = 200  # table pages of the PostgreSQL sample that estimates a range
 BOUNDARIES = 8  # sample values inside a range whose positions are counted
@@ -193,9 +196,11 @@ class _Pager:
         if n == 0:
             return await self.count(self.query), []
         # positions either side of the page show runs of equal values whole, mostly: ordered by
-        # id here, without further queries (ids are unique: no margin)
+        # id here, without further queries (ids are unique: no margin). Strings have no ranges
+        # to count a run's start with: their window starts at the first match (the server's
+        # sort costs the same; only the reply grows)
         margin = 0 if plan.sort.key == "id" else WINDOW_MARGIN
-        start = max(0, o - margin)
+        start = max(0, o - margin) if self.numeric else 0
         size = o + n + margin - start
         total, window = await self._narrowed(start, size, o + n)
         if window is None:
@@ -240,26 +245,21 @@ class _Pager:
                 elif end_seen and (same := self._same(key)) is not None:
                     first = hi - await self.count(self._and(same))  # the run's end is known
                 else:
-                    first = await self._run_start(key, pos)
+                    first = await self._run_start(key)  # numeric: string windows start at 0
                 result += await self._run_ids(key, first, pos - first, take)
             pos += take
         return result
 
-    async def _run_start(self, key: str, pos: int) -> int:
-        """Sorted position of the first match whose sort value is `key` (which is at `pos`)."""
-        if self.numeric:
-            value = _plain(key)
-            before = f"@{self.attr}:[({value} +inf]" if self.plan.desc else f"@{self.attr}:[-inf ({value}]"
-            return await self.count(self._and(before))
-        # strings have no ranges: read the sorted positions before `pos` (bounded by the window)
-        _, entries = await self.sorted_window(self.query, 0, pos)
-        first = pos
-        while first > 0 and entries[first - 1][1] == key:
-            first -= 1
-        return first
+    async def _run_start(self, key: str) -> int:
+        """Sorted position of the first match whose (numeric) sort value is `key`."""
+        value = _plain(key)
+        before = f"@{self.attr}:[({value} +inf]" if self.plan.desc else f"@{self.attr}:[-inf ({value}]"
+        return await self.count(self._and(before))
 
     async def _run_ids(self, key: str, run_start: int, rank: int, take: int) -> list[int]:
         """Ids `rank`..`rank+take-1`, in id order, of the matches whose sort value is `key`."""
+        if rank < 0:
+            raise _Fallback("the index changed while the page was read")
         same = self._same(key)
         if same is None:
             return await self._text_run_ids(key, run_start, rank, take)
