@@ -205,13 +205,11 @@ class _Pager:
         total, window = await self._narrowed(start, size, o + n)
         if window is None:
             matched, entries = await self.sorted_window(self.query, start, size)
-            if total is not None and matched != total:
+            if matched != total:
                 # a sort over many matches timed out (RediSearch answers what it had then)
                 raise _Fallback(f"the sorted query saw {matched} of {total} matches: query timed out")
-            total = matched
         else:
             matched, entries = window
-        assert total is not None
         first = o - start
         if first >= len(entries):
             return total, []
@@ -289,32 +287,32 @@ class _Pager:
             if size > TEXT_GROUP_MAX:
                 raise _Fallback(f"more than {TEXT_GROUP_MAX} customers share the text sort value")
 
-    async def _narrowed(self, start: int, size: int, need: int) -> tuple[int | None, tuple[int, list[Entry]] | None]:
+    async def _narrowed(self, start: int, size: int, need: int) -> tuple[int, tuple[int, list[Entry]] | None]:
         """(total, window) where the window — sorted positions `start`..`start+size-1`, and the
         position just past the last match read — comes from the query restricted to a range
         of the sort value around those positions: the server then sorts a few hundred matches
         instead of all of them (its sort costs grow with the matches and the page's depth).
-        (total or None, None) when narrowing does not pay (few matches, a page near the end,
-        strings, which have no ranges) or the estimate missed.
+        (total, None) when narrowing does not pay (few matches, a page near the end, strings,
+        which have no ranges) or the estimate missed.
 
         A PostgreSQL sample of the sort values proposes boundaries; the matches between them
         are counted (counting is several times cheaper than sorting), so every boundary's
         exact position is known; the range is cut at boundaries, so it holds whole runs of
         equal values and its positions are the positions in the whole order."""
-        if not self.numeric:
-            return None, None
+        # the total is taken apart from the sorted query in any case: a sorted query that timed
+        # out answers fewer matches (and a wrong page), which the comparison reveals
         if self.query == "*":
             # the index's document count is exact and cheaper than counting; asked while
             # PostgreSQL draws the sample
             documents = asyncio.ensure_future(self._num_docs())
             try:
-                window = await self._range_window(start, size, need, None)
+                window = await self._range_window(start, size, need, None) if self.numeric else None
             except BaseException:
                 documents.cancel()
                 raise
             return await documents, window
         total = await self.count(self.query)
-        if total < NARROW_MIN or need * 2 > total:
+        if not self.numeric or total < NARROW_MIN or need * 2 > total:
             return total, None
         return total, await self._range_window(start, size, need, total)
 
