@@ -65,6 +65,13 @@ class _Fallback(Exception):
     """The index cannot answer this query correctly; PostgreSQL will."""
 
 
+class _Changed(_Fallback):
+    """Documents changed between the queries reading one page (writes meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__("the index changed while the page was read")
+
+
 async def find(
     conn: AsyncConn, q: Questionnaire, request: FindRequest, *, settings: Settings, runtime: SearchRuntime | None = None,
 ) -> FindResult:
@@ -135,6 +142,7 @@ SAMPLE_PAGES = 200  # table pages of the PostgreSQL sample that estimates a rang
 BOUNDARIES = 8  # sample values inside a range whose positions are counted
 TEXT_GROUP_MAX = 5_000  # equal text sort values beyond this are ordered by PostgreSQL
 WINDOW_MARGIN = 256  # positions read either side of a page
+TOTAL_SLACK = 10  # matches a sorted query may miss against the count through writes meanwhile
 
 Entry = tuple[int, str]  # (customer id, the sort key as the server returns it: `#num` / `$text`)
 
@@ -190,7 +198,13 @@ class _Pager:
         return extra if query == "*" else f"{query} {extra}"
 
     async def page(self) -> tuple[int, list[int]]:
-        """(total, ids of the page in order)."""
+        """(total, ids of the page in order); read again once if writes got in between."""
+        try:
+            return await self._page()
+        except _Changed:
+            return await self._page()
+
+    async def _page(self) -> tuple[int, list[int]]:
         plan = self.plan
         o, n = plan.offset, plan.limit
         if n == 0:
@@ -205,9 +219,11 @@ class _Pager:
         total, window = await self._narrowed(start, size, o + n)
         if window is None:
             matched, entries = await self.sorted_window(self.query, start, size)
-            if matched != total:
-                # a sort over many matches timed out (RediSearch answers what it had then)
+            if matched < total - max(TOTAL_SLACK, total // 1000):
+                # a sort over many matches timed out (RediSearch answers what it had then);
+                # writes meanwhile make a few matches of difference, a timeout many more
                 raise _Fallback(f"the sorted query saw {matched} of {total} matches: query timed out")
+            total = matched
         else:
             matched, entries = window
         first = o - start
@@ -257,13 +273,13 @@ class _Pager:
     async def _run_ids(self, key: str, run_start: int, rank: int, take: int) -> list[int]:
         """Ids `rank`..`rank+take-1`, in id order, of the matches whose sort value is `key`."""
         if rank < 0:
-            raise _Fallback("the index changed while the page was read")
+            raise _Changed()
         same = self._same(key)
         if same is None:
             return await self._text_run_ids(key, run_start, rank, take)
         _, entries = await self.sorted_window(self._and(same), rank, take, attr="id", desc=False)
         if len(entries) < take:
-            raise _Fallback("the index changed while the page was read")
+            raise _Changed()
         return [i for i, _ in entries]
 
     def _same(self, key: str) -> str | None:
@@ -343,7 +359,7 @@ class _Pager:
             cut, last_at = self._range(first, marks[j][0], None), marks[j][1]
         matched, entries = await self.sorted_window(self._and(cut), start - first_at, size)
         if matched != last_at - first_at:
-            raise _Fallback("the index changed while the page was read")
+            raise _Changed()
         return last_at, entries
 
     async def _marks(self, values: list[float]) -> tuple[list[float], list[tuple[float | None, int]], int]:
