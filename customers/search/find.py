@@ -137,7 +137,8 @@ def _add(timings: dict[str, float], name: str, started: float) -> None:
 # put in id order here: seen whole in a window around the page, or read by a query of their
 # own (see `_Pager._in_order`). Deep pages over numeric keys sort only a counted range of the
 # sort value around the page (see `_Pager._narrowed`). docs/search.md has the figures.
-NARROW_MIN = 20_000  # below this many matches the server's sort is cheap enough as it is
+NARROW_MIN = 100_000  # below this many matches the server's sort is about as cheap (measured)
+VERIFY_AFTER = 0.05  # seconds: a sorted query slower than this has its total checked by a count
 SAMPLE_PAGES = 200  # table pages of the PostgreSQL sample that estimates a range
 BOUNDARIES = 8  # sample values inside a range whose positions are counted
 TEXT_GROUP_MAX = 5_000  # equal text sort values beyond this are ordered by PostgreSQL
@@ -218,8 +219,16 @@ class _Pager:
         size = o + n + margin - start
         total, window = await self._narrowed(start, size, o + n)
         if window is None:
+            started = time.perf_counter()
             matched, entries = await self.sorted_window(self.query, start, size)
-            if matched < total - max(TOTAL_SLACK, total // 1000):
+            if total is None and time.perf_counter() - started >= VERIFY_AFTER:
+                # only a slow sorted query can have timed out: its total is then checked
+                # against a count (the index's document count for a match-all query)
+                if self.query == "*":
+                    total = self.dialect.num_docs(pairs(await self._call("FT.INFO", self.target)))
+                else:
+                    total = await self.count(self.query)
+            if total is not None and matched < total - max(TOTAL_SLACK, total // 1000):
                 # a sort over many matches timed out (RediSearch answers what it had then);
                 # writes meanwhile make a few matches of difference, a timeout many more
                 raise _Fallback(f"the sorted query saw {matched} of {total} matches: query timed out")
@@ -303,26 +312,26 @@ class _Pager:
             if size > TEXT_GROUP_MAX:
                 raise _Fallback(f"more than {TEXT_GROUP_MAX} customers share the text sort value")
 
-    async def _narrowed(self, start: int, size: int, need: int) -> tuple[int, tuple[int, list[Entry]] | None]:
+    async def _narrowed(self, start: int, size: int, need: int) -> tuple[int | None, tuple[int, list[Entry]] | None]:
         """(total, window) where the window — sorted positions `start`..`start+size-1`, and the
         position just past the last match read — comes from the query restricted to a range
         of the sort value around those positions: the server then sorts a few hundred matches
         instead of all of them (its sort costs grow with the matches and the page's depth).
-        (total, None) when narrowing does not pay (few matches, a page near the end, strings,
-        which have no ranges) or the estimate missed.
+        (total or None, None) when narrowing does not pay (few matches, a page near the end,
+        strings, which have no ranges) or the estimate missed.
 
         A PostgreSQL sample of the sort values proposes boundaries; the matches between them
         are counted (counting is several times cheaper than sorting), so every boundary's
         exact position is known; the range is cut at boundaries, so it holds whole runs of
         equal values and its positions are the positions in the whole order."""
-        # the total is taken apart from the sorted query in any case: a sorted query that timed
-        # out answers fewer matches (and a wrong page), which the comparison reveals
+        if not self.numeric:
+            return None, None
         if self.query == "*":
             # the index's document count is exact and cheaper than counting; asked while
             # PostgreSQL draws the sample
             documents = asyncio.ensure_future(self.client.execute_command("FT.INFO", self.target))
             try:
-                window = await self._range_window(start, size, need, None) if self.numeric else None
+                window = await self._range_window(start, size, need, None)
             except BaseException:
                 documents.cancel()
                 raise
@@ -331,7 +340,7 @@ class _Pager:
             _add(self.timings, "redis", started)
             return self.dialect.num_docs(pairs(info)), window
         total = await self.count(self.query)
-        if not self.numeric or total < NARROW_MIN or need * 2 > total:
+        if total < NARROW_MIN or need * 2 > total:
             return total, None
         return total, await self._range_window(start, size, need, total)
 
@@ -410,7 +419,7 @@ class _Pager:
     async def _sample(self) -> tuple[list[float], float]:
         started = time.perf_counter()
         try:
-            return await sample_sort_values(self.conn, self.plan, SAMPLE_PAGES)
+            return await sample_sort_values(self.conn, self.plan, SAMPLE_PAGES, NARROW_MIN)
         finally:
             _add(self.timings, "database", started)
 
