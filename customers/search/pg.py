@@ -40,3 +40,27 @@ async def fetch_ordered(conn: AsyncConn, ids: list[int]) -> list[dict[str, Any]]
         await cur.execute(f"SELECT {COLUMNS} FROM customers WHERE id = ANY(%s)", (ids,))
         rows = {r["id"]: r for r in await cur.fetchall()}
     return [rows[i] for i in ids if i in rows]
+
+
+async def sample_sort_values(conn: AsyncConn, plan: Plan, pages: int, min_rows: int) -> tuple[list[float], float]:
+    """The sort values of the matching customers on about `pages` random pages of the table
+    (`TABLESAMPLE SYSTEM`), in the plan's order, and the fraction of the table sampled: an
+    estimate of where a deep page's values lie. Nothing when the table holds fewer than
+    `min_rows` customers by the planner's statistics."""
+    where, params = plan.sql_where()
+    direction = "DESC" if plan.desc else "ASC"
+    async with translated:
+        cur = await conn.execute(
+            "SELECT least(100, %s * 100.0 / greatest(pg_relation_size('customers') / current_setting('block_size')::int, 1)),"
+            " reltuples FROM pg_class WHERE oid = 'customers'::regclass",
+            [pages],
+        )
+        row = await cur.fetchone()
+        percent = float(row[0]) if row else 100.0
+        if row is not None and 0 <= row[1] < min_rows:  # -1: never analysed, unknown
+            return [], percent / 100
+        cur = await conn.execute(
+            f"SELECT {plan.sort.sort_sql()} FROM customers TABLESAMPLE SYSTEM (%s) WHERE {where} ORDER BY 1 {direction}",
+            [percent, *params],
+        )
+        return [float(r[0]) for r in await cur.fetchall()], percent / 100
