@@ -124,11 +124,13 @@ class IndexField:
                 )
         return f"CASE WHEN jsonb_typeof({self.json_sql()}) = 'number' THEN ({raw})::float8 END"
 
-    def present_sql(self) -> str:
-        """True when the customer has a value for this field."""
+    def present_sql(self, value: str | None = None) -> str:
+        """True when the customer has a value for this field (`value`: the normalised value
+        already computed, see `documents_sql`)."""
+        value = value or self.value_sql()
         if self.is_list:
-            return f"cardinality({self.value_sql()}) > 0"
-        return f"({self.value_sql()}) IS NOT NULL"
+            return f"cardinality({value}) > 0"
+        return f"({value}) IS NOT NULL"
 
     def sort_sql(self) -> str:
         """The sort value, with the same sentinel for missing values as in the index."""
@@ -136,9 +138,9 @@ class IndexField:
             return f"coalesce({self.value_sql()}, {NUM_SENTINEL}::float8)"
         return f"coalesce({self.value_sql()}, chr(65535)) COLLATE \"C\""
 
-    def doc_sql(self) -> str:
+    def doc_sql(self, value: str | None = None) -> str:
         """The value as written into the index document (NULL: the attribute is left out)."""
-        value = self.value_sql()
+        value = value or self.value_sql()
         if self.is_list:
             return f"nullif(array_to_string({value}, E'\\x1f'), '')"
         if self.nullable and (self.sortable or self.kind == "numeric"):
@@ -148,16 +150,25 @@ class IndexField:
             return f"coalesce({value}, {sentinel})"
         return value
 
-    def prefix_doc_sql(self) -> str:
-        """Prefix tags (2..PREFIX_TAG_MAX characters) of the words or of the whole value."""
-        value = self.value_sql()
-        source = (
-            f"regexp_split_to_table({value}, ' ')" if self.kind == "text" else f"(SELECT {value})"
+    def prefix_doc_sql(self, value: str | None = None) -> str:
+        """Prefix tags (2..PREFIX_TAG_MAX characters) of the words or of the whole value.
+
+        `value` should be a plain column (it is repeated): the prefixes of one word are
+        distinct by their length, so a single word is expanded by an expression; only values
+        of several words (rare) need the set-returning subquery that removes duplicates."""
+        value = value or self.value_sql()
+        single = ", ".join(
+            f"CASE WHEN char_length({value}) >= {n} THEN left({value}, {n}) END"
+            for n in range(PREFIX_MIN, PREFIX_TAG_MAX + 1)
         )
-        return (
-            f"(SELECT string_agg(DISTINCT left(w, n), E'\\x1f') FROM {source} AS t(w), "
+        single = f"nullif(concat_ws(E'\\x1f', {single}), '')"
+        if self.kind != "text":
+            return single
+        words = (
+            f"(SELECT string_agg(DISTINCT left(w, n), E'\\x1f') FROM regexp_split_to_table({value}, ' ') AS t(w), "
             f"generate_series({PREFIX_MIN}, least(char_length(w), {PREFIX_TAG_MAX})) AS n)"
         )
+        return f"CASE WHEN strpos({value}, ' ') > 0 THEN {words} ELSE {single} END"
 
     # -- index declaration ----------------------------------------------------------------
 
@@ -271,20 +282,30 @@ class IndexSchema:
         return {f.attr for f in self.fields if f.kind == "numeric"}
 
     def documents_sql(self, where: str, *, order: bool = True, limit: bool = False) -> str:
-        """SELECT id and every document attribute for the customers matching `where`."""
+        """SELECT id and every document attribute for the customers matching `where`.
+
+        Each field's normalised value is computed once, in an inner query (kept apart by its
+        ORDER BY / OFFSET, so the planner does not fold it back), and the document columns,
+        prefix tags and the `_has` list are derived from it: the rebuild's cost is mostly
+        this query."""
+        values: list[str] = []
         exprs: list[str] = []
         has: list[str] = []
-        for f in self.fields:
-            exprs.append(f.doc_sql())
+        for i, f in enumerate(self.fields):
+            values.append(f"{f.value_sql()} AS v{i}")
+            value = f"v.v{i}"
+            exprs.append(f.doc_sql(value))
             if f.prefixable:
-                exprs.append(f.prefix_doc_sql())
+                exprs.append(f.prefix_doc_sql(value))
             if f.nullable:
-                has.append(f"CASE WHEN {f.present_sql()} THEN '{f.attr}' END")
+                has.append(f"CASE WHEN {f.present_sql(value)} THEN '{f.attr}' END")
         exprs.append(f"nullif(concat_ws(E'\\x1f', {', '.join(has)}), '')" if has else "NULL")
         columns = ", ".join(f"{e} AS c{i}" for i, e in enumerate(exprs))
-        sql = f"SELECT id, {columns} FROM customers WHERE {where}"
-        if order:
-            sql += " ORDER BY customers.id"
+        inner = f"SELECT customers.id, {', '.join(values)} FROM customers WHERE {where}"
+        inner += " ORDER BY customers.id" if order else " OFFSET 0"
         if limit:
-            sql += " LIMIT %(limit)s"
+            inner += " LIMIT %(limit)s"
+        sql = f"SELECT v.id, {columns} FROM ({inner}) AS v"
+        if order:
+            sql += " ORDER BY v.id"
         return sql
