@@ -7,10 +7,12 @@ RediSearch module (or the server given by --redis-host/--redis-port):
 1. generates N customers with one INSERT ... SELECT (profile fields of the default
    questionnaire, some missing);
 2. reference: the very documents the rebuild writes, fetched and encoded (RESP) beforehand,
-   written into an index of the same schema over one connection, the next chunk sent before
-   the previous chunk's replies are read — nothing but the server's own work is timed; it runs
-   before and after the rebuild (the machine is shared) and the rebuild is compared with the
-   mean of the two;
+   written into an index of the same schema over one socket by the rebuild's own writer
+   (`RawStream`: the next chunk sent before the previous chunk's replies are read, replies
+   counted, not parsed) — nothing but the server's own work is timed; it runs before and
+   after the rebuild (the machine is shared) and the rebuild is compared with the mean of the
+   two; before each timed step the server is let finish freeing the index dropped before it
+   (2.x frees it in the background, seconds of CPU at 1M);
 3. `migrate_index` (the rebuild as shipped: keyset chunks, documents computed by PostgreSQL,
    next chunk prepared while the current one is written), timed end to end;
 4. the service under uvicorn (own process), `POST /customers/find` timed from the client, with
@@ -46,7 +48,7 @@ import redis
 
 from customers import db, search  # noqa: E402
 from customers.config import Settings  # noqa: E402
-from customers.search.admin import load_questionnaire, unlink_documents  # noqa: E402
+from customers.search.admin import RawStream, load_questionnaire, unlink_documents  # noqa: E402
 from customers.search.client import pairs, probe  # noqa: E402
 from customers.search.documents import encoded_sql  # noqa: E402
 from customers.search.schema import IndexSchema  # noqa: E402
@@ -125,9 +127,25 @@ def start_redis(workdir: Path, module_args: list[str]) -> tuple[subprocess.Popen
     raise SystemExit("redis-server did not start")
 
 
+def wait_idle(client: redis.Redis) -> None:
+    """Until the server's own CPU use stops: a dropped index is freed in the background on
+    2.x (1.6-1.8 s of CPU at 200k documents), which would land on whatever is timed next."""
+    def used() -> float:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    last = used()
+    for _ in range(240):
+        time.sleep(0.5)
+        now = used()
+        if now - last < 0.05:
+            return
+        last = now
+
+
 def reference_write(settings: Settings, conninfo: str, chunk: int) -> tuple[int, float]:
     """The same documents, encoded beforehand (not timed), written into an index of the same
-    schema over one connection: chunk k+1 is sent before chunk k's replies are read."""
+    schema over one socket: chunk k+1 is sent before chunk k's replies are read."""
     # no timeout and no retry: redis-py 8 defaults to a 5 s timeout and retries a timed-out
     # command (dropping this index took longer at 1M and the resent drop found no index)
     client = redis.Redis(host=settings.services_redis_host, port=settings.services_redis_port, protocol=2,
@@ -146,19 +164,16 @@ def reference_write(settings: Settings, conninfo: str, chunk: int) -> tuple[int,
                 break
             packed.append((len(rows) * per_row, "".join(r[1] for r in rows).encode()))
             after = rows[-1][0]
-    connection = client.connection_pool.get_connection()
     documents = sum(n for n, _ in packed) // per_row
+    wait_idle(client)
     started = time.perf_counter()
-    waiting = 0
-    for count, data in packed:
-        connection.send_packed_command([data], check_health=False)
-        for _ in range(waiting):
-            connection.read_response()
-        waiting = count
-    for _ in range(waiting):
-        connection.read_response()
+    stream = RawStream(settings)  # the rebuild's own writer: a socket, replies counted
+    for chunk_packed in packed:
+        stream.send(chunk_packed)
+    stream.close()
     seconds = time.perf_counter() - started
-    client.connection_pool.release(connection)
+    if stream.failed:
+        raise SystemExit(f"the server refused {stream.failed} reference writes")
     try:
         indexed = dialect.num_docs(pairs(client.execute_command("FT.INFO", index)))
     except redis.ResponseError as exc:
@@ -241,6 +256,7 @@ def main() -> None:
         before = documents / seconds
         print(f"reference 1 (pre-encoded pipelined writes): {documents:,} docs in {seconds:.1f}s = {before:,.0f} docs/s", flush=True)
         search.init_index(settings)  # an empty index, so that migrate replaces one
+        wait_idle(redis.Redis(host=host, port=port))
         result = search.migrate_index(settings)
         rebuild = result.documents / result.seconds
         print(f"rebuild (migrate_index, end to end): {result.documents:,} docs in {result.seconds:.1f}s = {rebuild:,.0f} docs/s", flush=True)

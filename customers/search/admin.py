@@ -239,7 +239,7 @@ def _encoded_chunks(s: Session, sql: str, params: dict[str, Any], chunk: int) ->
             after = row[1]
 
 
-class _Stream:
+class RawStream:
     """Pipelined writes over one socket of its own that never leave the server idle: chunk
     k+1 is sent before the replies of chunk k are read. Commands come encoded (RESP) from
     PostgreSQL, so this thread only moves bytes.
@@ -328,7 +328,7 @@ def _write_all(
     chunk, whose replies are read only after the next chunk is on its way."""
     chunk = s.settings.search_chunk_size
     written = 0
-    stream = _Stream(s.settings) if isinstance(s.redis, redis.Redis) and len(indexes) == 1 else None
+    stream = RawStream(s.settings) if isinstance(s.redis, redis.Redis) and len(indexes) == 1 else None
     if stream is not None:
         # PostgreSQL encodes the commands: the bulk path only moves bytes
         sql, per_row = encoded_sql(s.dialect, indexes[0], schema, f"({where}) AND id > %(after)s", fresh=fresh)

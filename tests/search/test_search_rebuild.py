@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from customers import search
 from customers.config import Settings
-from customers.search.admin import SearchIndexError, _resp, _Stream
+from customers.search.admin import SearchIndexError, _resp, RawStream
 from customers.search.client import SearchUnavailable
 from customers.search.schema import PREFIX_MIN, PREFIX_TAG_MAX, SEP
 from customers.search.state import IndexState
@@ -55,7 +55,7 @@ def _settings(env: Settings, **update: object) -> Settings:
 
 def test_stream_counts_replies_and_refusals_across_reads(env: Settings, rclient: redis.Redis) -> None:
     incr, refused = _resp(("INCR", "stream:n")), _resp(("NOSUCHCOMMAND", "x"))
-    stream = _Stream(env)
+    stream = RawStream(env)
     stream.READ = 64  # tiny reads: replies and error lines split between them
     stream.buffer = bytearray(64)
     sent = errors = 0
@@ -74,14 +74,14 @@ def test_stream_counts_replies_and_refusals_across_reads(env: Settings, rclient:
 
 def test_stream_refuses_a_value_reply(env: Settings, rclient: redis.Redis) -> None:
     rclient.set("stream:v", "1")
-    stream = _Stream(env)
+    stream = RawStream(env)
     with pytest.raises(SearchIndexError, match="value"):
         stream.send((1, _resp(("GET", "stream:v"))))
         stream.close()
 
 
 def test_stream_selects_the_database_and_authenticates(env: Settings, rclient: redis.Redis) -> None:
-    stream = _Stream(_settings(env, services_redis_db=3))
+    stream = RawStream(_settings(env, services_redis_db=3))
     stream.send((1, _resp(("SET", "stream:db", "3"))))
     stream.close()
     assert rclient.get("stream:db") is None
@@ -94,8 +94,8 @@ def test_stream_selects_the_database_and_authenticates(env: Settings, rclient: r
     rclient.config_set("requirepass", "s3cret")
     try:
         with pytest.raises(SearchUnavailable):
-            _Stream(_settings(env, services_redis_password=SecretStr("wrong")))
-        stream = _Stream(_settings(env, services_redis_password=SecretStr("s3cret")))
+            RawStream(_settings(env, services_redis_password=SecretStr("wrong")))
+        stream = RawStream(_settings(env, services_redis_password=SecretStr("s3cret")))
         stream.send((1, _resp(("SET", "stream:auth", "yes"))))
         stream.close()
         assert stream.failed == 0
