@@ -270,6 +270,7 @@ def main() -> None:
             reference = before
         print(f"rebuild / reference = {rebuild / reference:.2f} (target >= 0.8)", flush=True)
 
+        wait_idle(redis.Redis(host=host, port=port))  # the reference's index freed before queries are timed
         port_http = free_port()
         env = {**os.environ, "CUSTOMERS_DATA_DIR": str(workdir), "SEARCH_ENABLED": "true",
                "SERVICES_REDIS_HOST": host, "SERVICES_REDIS_PORT": str(port), "SEARCH_MAX_WINDOW": "10020",
