@@ -24,7 +24,7 @@ from customers.questionnaire import Questionnaire
 from customers.search.client import REDIS_ERRORS, Dialect, pairs
 from customers.search.pg import fetch_ordered, find_pg, sample_sort_values
 from customers.search.query import FindRequest, Plan, escape_tag, plan
-from customers.search.runtime import SearchRuntime
+from customers.search.runtime import DEFAULT_QUERY_TIMEOUT, SearchRuntime
 from customers.search.schema import IndexSchema
 from customers.search.state import IndexState
 
@@ -117,7 +117,7 @@ async def _find_redis(conn: AsyncConn, checked: Plan, runtime: SearchRuntime, ti
             raise _Fallback(f"index {current} was built from another questionnaire ({f.key!r} differs): run migrate")
     timings["redis"] = (time.perf_counter() - started) * 1000
     pager = _Pager(runtime.client, dialect, dialect.search_target(IndexState.ALIAS, current),
-                   IndexState.doc_prefix(current), checked, conn, timings)
+                   IndexState.doc_prefix(current), checked, conn, timings, await runtime.query_timeout())
     total, ids = await pager.page()
     started = time.perf_counter()
     items = await fetch_ordered(conn, ids)
@@ -138,7 +138,10 @@ def _add(timings: dict[str, float], name: str, started: float) -> None:
 # own (see `_Pager._in_order`). Deep pages over numeric keys sort only a counted range of the
 # sort value around the page (see `_Pager._narrowed`). docs/search.md has the figures.
 NARROW_MIN = 100_000  # below this many matches the server's sort is about as cheap (measured)
-VERIFY_AFTER = 0.05  # seconds: a sorted query slower than this has its total checked by a count
+# a filtered query must be counted before it can be narrowed (unsorted, about as costly as the
+# sorted query itself): that pays only when the server's sort keeps many positions (a deep page)
+NARROW_FILTERED_DEPTH = 1_000
+VERIFY_SHARE = 0.9  # a sorted query that took this share of the server's timeout may have hit it
 SAMPLE_PAGES = 200  # table pages of the PostgreSQL sample that estimates a range
 BOUNDARIES = 8  # sample values inside a range whose positions are counted
 TEXT_GROUP_MAX = 5_000  # equal text sort values beyond this are ordered by PostgreSQL
@@ -152,8 +155,10 @@ class _Pager:
     """One page of ids over RediSearch, exactly in PostgreSQL's order, with the total."""
 
     def __init__(self, client: Any, dialect: Dialect, target: str, prefix: str, plan: Plan, conn: AsyncConn,
-                 timings: dict[str, float]) -> None:
+                 timings: dict[str, float], timeout: float | None = DEFAULT_QUERY_TIMEOUT) -> None:
         self.client = client
+        # seconds; a sorted query that took this long has its total checked (None: never)
+        self.verify_after = float("inf") if timeout is None else timeout * VERIFY_SHARE
         self.dialect = dialect
         self.target = target
         self.prefix = prefix
@@ -221,9 +226,10 @@ class _Pager:
         if window is None:
             started = time.perf_counter()
             matched, entries = await self.sorted_window(self.query, start, size)
-            if total is None and time.perf_counter() - started >= VERIFY_AFTER:
-                # only a slow sorted query can have timed out: its total is then checked
-                # against a count (the index's document count for a match-all query)
+            if total is None and time.perf_counter() - started >= self.verify_after:
+                # only a query that ran as long as the server's timeout can have hit it (the
+                # server's time is within ours): its total is then checked against a count (the
+                # index's document count for a match-all query)
                 if self.query == "*":
                     total = self.dialect.num_docs(pairs(await self._call("FT.INFO", self.target)))
                 else:
@@ -339,6 +345,8 @@ class _Pager:
             info = await documents
             _add(self.timings, "redis", started)
             return self.dialect.num_docs(pairs(info)), window
+        if need <= NARROW_FILTERED_DEPTH:
+            return None, None
         total = await self.count(self.query)
         if total < NARROW_MIN or need * 2 > total:
             return total, None

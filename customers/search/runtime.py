@@ -4,8 +4,11 @@ the index versions (immutable, so cached by name), and the counters shown in /he
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import redis
 
 from customers.config import Settings
 from customers.search.client import REDIS_ERRORS, AsyncClient, Dialect, connect_async, probe_async, text
@@ -13,6 +16,20 @@ from customers.search.schema import IndexSchema
 from customers.search.state import IndexState
 
 log = logging.getLogger(__name__)
+
+DEFAULT_QUERY_TIMEOUT = 0.5  # seconds: RediSearch's TIMEOUT when nobody set one (1.2 and 2.x)
+TIMEOUT_TTL = 30.0  # seconds a timeout read with FT.CONFIG is trusted (it can be changed live)
+
+
+def module_timeout(args: tuple[str, ...]) -> float | None:
+    """The query timeout given as module load arguments (`TIMEOUT <ms>`; 0: none), if any."""
+    upper = [a.upper() for a in args]
+    if "TIMEOUT" in upper:
+        position = upper.index("TIMEOUT") + 1
+        if position < len(args) and args[position].isdigit():
+            ms = int(args[position])
+            return ms / 1000 if ms > 0 else None
+    return DEFAULT_QUERY_TIMEOUT
 
 
 @dataclass
@@ -33,6 +50,7 @@ class SearchRuntime:
     counters: Counters = field(default_factory=Counters)
     _dialect: Dialect | None = None
     _schemas: dict[str, IndexSchema] = field(default_factory=dict)
+    _timeout: tuple[float, float | None] | None = None  # (read at, seconds or None)
 
     @classmethod
     def open(cls, settings: Settings) -> SearchRuntime:
@@ -45,6 +63,26 @@ class SearchRuntime:
         if self._dialect is None:
             self._dialect = await probe_async(self.client)
         return self._dialect
+
+    async def query_timeout(self) -> float | None:
+        """The server's query timeout in seconds (None: queries never time out). 2.x tells it
+        (`FT.CONFIG GET TIMEOUT`, re-read now and then); 1.2 has no FT.CONFIG, only the
+        module's load arguments."""
+        now = time.monotonic()
+        if self._timeout is not None and now - self._timeout[0] < TIMEOUT_TTL:
+            return self._timeout[1]
+        dialect = await self.dialect()
+        timeout = module_timeout(dialect.module_args)
+        if dialect.has_aliases:
+            try:
+                reply = await self.client.execute_command("FT.CONFIG", "GET", "TIMEOUT")
+                value = text(reply[0][1]) if reply and reply[0] else None
+                if value is not None and value.isdigit():
+                    timeout = int(value) / 1000 if int(value) > 0 else None
+            except redis.ResponseError:
+                pass  # a server without FT.CONFIG: the load arguments stand
+        self._timeout = (now, timeout)
+        return timeout
 
     async def targets(self) -> tuple[str | None, str | None]:
         """(current index, index being built)."""

@@ -17,6 +17,7 @@ import redis
 from customers import search
 from customers.config import Settings
 from customers.questionnaire import Questionnaire
+from customers.search.client import probe
 from customers.search.find import _Pager, schema_for
 from customers.search.query import plan
 from customers.search.state import IndexState
@@ -100,6 +101,7 @@ def narrowing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     (so the estimate misses and is widened now and then)."""
     if request.param == "narrowed":
         monkeypatch.setattr(find_module, "NARROW_MIN", 10)
+        monkeypatch.setattr(find_module, "NARROW_FILTERED_DEPTH", 0)
         monkeypatch.setattr(find_module, "SAMPLE_PAGES", 2)
     return str(request.param)
 
@@ -197,3 +199,60 @@ def test_runs_of_equal_values_longer_than_the_window(
     for key in ("created", "birth_date", "source_id", "updated_at", "city", "first_name"):
         for offset, limit in PAGES:
             _same(search_settings, conninfo, {"sort_key": key, "sort_order": order, "offset": offset, "limit": limit})
+
+
+def test_module_timeout_from_load_arguments() -> None:
+    from customers.search.runtime import DEFAULT_QUERY_TIMEOUT, module_timeout
+
+    assert module_timeout(("TIMEOUT", "100", "ON_TIMEOUT", "fail")) == 0.1
+    assert module_timeout(("timeout", "0")) is None  # no timeout at all
+    assert module_timeout(("MAXEXPANSIONS", "1000")) == module_timeout(()) == DEFAULT_QUERY_TIMEOUT
+
+
+def test_the_server_timeout_decides_when_a_sorted_total_is_checked(ties: None, search_settings: Settings, conninfo: str) -> None:
+    """A sorted query is checked against a count only when it ran as long as the server's
+    timeout (read from the server on 2.x); a fast one costs a single query."""
+    schema = schema_for(Questionnaire.default())
+    filters = [{"kind": "loyalty_enabled", "condition": "eq", "value": True}]
+    request = search.FindRequest(filters=filters, sort_key="created", offset=3, limit=5)
+    checked = plan(request, schema, max_window=10_000, region="RU")
+
+    async def go(timeout: float | None) -> tuple[int, list[int], int, float | None]:
+        runtime = search.SearchRuntime.open(search_settings)
+        calls: list[tuple[Any, ...]] = []
+        try:
+            current, _ = await runtime.targets()
+            assert current is not None
+            dialect = await runtime.dialect()
+            server_timeout = await runtime.query_timeout()
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                pager = _Pager(runtime.client, dialect, dialect.search_target(IndexState.ALIAS, current),
+                               IndexState.doc_prefix(current), checked, conn, {}, timeout)
+                call = pager._call
+
+                async def spy(*args: Any) -> Any:
+                    calls.append(args)
+                    return await call(*args)
+
+                pager._call = spy  # type: ignore[method-assign]
+                total, ids = await pager.page()
+                return total, ids, len(calls), server_timeout
+        finally:
+            await runtime.close()
+
+    exact = _find(search_settings, conninfo, request.model_dump(), redis_on=False)
+    want = (exact.total, [c["id"] for c in exact.items])
+    total, ids, queries, server_timeout = asyncio.run(go(0.5))
+    assert (total, ids) == want and queries == 1 and server_timeout == 0.5
+    total, ids, queries, _ = asyncio.run(go(0.0))  # as if every query had run into the timeout
+    assert (total, ids) == want and queries == 2  # the sorted query, then its count
+    client = redis.Redis(host=search_settings.services_redis_host, port=search_settings.services_redis_port, protocol=2)
+    try:
+        if probe(client).has_aliases:  # 2.x: the runtime reads a changed timeout
+            client.execute_command("FT.CONFIG", "SET", "TIMEOUT", 250)
+            try:
+                assert asyncio.run(go(0.5))[3] == 0.25
+            finally:
+                client.execute_command("FT.CONFIG", "SET", "TIMEOUT", 500)
+    finally:
+        client.close()
