@@ -392,13 +392,13 @@ DROP_TIMEOUT = 300.0  # seconds; dropping a big index frees its structures withi
 def _drop(s: Session, index: str) -> None:
     """Drop an index, then its documents a batch at a time. At a million customers a drop ran
     2–8 s inside the server, past the client's 5 s timeout, and the client's resend of the
-    timed-out drop failed with "Unknown Index name": the drop is sent once, with a long timeout.
-    Unlinking the documents afterwards in batches keeps that one command as short as the
-    server allows (freeing the index itself still took 2–4 s at 1M) and lets other clients in
-    between batches. Safe to repeat: an interrupted drop leaves the index in
+    timed-out drop failed with "Unknown Index name": the drop waits long, and no client of ours
+    resends a command that timed out (`client.RETRY_ON`). Unlinking the documents afterwards in
+    batches keeps that one command as short as the server allows (freeing the index itself
+    still took 2–4 s at 1M) and lets other clients in between batches. Safe to repeat: an interrupted drop leaves the index in
     `IndexState.INDEXES`, and the next run removes what is left."""
-    # the drop must not be resent after a timeout: its own client, one attempt, a long timeout
-    slow = connect(s.settings, timeout=DROP_TIMEOUT, retries=0)
+    # its own client: the drop may take longer than a reply is otherwise waited for
+    slow = connect(s.settings, timeout=DROP_TIMEOUT)
     try:
         slow.execute_command(*s.dialect.drop(index))
     except redis.ResponseError as exc:

@@ -65,14 +65,18 @@ def _options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def connect(settings: Settings, *, timeout: float | None = SOCKET_TIMEOUT, retries: int = RETRIES) -> SyncClient:
-    """A synchronous client (admin commands, rebuilds, jobs). `retries=0` for a command that
-    must not be sent twice (a drop that timed out may have done its work)."""
+# redis-py retries 10 times with backoff by default, on timeouts too: an unreachable server must
+# be noticed at once (the write path and find fall back, they do not wait), and a command that
+# timed out may have done its work in the server — resent, a drop of a big index that ran past
+# the timeout failed with "Unknown Index name". One retry, for a broken connection only.
+RETRY_ON = (redis.ConnectionError,)
+
+
+def connect(settings: Settings, *, timeout: float | None = SOCKET_TIMEOUT) -> SyncClient:
+    """A synchronous client (admin commands, rebuilds, jobs); `timeout` in seconds per reply."""
     if not settings.search_enabled:
         raise SearchDisabled("search is disabled (search_enabled=false)")
-    # redis-py retries 10 times with backoff by default: an unreachable server must be
-    # noticed at once (the write path and find fall back, they do not wait)
-    options = {**_options(settings), "socket_timeout": timeout, "retry": Retry(NoBackoff(), retries)}
+    options = {**_options(settings), "socket_timeout": timeout, "retry": Retry(NoBackoff(), RETRIES, RETRY_ON)}
     if settings.services_redis_cluster:
         return RedisCluster(**options)
     return redis.Redis(db=settings.services_redis_db, **options)
@@ -82,7 +86,7 @@ def connect_async(settings: Settings) -> AsyncClient:
     """An asyncio client (the service's find and write path)."""
     if not settings.search_enabled:
         raise SearchDisabled("search is disabled (search_enabled=false)")
-    options = {**_options(settings), "retry": AsyncRetry(NoBackoff(), RETRIES)}
+    options = {**_options(settings), "retry": AsyncRetry(NoBackoff(), RETRIES, RETRY_ON)}
     if settings.services_redis_cluster:
         return AsyncRedisCluster(**options)
     return aredis.Redis(db=settings.services_redis_db, **options)
