@@ -112,6 +112,18 @@ def test_concurrent_lookups_answer_each_request(api: httpx.Client, live: Any) ->
     assert sum(status == 200 for _, status, _ in answered) == 3 * 4 * 12 + 3
 
 
+async def _seed_phones(pool: Any, n: int, sizes: list[int]) -> Any:
+    """Customers with phones 79170000001.. (n of them); a fetch by phone recording each query's size."""
+    async with pool.connection() as conn:
+        await conn.execute("INSERT INTO customers (phone) SELECT (79170000000 + i)::text FROM generate_series(1, %s) i", (n,))
+
+    async def fetch(conn: psycopg.AsyncConnection[Any], keys: list[str]) -> dict[str, bytes]:
+        sizes.append(len(keys))
+        return await store.customers_json_by_phone(conn, keys)
+
+    return fetch
+
+
 def test_coalescer_shares_queries_and_errors(conninfo: str, clean_db: None) -> None:
     """Keys asked for together go out in one query; a failing query fails each of its waiters;
     a waiter that gives up leaves the others their answers."""
@@ -121,13 +133,8 @@ def test_coalescer_shares_queries_and_errors(conninfo: str, clean_db: None) -> N
 
     async def scenario() -> None:
         async with AsyncConnectionPool(conninfo, min_size=1, max_size=2, kwargs={"autocommit": True}) as pool:
-            async with pool.connection() as conn:
-                await conn.execute("INSERT INTO customers (phone) SELECT (79170000000 + i)::text FROM generate_series(1, 40) i")
             sizes: list[int] = []
-
-            async def fetch(conn: psycopg.AsyncConnection[Any], keys: list[str]) -> dict[str, bytes]:
-                sizes.append(len(keys))
-                return await store.customers_json_by_phone(conn, keys)
+            fetch = await _seed_phones(pool, 40, sizes)
 
             coalescer: Coalescer[str] = Coalescer(pool, fetch)
             keys = [str(79170000000 + i) for i in range(1, 41)] + ["79179999999", "79170000001"]
@@ -176,13 +183,8 @@ def test_coalescing_switched_off_sends_a_query_per_lookup(conninfo: str, clean_d
 
     async def scenario() -> None:
         async with AsyncConnectionPool(conninfo, min_size=1, max_size=4, kwargs={"autocommit": True}) as pool:
-            async with pool.connection() as conn:
-                await conn.execute("INSERT INTO customers (phone) SELECT (79170000000 + i)::text FROM generate_series(1, 20) i")
             sizes: list[int] = []
-
-            async def fetch(conn: psycopg.AsyncConnection[Any], keys: list[str]) -> dict[str, bytes]:
-                sizes.append(len(keys))
-                return await store.customers_json_by_phone(conn, keys)
+            fetch = await _seed_phones(pool, 20, sizes)
 
             single: Coalescer[str] = Coalescer(pool, fetch, enabled=False)
             keys = [str(79170000000 + i) for i in range(1, 21)] + ["79179999999"]
