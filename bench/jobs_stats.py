@@ -26,9 +26,9 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from customers import db  # noqa: E402
-from customers.questionnaire import default_document  # noqa: E402
-from jobs.stats import compute_stats  # noqa: E402
+from customers import db
+from customers.questionnaire import default_document
+from jobs.stats import compute_stats
 
 FILL = """
 INSERT INTO customers (phone, email, email_confirmed, blocked, loyalty_enabled, created, profile, meta)
@@ -83,7 +83,9 @@ def main() -> None:
             size = conn.execute("SELECT pg_size_pretty(pg_table_size('customers'))").fetchone()
 
             def scan() -> None:
-                conn.execute("SELECT count(*), sum(octet_length(profile::text) + octet_length(meta::text)) FROM customers").fetchone()
+                conn.execute(
+                    "SELECT count(*), sum(octet_length(profile::text) + octet_length(meta::text)) FROM customers"
+                ).fetchone()
 
             empty = sql.SQL(_EMPTY)
 
@@ -91,12 +93,15 @@ def main() -> None:
                 for part, spec in fields:
                     value = sql.SQL("{} -> {}").format(sql.Identifier(part), sql.Literal(spec.key))
                     conn.execute(
-                        sql.SQL("SELECT count(*) FROM customers WHERE {v} IS NOT NULL AND {v} NOT IN {empty}").format(v=value, empty=empty)
+                        sql.SQL("SELECT count(*) FROM customers WHERE {v} IS NOT NULL AND {v} NOT IN {empty}").format(
+                            v=value, empty=empty
+                        )
                     ).fetchone()
                     conn.execute(
                         sql.SQL(
                             "SELECT coalesce(e.value, {v}) #>> '{{}}' AS val, count(*) FROM customers "
-                            "LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof({v}) = 'array' THEN {v} END) e ON true "
+                            "LEFT JOIN LATERAL jsonb_array_elements("
+                            "CASE WHEN jsonb_typeof({v}) = 'array' THEN {v} END) e ON true "
                             "WHERE {v} IS NOT NULL AND {v} NOT IN {empty} GROUP BY 1 ORDER BY 2 DESC LIMIT 10"
                         ).format(v=value, empty=empty)
                     ).fetchall()
@@ -109,8 +114,10 @@ def main() -> None:
             t_fields = best(per_field, args.repeat)
             t_job = best(lambda: asyncio.run(job_once()), args.repeat)
 
-        print(f"customers: {args.customers:,} rows, table {size[0] if size else '?'} (generated in {load:.1f} s); "
-              f"questionnaire: {len(fields)} fields; best of {args.repeat}")
+        print(
+            f"customers: {args.customers:,} rows, table {size[0] if size else '?'} (generated in {load:.1f} s); "
+            f"questionnaire: {len(fields)} fields; best of {args.repeat}"
+        )
         print(f"reference scan (read every profile once):    {t_scan:8.3f} s")
         print(f"reference per field (2 queries x {len(fields)} fields): {t_fields:8.3f} s")
         print(f"stats-refresh compute_stats (2 statements):  {t_job:8.3f} s")

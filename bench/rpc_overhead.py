@@ -111,9 +111,16 @@ def main() -> None:
                         assert client.post("/public/rpc", content=body).json()["result"] is not None
 
                 rest()  # warm the pool, the caches and the connection
-                print(f"{args.customers} customers with one card each; {args.requests} lookups per run, sequential, keep-alive")
+                print(
+                    f"{args.customers} customers with one card each; "
+                    f"{args.requests} lookups per run, sequential, keep-alive"
+                )
                 reference = timed("REST get", args.requests, rest, args.repeats)
-                for label, run in (("rpc get", rpc_single), (f"rpc batch {args.batch}", rpc_batch), ("rpc by card", by_card)):
+                for label, run in (
+                    ("rpc get", rpc_single),
+                    (f"rpc batch {args.batch}", rpc_batch),
+                    ("rpc by card", by_card),
+                ):
                     value = timed(label, args.requests, run, args.repeats)
                     print(f"  {'':<12} ratio to REST get: {value / reference:.2f}")
         finally:

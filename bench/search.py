@@ -41,10 +41,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # would shadow the standard library's `http` there: the project root takes its place
 sys.path[0] = str(ROOT)
 
-import httpx
-import psycopg
-import redis
+import contextlib  # noqa: E402
 
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+import redis  # noqa: E402
 
 from customers import db, search  # noqa: E402
 from customers.config import Settings  # noqa: E402
@@ -55,15 +56,117 @@ from customers.search.schema import IndexSchema  # noqa: E402
 
 MODULE = "/usr/lib/redis/modules/redisearch.so"
 LOG = Path(tempfile.gettempdir()) / "bench_search_redis.log"
-FIRST = ("Иван Пётр Сергей Алексей Андрей Дмитрий Михаил Николай Владимир Александр Елена Ольга Наталья "
-         "Мария Анна Татьяна Ирина Светлана Екатерина Юлия Oleg Anna Maria Ivan Kirill Артём Максим Егор "
-         "Полина Дарья Ксения Виктория Алина Роман Глеб Тимур Руслан Марина Вера Любовь").split()
-LAST = ("Иванов Петров Сидоров Смирнов Кузнецов Попов Васильев Соколов Михайлов Новиков Фёдоров Морозов "
-        "Волков Алексеев Лебедев Семёнов Егоров Павлов Козлов Степанов Николаев Орлов Андреев Макаров "
-        "Никитин Захаров Зайцев Соловьёв Борисов Яковлев Григорьев Романов Воробьёв Сергеев Кузьмин").split()
-CITIES = ("Москва;Санкт-Петербург;Новосибирск;Екатеринбург;Казань;Нижний Новгород;Челябинск;Самара;Омск;"
-          "Ростов-на-Дону;Уфа;Красноярск;Воронеж;Пермь;Волгоград;Краснодар;Саратов;Тюмень;Тольятти;Ижевск;"
-          "Барнаул;Ульяновск;Иркутск;Хабаровск;Ярославль;Владивосток;Махачкала;Томск;Оренбург;Кемерово").split(";")
+FIRST = [
+    "Иван",
+    "Пётр",
+    "Сергей",
+    "Алексей",
+    "Андрей",
+    "Дмитрий",
+    "Михаил",
+    "Николай",
+    "Владимир",
+    "Александр",
+    "Елена",
+    "Ольга",
+    "Наталья",
+    "Мария",
+    "Анна",
+    "Татьяна",
+    "Ирина",
+    "Светлана",
+    "Екатерина",
+    "Юлия",
+    "Oleg",
+    "Anna",
+    "Maria",
+    "Ivan",
+    "Kirill",
+    "Артём",
+    "Максим",
+    "Егор",
+    "Полина",
+    "Дарья",
+    "Ксения",
+    "Виктория",
+    "Алина",
+    "Роман",
+    "Глеб",
+    "Тимур",
+    "Руслан",
+    "Марина",
+    "Вера",
+    "Любовь",
+]
+LAST = [
+    "Иванов",
+    "Петров",
+    "Сидоров",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+    "Степанов",
+    "Николаев",
+    "Орлов",
+    "Андреев",
+    "Макаров",
+    "Никитин",
+    "Захаров",
+    "Зайцев",
+    "Соловьёв",
+    "Борисов",
+    "Яковлев",
+    "Григорьев",
+    "Романов",
+    "Воробьёв",
+    "Сергеев",
+    "Кузьмин",
+]
+CITIES = [
+    "Москва",
+    "Санкт-Петербург",
+    "Новосибирск",
+    "Екатеринбург",
+    "Казань",
+    "Нижний Новгород",
+    "Челябинск",
+    "Самара",
+    "Омск",
+    "Ростов-на-Дону",
+    "Уфа",
+    "Красноярск",
+    "Воронеж",
+    "Пермь",
+    "Волгоград",
+    "Краснодар",
+    "Саратов",
+    "Тюмень",
+    "Тольятти",
+    "Ижевск",
+    "Барнаул",
+    "Ульяновск",
+    "Иркутск",
+    "Хабаровск",
+    "Ярославль",
+    "Владивосток",
+    "Махачкала",
+    "Томск",
+    "Оренбург",
+    "Кемерово",
+]
 STORES = ["ТЦ Европа", "Мега", "Store #1", "Гагаринский", "Атриум", "Охотный ряд"]
 INTERESTS = ["sport", "travel", "cooking", "books", "music", "cinema", "garden", "pets"]
 
@@ -107,15 +210,32 @@ SELECT '79' || lpad(g::text, 9, '0'),
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def start_redis(workdir: Path, module_args: list[str]) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--logfile", str(LOG), "--loadmodule", MODULE, *module_args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--logfile",
+            str(LOG),
+            "--loadmodule",
+            MODULE,
+            *module_args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     client = redis.Redis(port=port)
     for _ in range(300):
@@ -130,6 +250,7 @@ def start_redis(workdir: Path, module_args: list[str]) -> tuple[subprocess.Popen
 def wait_idle(client: redis.Redis) -> None:
     """Until the server's own CPU use stops: a dropped index is freed in the background on
     2.x (1.6-1.8 s of CPU at 200k documents), which would land on whatever is timed next."""
+
     def used() -> float:
         info = client.info("cpu")
         return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
@@ -148,8 +269,13 @@ def reference_write(settings: Settings, conninfo: str, chunk: int) -> tuple[int,
     schema over one socket: chunk k+1 is sent before chunk k's replies are read."""
     # no timeout and no retry: redis-py 8 defaults to a 5 s timeout and retries a timed-out
     # command (dropping this index took longer at 1M and the resent drop found no index)
-    client = redis.Redis(host=settings.services_redis_host, port=settings.services_redis_port, protocol=2,
-                         socket_timeout=None, retry=None)
+    client = redis.Redis(
+        host=settings.services_redis_host,
+        port=settings.services_redis_port,
+        protocol=2,
+        socket_timeout=None,
+        retry=None,
+    )
     dialect = probe(client)
     index = "customers_vref-0"
     with psycopg.connect(conninfo) as conn:
@@ -209,10 +335,17 @@ def timed_finds(url: str, name: str, bodies: list[dict[str, Any]]) -> dict[str, 
             in_db.append(d)
             overhead.append(elapsed - r - d)
     return {
-        "query": name, "n": len(bodies), "avg_hits": hits / len(bodies), "fallbacks": fallbacks,
-        "p50": percentile(totals, 50), "p99": percentile(totals, 99),
-        "redis_p50": percentile(in_redis, 50), "redis_p99": percentile(in_redis, 99),
-        "db_p50": percentile(in_db, 50), "overhead_p50": percentile(overhead, 50), "overhead_p99": percentile(overhead, 99),
+        "query": name,
+        "n": len(bodies),
+        "avg_hits": hits / len(bodies),
+        "fallbacks": fallbacks,
+        "p50": percentile(totals, 50),
+        "p99": percentile(totals, 99),
+        "redis_p50": percentile(in_redis, 50),
+        "redis_p99": percentile(in_redis, 99),
+        "db_p50": percentile(in_db, 50),
+        "overhead_p50": percentile(overhead, 50),
+        "overhead_p99": percentile(overhead, 99),
     }
 
 
@@ -237,8 +370,14 @@ def main() -> None:
         else:
             redis_process, port = start_redis(workdir, args.module_args.split())
             host = "127.0.0.1"
-        settings = Settings(customers_data_dir=workdir, search_enabled=True, services_redis_host=host,
-                            services_redis_port=port, search_chunk_size=args.chunk, search_max_window=10_020)
+        settings = Settings(
+            customers_data_dir=workdir,
+            search_enabled=True,
+            services_redis_host=host,
+            services_redis_port=port,
+            search_chunk_size=args.chunk,
+            search_max_window=10_020,
+        )
         db.start_embedded(workdir / "pg", delete_on_exit=not args.keep)
         conninfo = db.resolve(settings).conninfo
         with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -254,16 +393,27 @@ def main() -> None:
         # rebuild is compared with their mean
         documents, seconds = reference_write(settings, conninfo, args.chunk)
         before = documents / seconds
-        print(f"reference 1 (pre-encoded pipelined writes): {documents:,} docs in {seconds:.1f}s = {before:,.0f} docs/s", flush=True)
+        print(
+            f"reference 1 (pre-encoded pipelined writes): {documents:,} docs in {seconds:.1f}s = {before:,.0f} docs/s",
+            flush=True,
+        )
         search.init_index(settings)  # an empty index, so that migrate replaces one
         wait_idle(redis.Redis(host=host, port=port))
         result = search.migrate_index(settings)
         rebuild = result.documents / result.seconds
-        print(f"rebuild (migrate_index, end to end): {result.documents:,} docs in {result.seconds:.1f}s = {rebuild:,.0f} docs/s", flush=True)
+        print(
+            f"rebuild (migrate_index, end to end): {result.documents:,} docs in {result.seconds:.1f}s "
+            f"= {rebuild:,.0f} docs/s",
+            flush=True,
+        )
         try:
             documents, seconds = reference_write(settings, conninfo, args.chunk)
             after = documents / seconds
-            print(f"reference 2 (pre-encoded pipelined writes): {documents:,} docs in {seconds:.1f}s = {after:,.0f} docs/s", flush=True)
+            print(
+                f"reference 2 (pre-encoded pipelined writes): {documents:,} docs in {seconds:.1f}s "
+                f"= {after:,.0f} docs/s",
+                flush=True,
+            )
             reference = (before + after) / 2
         except SystemExit as exc:
             print(f"reference 2 failed: {exc}", flush=True)
@@ -272,12 +422,33 @@ def main() -> None:
 
         wait_idle(redis.Redis(host=host, port=port))  # the reference's index freed before queries are timed
         port_http = free_port()
-        env = {**os.environ, "CUSTOMERS_DATA_DIR": str(workdir), "SEARCH_ENABLED": "true",
-               "SERVICES_REDIS_HOST": host, "SERVICES_REDIS_PORT": str(port), "SEARCH_MAX_WINDOW": "10020",
-               "AUTH_TOKENS": "", "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "CUSTOMERS_DATA_DIR": str(workdir),
+            "SEARCH_ENABLED": "true",
+            "SERVICES_REDIS_HOST": host,
+            "SERVICES_REDIS_PORT": str(port),
+            "SEARCH_MAX_WINDOW": "10020",
+            "AUTH_TOKENS": "",
+            "PYTHONPATH": str(ROOT),
+        }
         service = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port_http), "--log-level", "warning", "--no-access-log"], env=env, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "service.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port_http),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+            cwd=ROOT,
         )
         url = f"http://127.0.0.1:{port_http}"
         for _ in range(600):
@@ -294,19 +465,36 @@ def main() -> None:
         cases = {
             "phone lookup": [{"filters": [{"kind": "phone", "condition": "eq", "value": "+" + p}]} for p in phones],
             "city + birth-year range": [
-                {"filters": [{"kind": "city", "condition": "eq", "value": rng.choice(CITIES)},
-                             {"kind": "birth_date", "condition": "between", "value": [f"{y}-01-01", f"{y}-12-31"]}], "limit": 20}
-                for y in (rng.randint(1950, 2003) for _ in range(n))],
+                {
+                    "filters": [
+                        {"kind": "city", "condition": "eq", "value": rng.choice(CITIES)},
+                        {"kind": "birth_date", "condition": "between", "value": [f"{y}-01-01", f"{y}-12-31"]},
+                    ],
+                    "limit": 20,
+                }
+                for y in (rng.randint(1950, 2003) for _ in range(n))
+            ],
             "first-name prefix (3 letters)": [
-                {"filters": [{"kind": "first_name", "condition": "prefix", "value": rng.choice(FIRST)[:3]}], "limit": 20}
-                for _ in range(n)],
+                {
+                    "filters": [{"kind": "first_name", "condition": "prefix", "value": rng.choice(FIRST)[:3]}],
+                    "limit": 20,
+                }
+                for _ in range(n)
+            ],
             "sorted deep page (all, by created, offset 10,000)": [
                 {"sort_key": "created", "sort_order": rng.choice(["desc", "asc"]), "offset": 10_000, "limit": 20}
-                for _ in range(n // 3)],
+                for _ in range(n // 3)
+            ],
             "loyal (90%), same deep page (no target)": [
-                {"filters": [{"kind": "loyalty_enabled", "condition": "eq", "value": True}],
-                 "sort_key": "created", "sort_order": rng.choice(["desc", "asc"]), "offset": 10_000, "limit": 20}
-                for _ in range(n // 3)],
+                {
+                    "filters": [{"kind": "loyalty_enabled", "condition": "eq", "value": True}],
+                    "sort_key": "created",
+                    "sort_order": rng.choice(["desc", "asc"]),
+                    "offset": 10_000,
+                    "limit": 20,
+                }
+                for _ in range(n // 3)
+            ],
         }
         # the deep pages must be PostgreSQL's pages: same ids in the same order, same total
         with psycopg.connect(conninfo) as conn, httpx.Client(base_url=url, timeout=60) as http:
@@ -317,16 +505,26 @@ def main() -> None:
                 want = [r[0] for r in conn.execute(sql, (offset,))]
                 count = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
                 same = [c["id"] for c in got["items"]] == want and got["total"] == count
-                print(f"deep page {order} offset {offset:,}: {'same as PostgreSQL' if same else 'DIFFERS from PostgreSQL'} "
-                      f"(engine {got['engine']})", flush=True)
+                print(
+                    f"deep page {order} offset {offset:,}: "
+                    f"{'same as PostgreSQL' if same else 'DIFFERS from PostgreSQL'} "
+                    f"(engine {got['engine']})",
+                    flush=True,
+                )
                 if not same:
                     raise SystemExit("a deep page differs from PostgreSQL's")
         print(f"\nfind over HTTP, {args.customers:,} customers ({n} queries each, sequential; ms)")
-        print(f"{'query':<48}{'p50':>8}{'p99':>8}{'redis p50':>11}{'redis p99':>11}{'pg p50':>8}{'service p50':>13}{'service p99':>13}{'hits':>7}{'by pg':>7}")
+        print(
+            f"{'query':<48}{'p50':>8}{'p99':>8}{'redis p50':>11}{'redis p99':>11}{'pg p50':>8}"
+            f"{'service p50':>13}{'service p99':>13}{'hits':>7}{'by pg':>7}"
+        )
         for name, bodies in cases.items():
             s = timed_finds(url, name, bodies)
-            print(f"{name:<48}{s['p50']:>8.2f}{s['p99']:>8.2f}{s['redis_p50']:>11.2f}{s['redis_p99']:>11.2f}"
-                  f"{s['db_p50']:>8.2f}{s['overhead_p50']:>13.2f}{s['overhead_p99']:>13.2f}{s['avg_hits']:>7.1f}{s['fallbacks']:>7}", flush=True)
+            print(
+                f"{name:<48}{s['p50']:>8.2f}{s['p99']:>8.2f}{s['redis_p50']:>11.2f}{s['redis_p99']:>11.2f}"
+                f"{s['db_p50']:>8.2f}{s['overhead_p50']:>13.2f}{s['overhead_p99']:>13.2f}{s['avg_hits']:>7.1f}{s['fallbacks']:>7}",
+                flush=True,
+            )
         info = redis.Redis(host=host, port=port).info("memory")
         print(f"\nRedis memory: {info['used_memory_human']}; dialect {search.index_status(settings)['dialect']}")
     finally:
@@ -336,10 +534,8 @@ def main() -> None:
         if redis_process is not None:
             redis_process.terminate()
             redis_process.wait(30)
-        try:
+        with contextlib.suppress(Exception):  # best effort on the way out
             db.stop_embedded(workdir / "pg")
-        except Exception:  # noqa: BLE001 - best effort on the way out
-            pass
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -15,16 +15,14 @@ import re
 import secrets
 from typing import Any, Literal, get_args
 
-import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
 from customers import db
+from customers.db import AsyncConn
 from customers.errors import CardExists, CustomerNotFound, FieldError, InvalidCardFormat, NotFound, ValidationFailed
 from customers.store import COLUMNS as CUSTOMER_COLUMNS
 from customers.store import translated
-
-AsyncConn = psycopg.AsyncConnection[Any]
 
 CardType = Literal["TEMP", "VIRTUAL", "APPLE", "GOOGLE", "PERSONAL_OFFER", "PHYSICAL"]
 CARD_TYPES: tuple[CardType, ...] = get_args(CardType)
@@ -127,7 +125,9 @@ async def _require_customer(conn: AsyncConn, customer_id: int) -> None:
 async def create_card(conn: AsyncConn, customer_id: int, card_type: CardType) -> dict[str, Any]:
     """Issue a card with a generated id to a customer."""
     for _ in range(_DRAWS):
-        row = await _fetch_one(conn, _INSERT_CARD, {"id": new_card_id(card_type), "type": card_type, "customer_id": customer_id})
+        row = await _fetch_one(
+            conn, _INSERT_CARD, {"id": new_card_id(card_type), "type": card_type, "customer_id": customer_id}
+        )
         if row is not None:
             return row
         await _require_customer(conn, customer_id)  # no row: a missing customer, or an id drawn twice
@@ -149,7 +149,9 @@ async def list_cards(conn: AsyncConn, customer_id: int) -> list[dict[str, Any]]:
     await _require_customer(conn, customer_id)
     async with translated:
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(f"SELECT {CARD_COLUMNS} FROM cards WHERE customer_id = %s ORDER BY created, id", (customer_id,))
+        await cur.execute(
+            f"SELECT {CARD_COLUMNS} FROM cards WHERE customer_id = %s ORDER BY created, id", (customer_id,)
+        )
         return await cur.fetchall()
 
 

@@ -67,7 +67,9 @@ def run_async(ctx: click.Context, fn: Callable[[psycopg.AsyncConnection[Any]], A
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
-    "--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path),
+    "--settings",
+    "settings_file",
+    type=click.Path(dir_okay=False, path_type=Path),
     help=f"TOML file with settings (also ${SETTINGS_FILE_ENV}); the environment wins over it.",
 )
 @click.pass_context
@@ -90,6 +92,7 @@ def main(ctx: click.Context, settings_file: Path | None) -> None:
 # ---------------------------------------------------------------------------------------------
 # customers db ...
 
+
 @main.group("db")
 def db_group() -> None:
     """Database: migrations, status, the embedded server."""
@@ -104,9 +107,13 @@ def db_migrate(ctx: click.Context, as_json: bool) -> None:
     with db.connect(target.conninfo) as conn:
         applied = db.migrate(conn)
     result = {"database": target.description, "applied": [f"{m.version:03d}_{m.name}" for m in applied]}
-    emit(result, as_json, lambda r: click.echo(
-        f"{r['database']}: " + (f"applied {', '.join(r['applied'])}" if r["applied"] else "already up to date")
-    ))
+    emit(
+        result,
+        as_json,
+        lambda r: click.echo(
+            f"{r['database']}: " + (f"applied {', '.join(r['applied'])}" if r["applied"] else "already up to date")
+        ),
+    )
 
 
 @db_group.command("status")
@@ -159,6 +166,7 @@ def db_stop(ctx: click.Context) -> None:
 # ---------------------------------------------------------------------------------------------
 # customers settings ...
 
+
 @main.group("settings")
 def settings_group() -> None:
     """Questionnaire settings: show, set, reset (every change is a new version)."""
@@ -173,7 +181,13 @@ def settings_show(ctx: click.Context, version: int | None, history: bool, as_jso
     """Print the settings in force (a document you can edit and `set` again)."""
     if history:
         rows = run_async(ctx, store.settings_history)
-        emit(rows, as_json, lambda rs: [click.echo(f"v{r['version']:<4} {r['action']:<6} {r['created_at']:%Y-%m-%d %H:%M:%S}") for r in rs])
+        emit(
+            rows,
+            as_json,
+            lambda rs: [
+                click.echo(f"v{r['version']:<4} {r['action']:<6} {r['created_at']:%Y-%m-%d %H:%M:%S}") for r in rs
+            ],
+        )
         return
     current = run_async(ctx, lambda conn: store.get_settings(conn, version))
     if as_json:
@@ -203,11 +217,16 @@ def settings_set(ctx: click.Context, file: Path, as_json: bool) -> None:
 def settings_reset(ctx: click.Context, as_json: bool) -> None:
     """Return to the shipped default settings (as a new version)."""
     row = run_async(ctx, store.reset_settings)
-    emit({"version": row["version"]}, as_json, lambda r: click.echo(f"default settings in force as version {r['version']}"))
+    emit(
+        {"version": row["version"]},
+        as_json,
+        lambda r: click.echo(f"default settings in force as version {r['version']}"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # customers serve
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -226,7 +245,11 @@ def is_loopback(host: str) -> bool:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 @click.option("--no-migrate", is_flag=True, help="Do not apply pending migrations before serving.")
-@click.option("--with-scheduler", is_flag=True, help="Also run the scheduled jobs in the service process(es); one leader runs them.")
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    help="Also run the scheduled jobs in the service process(es); one leader runs them.",
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, no_migrate: bool, with_scheduler: bool) -> None:
     """Serve the HTTP API (REST, OpenAPI at /docs and /openapi.json)."""
@@ -248,8 +271,14 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, no_migrate: bo
         # the workers' metrics meet in files there, so /metrics answers for all of them
         metrics.prepare_multiprocess(settings.customers_data_dir.expanduser().resolve() / "metrics")
     uvicorn.run(
-        "service.app:create_app", factory=True, host=host, port=port, workers=workers,
-        log_level=settings.log_level.lower(), access_log=False, log_config=logs.dict_config(settings.log_level),
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        log_config=logs.dict_config(settings.log_level),
     )
 
 

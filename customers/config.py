@@ -107,7 +107,9 @@ class Settings(BaseSettings):
 
 
 def project_sources(
-    settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, env_settings: PydanticBaseSettingsSource
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    env_settings: PydanticBaseSettingsSource,
 ) -> tuple[PydanticBaseSettingsSource, ...]:
     """Where every settings class of the project reads from, strongest first: keyword arguments
     (command-line flags), the environment, the TOML file named by CUSTOMERS_SETTINGS_FILE."""
@@ -138,7 +140,7 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(f"settings file {path} ({SETTINGS_FILE_ENV}) does not exist")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
-    except Exception as exc:  # pydantic.ValidationError or a TOML decode error
+    except Exception as exc:  # noqa: BLE001 - pydantic.ValidationError or a TOML decode error
         errors = getattr(exc, "errors", None)
         if callable(errors):
             first = errors()[0]

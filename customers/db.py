@@ -7,13 +7,15 @@ running between commands until `customers db stop`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import psycopg
@@ -34,6 +36,10 @@ from customers.errors import (
 
 log = logging.getLogger(__name__)
 
+# The connection types every module of the project speaks of.
+AsyncConn = psycopg.AsyncConnection[Any]
+Conn = psycopg.Connection[Any]
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # pg_advisory_xact_lock key of `customers db migrate` ("cust" "migr" as two int4).
 MIGRATION_LOCK = 0x63757374_6D696772 & 0x7FFFFFFFFFFFFFFF
@@ -47,6 +53,7 @@ set_json_loads(orjson.loads)
 
 # ---------------------------------------------------------------------------------------------
 # Where the database is
+
 
 @dataclass(frozen=True)
 class Target:
@@ -98,10 +105,8 @@ def ensure_database(base_uri: str, name: str) -> str:
     with psycopg.connect(base_uri, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(pg_errors.DuplicateDatabase):  # created concurrently by another process
                 conn.execute(f'CREATE DATABASE "{name}"')
-            except pg_errors.DuplicateDatabase:
-                pass  # created concurrently by another process
     return with_database(base_uri, name)
 
 
@@ -132,7 +137,7 @@ def resolve(settings: Settings, *, start: bool = True) -> Target:
         return Target("", "embedded", f"embedded PostgreSQL in {pgdata} (not started)")
     try:
         base = start_embedded(pgdata)
-    except Exception as exc:  # noqa: BLE001 - any start failure is reported the same way
+    except Exception as exc:  # any start failure is reported the same way
         raise DatabaseUnavailable(f"cannot start the embedded PostgreSQL in {pgdata}: {exc}") from exc
     uri = ensure_database(base, EMBEDDED_DATABASE)
     return Target(uri, "embedded", f"embedded PostgreSQL in {pgdata}, database {EMBEDDED_DATABASE}")
@@ -148,6 +153,7 @@ def connect(conninfo: str, **kwargs: Any) -> psycopg.Connection[Any]:
 
 # ---------------------------------------------------------------------------------------------
 # Migrations
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -213,7 +219,7 @@ def migration_status(conn: psycopg.Connection[Any], sql_dir: Path = SQL_DIR) -> 
     exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
     applied: dict[int, Any] = {}
     if exists and exists[0]:
-        applied = {v: t for v, t in conn.execute("SELECT version, applied_at FROM schema_migrations")}
+        applied = dict(conn.execute("SELECT version, applied_at FROM schema_migrations"))
     return [
         {"version": m.version, "name": m.name, "applied_at": applied.get(m.version)}
         for m in available_migrations(sql_dir)
@@ -243,7 +249,9 @@ def translate(exc: BaseException) -> BaseException:
         return factory() if factory else exc
     if isinstance(exc, (psycopg.OperationalError, PoolTimeout)):
         return DatabaseUnavailable(f"the database is unavailable: {_first_line(exc)}")
-    if isinstance(exc, pg_errors.UntranslatableCharacter) or (isinstance(exc, psycopg.DataError) and "NUL (0x00)" in str(exc)):
+    if isinstance(exc, pg_errors.UntranslatableCharacter) or (
+        isinstance(exc, psycopg.DataError) and "NUL (0x00)" in str(exc)
+    ):
         # text with a NUL character, which PostgreSQL cannot store, that no entry point refused
         # naming its field (they all do: service.deps, service.middleware, the RPC's bind)
         return ValidationFailed([FieldError("text", "INVALID_FORMAT", NUL_MESSAGE)])

@@ -11,16 +11,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from customers.db import AsyncConn
 from customers.errors import CustomerNotFound, FieldError, NotFound, ValidationFailed
 from customers.store import COLUMNS as CUSTOMER_COLUMNS
 from customers.store import translated
-
-AsyncConn = psycopg.AsyncConnection[Any]
 
 GROUP_COLUMNS = "created, id, name, meta"
 NAME_MAX_LENGTH = 200
@@ -88,7 +86,9 @@ def _check_json(value: Any, field: str, errors: list[FieldError]) -> None:
         pass
     elif isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
-            errors.append(FieldError(field, "NUMBER_CONSTRAINT", f"an integer is between {_INT_MIN} and {_INT_MAX}", value))
+            errors.append(
+                FieldError(field, "NUMBER_CONSTRAINT", f"an integer is between {_INT_MIN} and {_INT_MAX}", value)
+            )
     elif isinstance(value, float) and not math.isfinite(value):
         errors.append(FieldError(field, "NUMBER_CONSTRAINT", "a number is finite", value))
 
@@ -130,7 +130,9 @@ async def get_group(conn: AsyncConn, group_id: int) -> dict[str, Any] | None:
 async def update_group(conn: AsyncConn, group_id: int, meta: dict[str, Any]) -> dict[str, Any]:
     """Replace a group's meta as a whole."""
     rows = await _rows(
-        conn, f"UPDATE customer_groups SET meta = %s WHERE id = %s RETURNING {GROUP_COLUMNS}", (Jsonb(group_meta(meta)), group_id)
+        conn,
+        f"UPDATE customer_groups SET meta = %s WHERE id = %s RETURNING {GROUP_COLUMNS}",
+        (Jsonb(group_meta(meta)), group_id),
     )
     if not rows:
         raise GroupNotFound(f"group {group_id} does not exist")

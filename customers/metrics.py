@@ -15,8 +15,7 @@ from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -38,7 +37,8 @@ HTTP_LATENCY = Histogram(
 )
 HTTP_REFUSED = Counter(
     "customers_http_requests_refused_total",
-    "Requests refused before reaching a route: body_too_large (413), too_deep (422), bad_json (422), nul_text (422: a NUL character in a parameter or the body).",
+    "Requests refused before reaching a route: body_too_large (413), too_deep (422), bad_json (422), "
+    "nul_text (422: a NUL character in a parameter or the body).",
     ("reason",),
 )
 

@@ -24,7 +24,9 @@ class CustomerCreate(_Input):
     email: StrictStr | None = None
     email_confirmed: StrictBool = False
     source_id: StrictInt | None = None
-    profile: JsonObject = Field(default_factory=dict, description="Questionnaire answers, validated against the settings")
+    profile: JsonObject = Field(
+        default_factory=dict, description="Questionnaire answers, validated against the settings"
+    )
     meta: JsonObject = Field(default_factory=dict)
     subscriptions: dict[str, StrictBool] = Field(default_factory=dict)
     loyalty_enabled: StrictBool = True

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from functools import cached_property
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,9 +37,7 @@ from customers.errors import FieldError, InvalidSettings, ValidationCode, Valida
 
 DEFAULT_DOCUMENT_PATH = Path(__file__).with_name("questionnaire_default.json")
 
-FieldType = Literal[
-    "string", "text", "integer", "decimal", "boolean", "date", "datetime", "email", "enum", "list"
-]
+FieldType = Literal["string", "text", "integer", "decimal", "boolean", "date", "datetime", "email", "enum", "list"]
 ItemType = Literal["enum", "string"]
 SearchMode = Literal["none", "text", "tag", "numeric"]
 
@@ -47,9 +45,20 @@ SearchMode = Literal["none", "text", "tag", "numeric"]
 # questionnaire fields by bare key.
 CORE_FIELDS = frozenset(
     {
-        "id", "phone", "email", "email_confirmed", "source_id", "blocked", "profile", "meta",
-        "subscriptions", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification",
-        "created", "updated_at",
+        "id",
+        "phone",
+        "email",
+        "email_confirmed",
+        "source_id",
+        "blocked",
+        "profile",
+        "meta",
+        "subscriptions",
+        "loyalty_enabled",
+        "accept_tender_offer",
+        "prioritize_sms_verification",
+        "created",
+        "updated_at",
     }
 )
 
@@ -191,7 +200,11 @@ def _loc_text(loc: tuple[Any, ...], data: Any) -> str:
     node = data
     for item in loc:
         if isinstance(item, int):
-            key = node[item].get("key") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
+            key = (
+                node[item].get("key")
+                if isinstance(node, list) and item < len(node) and isinstance(node[item], dict)
+                else None
+            )
             parts[-1] = f"{parts[-1]}[{item}]" + (f" (key {key!r})" if key else "")
             node = node[item] if isinstance(node, list) and item < len(node) else None
         else:
@@ -207,6 +220,7 @@ def default_document() -> QuestionnaireDocument:
 
 # ---------------------------------------------------------------------------------------------
 # Single-customer validation: a pydantic model derived from the document
+
 
 def parse_date(value: Any) -> Any:
     """Dates arrive as `YYYY-MM-DD` or `dd.mm.yyyy` strings (or date objects)."""
@@ -251,15 +265,17 @@ def _finite(value: float) -> float:
 
 def _annotation(spec: FieldSpec) -> Any:
     """The pydantic type of one field."""
-    text_constraints = StringConstraints(
-        min_length=spec.min_length, max_length=spec.max_length, pattern=spec.pattern
-    )
+    text_constraints = StringConstraints(min_length=spec.min_length, max_length=spec.max_length, pattern=spec.pattern)
     number = {"ge": spec.min, "le": spec.max}
     match spec.type:
         case "string" | "text":
             return Annotated[StrictStr, text_constraints]
         case "email":
-            return Annotated[StrictStr, StringConstraints(min_length=spec.min_length, max_length=spec.max_length), AfterValidator(_email)]
+            return Annotated[
+                StrictStr,
+                StringConstraints(min_length=spec.min_length, max_length=spec.max_length),
+                AfterValidator(_email),
+            ]
         case "integer":
             return Annotated[StrictInt, Field(**number)]
         case "decimal":

@@ -11,17 +11,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
-from customers.db import translate
+from customers.db import AsyncConn, translate
 from customers.errors import CustomerNotFound, FieldError, SettingsVersionNotFound, ValidationFailed
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, QuestionnaireDocument, default_document, parse_document
 
-AsyncConn = psycopg.AsyncConnection[Any]
 log = logging.getLogger(__name__)
 
 COLUMNS = (
@@ -49,7 +47,7 @@ async def _changed(upserted: list[dict[str, Any]], deleted: list[int]) -> None:
     for listener in list(_listeners):
         try:
             await listener(upserted, deleted)
-        except Exception:  # noqa: BLE001 - the write has committed; a copy failing must not undo it
+        except Exception:  # the write has committed; a copy failing must not undo it
             log.exception("a change listener failed")
 
 
@@ -119,7 +117,12 @@ async def get_settings(conn: AsyncConn, version: int | None = None) -> dict[str,
             cur = await conn.execute(_CURRENT_VERSION)
             row = await cur.fetchone()
             if row is None:
-                return {"version": 0, "action": "default", "created_at": None, "document": default_document().model_dump(exclude_none=True)}
+                return {
+                    "version": 0,
+                    "action": "default",
+                    "created_at": None,
+                    "document": default_document().model_dump(exclude_none=True),
+                }
             version = row[0]
         cur = await conn.cursor(row_factory=dict_row).execute(_VERSION, (version,))
         found = await cur.fetchone()
@@ -163,6 +166,7 @@ async def settings_history(conn: AsyncConn, limit: int = 100) -> list[dict[str, 
 # ---------------------------------------------------------------------------------------------
 # Customers
 
+
 def _phone(raw: str, region: str, field: str = "phone") -> str:
     try:
         return normalize_phone(raw, region)
@@ -186,7 +190,9 @@ def lookup_email(raw: str) -> str:
     return _email(raw)
 
 
-def _validate_parts(q: Questionnaire, profile: dict[str, Any] | None, meta: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _validate_parts(
+    q: Questionnaire, profile: dict[str, Any] | None, meta: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Validate profile and meta together, so one answer lists every bad field."""
     errors: list[FieldError] = []
     out: list[dict[str, Any] | None] = []
@@ -277,9 +283,11 @@ _UPDATED_AT_TEXT = (
     " THEN to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM')"
     " ELSE to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM') END"
 )
-_AS_JSON = "json_build_object(" + ", ".join(
-    f"'{c}', {_UPDATED_AT_TEXT if c == 'updated_at' else c}" for c in COLUMNS.split(", ")
-) + ")::text"
+_AS_JSON = (
+    "json_build_object("
+    + ", ".join(f"'{c}', {_UPDATED_AT_TEXT if c == 'updated_at' else c}" for c in COLUMNS.split(", "))
+    + ")::text"
+)
 _BY_ID_JSON = f"SELECT {_AS_JSON} FROM customers WHERE id = %s"
 _BY_PHONE_JSON = f"SELECT {_AS_JSON} FROM customers WHERE phone = %s"
 _BY_EMAIL_JSON = f"SELECT {_AS_JSON} FROM customers WHERE lower(email) = %s"
@@ -400,14 +408,27 @@ async def _set_columns(conn: AsyncConn, customer_id: int, sets: dict[str, Any]) 
 async def _update_columns(conn: AsyncConn, customer_id: int, sets: dict[str, Any]) -> dict[str, Any]:
     # column names come from the schemas above, never from the request's keys directly
     assignments = ", ".join(f"{name} = %({name})s" for name in sets if name in _WRITABLE)
-    sql = f"UPDATE customers SET {assignments}{', ' if assignments else ''}updated_at = now() WHERE id = %(id)s RETURNING {COLUMNS}"
+    sql = (
+        f"UPDATE customers SET {assignments}{', ' if assignments else ''}updated_at = now() "
+        f"WHERE id = %(id)s RETURNING {COLUMNS}"
+    )
     return await _one(conn, sql, {**sets, "id": customer_id})
 
 
 _WRITABLE = frozenset(
     {
-        "phone", "email", "email_confirmed", "source_id", "blocked", "profile", "meta", "subscriptions",
-        "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification", "created",
+        "phone",
+        "email",
+        "email_confirmed",
+        "source_id",
+        "blocked",
+        "profile",
+        "meta",
+        "subscriptions",
+        "loyalty_enabled",
+        "accept_tender_offer",
+        "prioritize_sms_verification",
+        "created",
     }
 )
 

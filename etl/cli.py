@@ -25,27 +25,76 @@ _DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t"}
 
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), help="Override the format told by the extension.")
-@click.option("--delimiter", type=click.Choice([",", ";", "tab"]), help="CSV delimiter (default: detected from the header).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet"]), help="Override the format told by the extension."
+)
+@click.option(
+    "--delimiter", type=click.Choice([",", ";", "tab"]), help="CSV delimiter (default: detected from the header)."
+)
 @click.option("--quote-char", default='"', show_default=True, help="CSV quote character.")
-@click.option("--no-header", is_flag=True, help="The CSV has no header row: columns are named 1, 2, ... (map them with --mapping).")
-@click.option("--encoding", type=click.Choice(["utf-8", "utf-8-sig", "cp1251"]), default="utf-8", show_default=True,
-              help="CSV encoding (a UTF-8 byte order mark is always accepted).")
-@click.option("--mapping", type=click.Path(path_type=Path), help="TOML or JSON file renaming source columns, e.g. Телефон = \"phone\".")
-@click.option("--mode", type=click.Choice(["insert", "upsert", "update"]), default="insert", show_default=True,
-              help="insert skips phones that exist; upsert updates them; update touches existing customers only.")
-@click.option("--on-duplicate", type=click.Choice(["first", "last", "reject"]), default="first", show_default=True,
-              help="Which row wins when a phone repeats inside the file (reject: none of them).")
+@click.option(
+    "--no-header",
+    is_flag=True,
+    help="The CSV has no header row: columns are named 1, 2, ... (map them with --mapping).",
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(["utf-8", "utf-8-sig", "cp1251"]),
+    default="utf-8",
+    show_default=True,
+    help="CSV encoding (a UTF-8 byte order mark is always accepted).",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(path_type=Path),
+    help='TOML or JSON file renaming source columns, e.g. Телефон = "phone".',
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["insert", "upsert", "update"]),
+    default="insert",
+    show_default=True,
+    help="insert skips phones that exist; upsert updates them; update touches existing customers only.",
+)
+@click.option(
+    "--on-duplicate",
+    type=click.Choice(["first", "last", "reject"]),
+    default="first",
+    show_default=True,
+    help="Which row wins when a phone repeats inside the file (reject: none of them).",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and count, write nothing to customers.")
-@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Write rejected rows (row, column, code, value, message) to this CSV.")
-@click.option("--batch-size", type=click.IntRange(1_000, 5_000_000), default=50_000, show_default=True, help="Rows per streamed batch (memory follows it).")
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write rejected rows (row, column, code, value, message) to this CSV.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1_000, 5_000_000),
+    default=50_000,
+    show_default=True,
+    help="Rows per streamed batch (memory follows it).",
+)
 @click.option("--ignore-unknown", is_flag=True, help="Skip columns that map onto no customer field instead of failing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON.")
 @click.pass_context
 def import_command(
-    ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, delimiter: str | None, quote_char: str,
-    no_header: bool, encoding: str, mapping: Path | None, mode: str, on_duplicate: str, dry_run: bool,
-    rejects: Path | None, batch_size: int, ignore_unknown: bool, as_json: bool,
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    fmt: str | None,
+    delimiter: str | None,
+    quote_char: str,
+    no_header: bool,
+    encoding: str,
+    mapping: Path | None,
+    mode: str,
+    on_duplicate: str,
+    dry_run: bool,
+    rejects: Path | None,
+    batch_size: int,
+    ignore_unknown: bool,
+    as_json: bool,
 ) -> None:
     """Import customers from CSV or Parquet files, each file whole or not at all."""
     settings = settings_from(ctx)
@@ -63,8 +112,12 @@ def import_command(
     failed = False
     for path in paths:
         options = ImportOptions(
-            read=read, mode=mode, on_duplicate=on_duplicate, dry_run=dry_run,  # type: ignore[arg-type]
-            ignore_unknown=ignore_unknown, rejects=_rejects_path(rejects, path, len(paths)),
+            read=read,
+            mode=mode,
+            on_duplicate=on_duplicate,
+            dry_run=dry_run,  # type: ignore[arg-type]
+            ignore_unknown=ignore_unknown,
+            rejects=_rejects_path(rejects, path, len(paths)),
             region=settings.phone_default_region,
         )
         with _progress(path, as_json) as progress:
@@ -101,10 +154,16 @@ def _progress(path: Path, quiet: bool) -> Iterator[Progress | None]:
         yield None
         return
     if sys.stderr.isatty():
-        from rich.progress import Progress as Bar, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
+        from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        with Bar(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
-                 TimeElapsedColumn(), transient=True) as bar:
+        with Bar(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed:,} rows"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
             task = bar.add_task(f"importing {path.name}", total=None)
             yield lambda rows: bar.update(task, completed=rows)
         return
@@ -120,7 +179,9 @@ def _progress(path: Path, quiet: bool) -> Iterator[Progress | None]:
 
 @click.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), help="Default: told by the extension (csv otherwise).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet"]), help="Default: told by the extension (csv otherwise)."
+)
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only customers changed on or after this date.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
@@ -141,7 +202,9 @@ def samples_group() -> None:
 @samples_group.command("generate")
 @click.argument("n", type=click.IntRange(1, 50_000_000))
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--dirty", type=click.FloatRange(0, 0.5), default=0.0, show_default=True, help="Share of deliberately bad rows.")
+@click.option(
+    "--dirty", type=click.FloatRange(0, 0.5), default=0.0, show_default=True, help="Share of deliberately bad rows."
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same file.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), help="Default: told by the extension.")
 @click.option("--json", "as_json", is_flag=True, help="Print the list of dirty rows as JSON.")
@@ -151,7 +214,11 @@ def samples_generate(n: int, path: Path, dirty: float, seed: int, fmt: str | Non
         fail(f"{path} is a directory")
     defects = generate(n, path, dirty=dirty, seed=seed, fmt=fmt)  # type: ignore[arg-type]
     if as_json:
-        click.echo(orjson.dumps({"path": str(path), "rows": n, "dirty": [d.__dict__ for d in defects]}, option=orjson.OPT_INDENT_2).decode())
+        click.echo(
+            orjson.dumps(
+                {"path": str(path), "rows": n, "dirty": [d.__dict__ for d in defects]}, option=orjson.OPT_INDENT_2
+            ).decode()
+        )
         return
     click.echo(f"{n} customers written to {path} ({len(defects)} dirty rows)")
     for d in defects[:50]:

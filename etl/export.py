@@ -42,7 +42,9 @@ class ExportResult:
 def _field(column: str, spec: FieldSpec, name: str) -> sql.Composable:
     key = sql.Literal(spec.key)
     if spec.type == "list":
-        expr = sql.SQL("array_to_string(ARRAY(SELECT jsonb_array_elements_text({} -> {})), ',')").format(sql.Identifier(column), key)
+        expr = sql.SQL("array_to_string(ARRAY(SELECT jsonb_array_elements_text({} -> {})), ',')").format(
+            sql.Identifier(column), key
+        )
     else:
         expr = sql.SQL("{} ->> {}").format(sql.Identifier(column), key)
     return sql.SQL("{} AS {}").format(expr, sql.Identifier(name))
@@ -52,7 +54,8 @@ def export_query(conn: psycopg.Connection[Any], since: dt.date | None) -> sql.Co
     """The SELECT whose rows are the export, one column per importable field."""
     questionnaire = current_questionnaire(conn)
     items: list[sql.Composable] = [
-        sql.SQL("phone"), sql.SQL("email"),
+        sql.SQL("phone"),
+        sql.SQL("email"),
         *(sql.SQL("{}::text AS {}").format(sql.Identifier(b), sql.Identifier(b)) for b in _BOOLEANS[:2]),
         sql.SQL("source_id"),
         *(sql.SQL("{}::text AS {}").format(sql.Identifier(b), sql.Identifier(b)) for b in _BOOLEANS[2:]),
@@ -64,7 +67,9 @@ def export_query(conn: psycopg.Connection[Any], since: dt.date | None) -> sql.Co
     return sql.SQL("SELECT {} FROM customers{} ORDER BY id").format(sql.SQL(", ").join(items), where)
 
 
-def export_customers(conninfo: str, path: Path, fmt: ExportFormat | None = None, since: dt.date | None = None) -> ExportResult:
+def export_customers(
+    conninfo: str, path: Path, fmt: ExportFormat | None = None, since: dt.date | None = None
+) -> ExportResult:
     """Write the customers (changed since `since`, when given) to `path`."""
     kind: ExportFormat = fmt or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +103,7 @@ def _csv_to_parquet(source: Path, target: Path) -> None:
     """Typed Parquet from the COPY output, streamed by polars (memory stays bounded)."""
     with source.open(encoding="utf-8") as handle:
         header = handle.readline().rstrip("\n").split(",")
-    lazy = pl.scan_csv(source, schema={name: pl.String for name in header})
+    lazy = pl.scan_csv(source, schema=dict.fromkeys(header, pl.String))
     lazy = lazy.with_columns(
         pl.col("created").str.to_date("%Y-%m-%d"),
         pl.col("source_id").cast(pl.Int64),

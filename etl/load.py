@@ -42,6 +42,7 @@ def current_questionnaire(conn: Conn) -> Questionnaire:
 # ---------------------------------------------------------------------------------------------
 # Run records (written on their own autocommit connection, so they survive a failed load)
 
+
 def start_run(conn: Conn, *, file: str, size: int, checksum: str | None, format: str, mode: Mode) -> int:
     """Record a new run as 'running'; returns its id."""
     row = conn.execute(
@@ -61,9 +62,18 @@ def finish_run(conn: Conn, run_id: int, status: str, report: dict[str, Any], err
                finished_at = now(), committed_at = %s, error = %s
            WHERE id = %s""",
         (
-            status, report.get("checksum"), counts.get("read", 0), counts.get("inserted", 0), counts.get("updated", 0),
-            counts.get("unchanged", 0), counts.get("rejected", 0), counts.get("duplicates", 0), Jsonb(report),
-            report.get("committed_at"), error, run_id,
+            status,
+            report.get("checksum"),
+            counts.get("read", 0),
+            counts.get("inserted", 0),
+            counts.get("updated", 0),
+            counts.get("unchanged", 0),
+            counts.get("rejected", 0),
+            counts.get("duplicates", 0),
+            Jsonb(report),
+            report.get("committed_at"),
+            error,
+            run_id,
         ),
     )
 
@@ -186,8 +196,13 @@ class Staging:
         taken = conn.execute(sql.SQL(_EMAIL_TAKEN.replace("{scope}", scope)).format(staging=self.name)).fetchall()
         rejects = [
             pl.DataFrame(
-                {"row": [r[0] for r in taken], "column": ["email"] * len(taken), "code": ["EMAIL_EXISTS"] * len(taken),
-                 "value": [r[1] for r in taken], "message": ["the email belongs to another customer"] * len(taken)},
+                {
+                    "row": [r[0] for r in taken],
+                    "column": ["email"] * len(taken),
+                    "code": ["EMAIL_EXISTS"] * len(taken),
+                    "value": [r[1] for r in taken],
+                    "message": ["the email belongs to another customer"] * len(taken),
+                },
                 schema=_empty().schema,
             )
         ]
@@ -198,9 +213,14 @@ class Staging:
             ).fetchall()
             rejects.append(
                 pl.DataFrame(
-                    {"row": [r[0] for r in missing], "column": ["phone"] * len(missing),
-                     "code": ["CUSTOMER_NOT_FOUND"] * len(missing), "value": [r[1] for r in missing],
-                     "message": ["no customer has this phone (--mode update touches existing customers only)"] * len(missing)},
+                    {
+                        "row": [r[0] for r in missing],
+                        "column": ["phone"] * len(missing),
+                        "code": ["CUSTOMER_NOT_FOUND"] * len(missing),
+                        "value": [r[1] for r in missing],
+                        "message": ["no customer has this phone (--mode update touches existing customers only)"]
+                        * len(missing),
+                    },
                     schema=_empty().schema,
                 )
             )
@@ -251,7 +271,9 @@ def copy_frames(copy: Any, frame: pl.DataFrame) -> None:
 
 
 def _empty() -> pl.DataFrame:
-    return pl.DataFrame(schema={"row": pl.Int64, "column": pl.String, "code": pl.String, "value": pl.String, "message": pl.String})
+    return pl.DataFrame(
+        schema={"row": pl.Int64, "column": pl.String, "code": pl.String, "value": pl.String, "message": pl.String}
+    )
 
 
 def _min(a: int | None, b: int | None) -> int | None:
@@ -266,11 +288,23 @@ def _max(a: int | None, b: int | None) -> int | None:
 # Direct path: insert mode, first row of a repeated phone wins
 
 CUSTOMER_COLUMNS = [
-    "phone", "email", "email_confirmed", "source_id", "blocked", "loyalty_enabled", "accept_tender_offer",
-    "prioritize_sms_verification", "created", "profile", "meta",
+    "phone",
+    "email",
+    "email_confirmed",
+    "source_id",
+    "blocked",
+    "loyalty_enabled",
+    "accept_tender_offer",
+    "prioritize_sms_verification",
+    "created",
+    "profile",
+    "meta",
 ]
 _DEFAULTS: dict[str, Any] = {
-    "email_confirmed": False, "blocked": False, "loyalty_enabled": True, "accept_tender_offer": False,
+    "email_confirmed": False,
+    "blocked": False,
+    "loyalty_enabled": True,
+    "accept_tender_offer": False,
     "prioritize_sms_verification": False,
 }
 
@@ -289,9 +323,7 @@ class DirectInsert:
         # The lookups must use the unique indexes: statistics of an emptied or young table make
         # the planner pick a sequential scan, repeated per frame over a table this load grows.
         lookup.execute("SET enable_seqscan = off")
-        row = conn.execute(
-            "SELECT current_date, now(), (SELECT last_value FROM customers_id_seq)"
-        ).fetchone()
+        row = conn.execute("SELECT current_date, now(), (SELECT last_value FROM customers_id_seq)").fetchone()
         assert row is not None
         self.today: dt.date = row[0]
         self.changed_since: dt.datetime = row[1]

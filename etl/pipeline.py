@@ -6,6 +6,7 @@ streams the previous frame through COPY, so the file is parsed while PostgreSQL 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import queue
@@ -70,8 +71,12 @@ def import_file(
     started = time.monotonic()
     source = open_source(path, options.read)
     report = Report(
-        file=str(path.resolve()), format=source.format, mode=options.mode, dry_run=options.dry_run,
-        size=source.size, started_at=dt.datetime.now(dt.timezone.utc),
+        file=str(path.resolve()),
+        format=source.format,
+        mode=options.mode,
+        dry_run=options.dry_run,
+        size=source.size,
+        started_at=dt.datetime.now(dt.UTC),
     )
     hasher = ThreadPoolExecutor(max_workers=1)
     checksum = hasher.submit(file_checksum, path)
@@ -83,7 +88,9 @@ def import_file(
                 plan.check_types(source.schema)
             report.questionnaire_version = questionnaire.version
             report.ignored_columns = plan.ignored
-            run_id = start_run(control, file=report.file, size=source.size, checksum=None, format=source.format, mode=options.mode)
+            run_id = start_run(
+                control, file=report.file, size=source.size, checksum=None, format=source.format, mode=options.mode
+            )
             report.run_id = run_id
             try:
                 if options.direct and options.mode == "insert" and options.on_duplicate == "first":
@@ -103,7 +110,10 @@ def import_file(
                 report.seconds = time.monotonic() - started
                 _record_failure(conninfo, control, run_id, report)
                 if _connection_lost(exc):
-                    raise DatabaseUnavailable(f"the database connection was lost during the load of {path}; nothing was written, run the command again") from exc
+                    raise DatabaseUnavailable(
+                        f"the database connection was lost during the load of {path}; "
+                        "nothing was written, run the command again"
+                    ) from exc
                 raise
             report.seconds = time.monotonic() - started
             if options.rejects is not None:
@@ -181,7 +191,9 @@ def _load(
         report.first_inserted_id, report.last_inserted_id = result.first_id, result.last_id
         report.touched = result.inserted + result.updated
         if not report.counts.balanced:
-            raise CustomersError(f"internal error: the row counts do not add up ({report.counts}); the load was rolled back")
+            raise CustomersError(
+                f"internal error: the row counts do not add up ({report.counts}); the load was rolled back"
+            )
         conn.execute(f"DROP TABLE {staging.name.as_string(conn)}")
         _finish(conn, options, report)
     if options.rejects is not None:
@@ -217,10 +229,8 @@ def _validated(plan: Plan, frames: Iterator[pl.DataFrame]) -> Iterator[Batch]:
     finally:
         stop.set()
         while worker.is_alive():
-            try:
+            with contextlib.suppress(queue.Empty):
                 handoff.get(timeout=0.1)
-            except queue.Empty:
-                pass
         worker.join()
 
 
@@ -250,7 +260,9 @@ def _stream(
                 progress(read)
             if after_copy is not None:
                 after_copy(conn)
-    keys_frame = pl.concat(keys) if keys else pl.DataFrame(schema={"row": pl.Int64, "phone": pl.Int64, "email": pl.String})
+    keys_frame = (
+        pl.concat(keys) if keys else pl.DataFrame(schema={"row": pl.Int64, "phone": pl.Int64, "email": pl.String})
+    )
     return pl.concat(rejects, how="vertical_relaxed"), keys_frame
 
 
@@ -307,7 +319,9 @@ def _load_direct(
         report.first_inserted_id, report.last_inserted_id = direct.inserted_ids()
         report.touched = inserted
         if not report.counts.balanced:
-            raise CustomersError(f"internal error: the row counts do not add up ({report.counts}); the load was rolled back")
+            raise CustomersError(
+                f"internal error: the row counts do not add up ({report.counts}); the load was rolled back"
+            )
         _finish(conn, options, report)
     if options.rejects is not None:
         write_rejects(options.rejects, everything)

@@ -86,7 +86,9 @@ def load_mapping(path: Path) -> dict[str, str]:
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise FileRejected(f"mapping file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from None
+        raise FileRejected(
+            f"mapping file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}"
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("columns"), dict):
         data = data["columns"]
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
@@ -150,7 +152,9 @@ def _open_parquet(path: Path, size: int, options: ReadOptions) -> Source:
         raise FileRejected(f"{path} is not a readable Parquet file: {_first_line(exc)}") from None
     names = list(schema)
     columns = _mapped(names, options)
-    return Source(path, "parquet", size, columns, names, options, schema=dict(zip(columns, schema.values())))
+    return Source(
+        path, "parquet", size, columns, names, options, schema=dict(zip(columns, schema.values(), strict=False))
+    )
 
 
 def _open_csv(path: Path, size: int, options: ReadOptions) -> Source:
@@ -158,7 +162,7 @@ def _open_csv(path: Path, size: int, options: ReadOptions) -> Source:
         head = handle.read(_SNIFF_BYTES)
     encoding = options.encoding
     if head.startswith(codecs.BOM_UTF8):
-        head = head[len(codecs.BOM_UTF8):]
+        head = head[len(codecs.BOM_UTF8) :]
         if encoding == "cp1251":
             raise FileRejected(f"{path} starts with a UTF-8 byte order mark but --encoding cp1251 was given")
         encoding = "utf-8-sig"
@@ -239,22 +243,26 @@ def _needs_exact_reader(source: Source) -> bool:
         outside = line
     # a blank line counts as wrong too: polars would skip it and the row numbers would drift
     wrong = outside.str.count_matches(delimiter) != len(source.columns) - 1
-    found = pl.scan_lines(path).select(open_quote.any().alias("open"), wrong.any().alias("wrong")).collect(engine="streaming")
+    found = (
+        pl.scan_lines(path)
+        .select(open_quote.any().alias("open"), wrong.any().alias("wrong"))
+        .collect(engine="streaming")
+    )
     return bool(found.item(0, "open")) or bool(found.item(0, "wrong"))
 
 
 def _parquet_batches(source: Source) -> Iterator[pl.DataFrame]:
     """Row slices of the file: polars reads only the row groups a slice covers, so memory
     follows the batch size, not the file (and the consumer's pace)."""
-    lazy = pl.scan_parquet(source.path).rename(dict(zip(source.source_columns, source.columns)))
+    lazy = pl.scan_parquet(source.path).rename(dict(zip(source.source_columns, source.columns, strict=False)))
     try:
         total = int(lazy.select(pl.len()).collect().item())
         size = source.options.batch_size
         for start in range(0, total, size):
             frame = lazy.slice(start, size).collect()
-            yield frame.with_columns(pl.int_range(start + 1, start + 1 + frame.height, dtype=pl.Int64).alias(ROW)).select(
-                ROW, *source.columns
-            )
+            yield frame.with_columns(
+                pl.int_range(start + 1, start + 1 + frame.height, dtype=pl.Int64).alias(ROW)
+            ).select(ROW, *source.columns)
     except pl.exceptions.PolarsError as exc:
         raise FileRejected(f"{source.path}: cannot read the Parquet data: {_first_line(exc)}") from None
 
@@ -274,7 +282,7 @@ def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
             if not lines:
                 return
             if row <= 2 and lines[0].startswith(codecs.BOM_UTF8):
-                lines[0] = lines[0][len(codecs.BOM_UTF8):]
+                lines[0] = lines[0][len(codecs.BOM_UTF8) :]
             try:
                 frame = pl.read_csv(
                     io.BytesIO(b"".join(lines)),
@@ -294,7 +302,8 @@ def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
                     raise RaggedFile(row) from None
                 if "utf-8" in message.lower() or "utf8" in message.lower():
                     raise FileRejected(
-                        f"{source.path} is not valid UTF-8; Russian Excel exports are often cp1251: pass --encoding cp1251"
+                        f"{source.path} is not valid UTF-8; "
+                        "Russian Excel exports are often cp1251: pass --encoding cp1251"
                     ) from None
                 raise FileRejected(f"{source.path}: cannot parse the CSV near row {row}: {_first_line(exc)}") from None
             yield frame.with_columns(
@@ -349,7 +358,7 @@ def exact_batches(source: Source) -> Iterator[pl.DataFrame]:
 
 def _frame(columns: list[str], rows: list[list[str]], numbers: list[int], ragged: list[int | None]) -> pl.DataFrame:
     data = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
-    frame = pl.DataFrame(data, schema={name: pl.String for name in columns})
+    frame = pl.DataFrame(data, schema=dict.fromkeys(columns, pl.String))
     return frame.with_columns(
         pl.Series(ROW, numbers, dtype=pl.Int64), pl.Series(RAGGED, ragged, dtype=pl.Int32)
     ).select(ROW, *columns, RAGGED)

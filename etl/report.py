@@ -108,7 +108,9 @@ def summarise_rejects(report: Report, rejects: pl.DataFrame, duplicate_rows: int
     rejected = rejects.filter(pl.col("code") != "DUPLICATE_PHONE") if duplicate_rows else rejects
     report.counts.rejected = rejected.get_column("row").n_unique() if rejected.height else 0
     by_code = rejects.group_by("code").agg(pl.col("row").n_unique().alias("n")).sort("code")
-    report.rejects_by_code = dict(zip(by_code.get_column("code").to_list(), by_code.get_column("n").to_list()))
+    report.rejects_by_code = dict(
+        zip(by_code.get_column("code").to_list(), by_code.get_column("n").to_list(), strict=False)
+    )
     report.rejects_sample = rejects.sort("row").head(SAMPLE_SIZE).to_dicts()
 
 

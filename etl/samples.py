@@ -16,38 +16,214 @@ import polars as pl
 
 SampleFormat = Literal["csv", "parquet"]
 
-MALE_FIRST = ["Александр", "Алексей", "Андрей", "Артём", "Владимир", "Дмитрий", "Евгений", "Иван", "Игорь", "Кирилл",
-              "Максим", "Михаил", "Николай", "Олег", "Павел", "Роман", "Сергей", "Станислав", "Юрий", "Ярослав"]
-FEMALE_FIRST = ["Александра", "Алина", "Анастасия", "Анна", "Валентина", "Виктория", "Дарья", "Екатерина", "Елена",
-                "Ирина", "Ксения", "Мария", "Наталья", "Ольга", "Полина", "Светлана", "София", "Татьяна", "Юлия", "Яна"]
-LAST = ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков", "Фёдоров",
-        "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов", "Козлов", "Степанов", "Николаев",
-        "Орлов", "Андреев", "Макаров", "Никитин", "Захаров"]
-PATRONYMIC_ROOTS = ["Александров", "Алексеев", "Андреев", "Владимиров", "Дмитриев", "Иванов", "Игорев", "Михайлов",
-                    "Николаев", "Олегов", "Павлов", "Сергеев", "Юрьев", "Викторов", "Петров"]
-CITIES = ["Москва", "Санкт-Петербург", "Новосибирск", "Екатеринбург", "Казань", "Нижний Новгород", "Челябинск",
-          "Самара", "Омск", "Ростов-на-Дону", "Уфа", "Красноярск", "Воронеж", "Пермь", "Волгоград", "Краснодар",
-          "Тюмень", "Ижевск", "Барнаул", "Иркутск"]
-STORES = ["ТЦ «Мега»", "ТРК «Галерея»", "ТЦ «Европейский»", "ТЦ «Атриум»", "ТРЦ «Аура»", "ТЦ «Июнь»",
-          "ТРЦ «Гринвич»", "ТЦ «Planeta»", "ТЦ «Кольцо»", "Интернет-магазин"]
-INTERESTS = ["sport", "travel", "cooking", "books", "music", "cinema", "garden", "pets", "fashion", "electronics",
-             "kids", "beauty"]
+MALE_FIRST = [
+    "Александр",
+    "Алексей",
+    "Андрей",
+    "Артём",
+    "Владимир",
+    "Дмитрий",
+    "Евгений",
+    "Иван",
+    "Игорь",
+    "Кирилл",
+    "Максим",
+    "Михаил",
+    "Николай",
+    "Олег",
+    "Павел",
+    "Роман",
+    "Сергей",
+    "Станислав",
+    "Юрий",
+    "Ярослав",
+]
+FEMALE_FIRST = [
+    "Александра",
+    "Алина",
+    "Анастасия",
+    "Анна",
+    "Валентина",
+    "Виктория",
+    "Дарья",
+    "Екатерина",
+    "Елена",
+    "Ирина",
+    "Ксения",
+    "Мария",
+    "Наталья",
+    "Ольга",
+    "Полина",
+    "Светлана",
+    "София",
+    "Татьяна",
+    "Юлия",
+    "Яна",
+]
+LAST = [
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+    "Степанов",
+    "Николаев",
+    "Орлов",
+    "Андреев",
+    "Макаров",
+    "Никитин",
+    "Захаров",
+]
+PATRONYMIC_ROOTS = [
+    "Александров",
+    "Алексеев",
+    "Андреев",
+    "Владимиров",
+    "Дмитриев",
+    "Иванов",
+    "Игорев",
+    "Михайлов",
+    "Николаев",
+    "Олегов",
+    "Павлов",
+    "Сергеев",
+    "Юрьев",
+    "Викторов",
+    "Петров",
+]
+CITIES = [
+    "Москва",
+    "Санкт-Петербург",
+    "Новосибирск",
+    "Екатеринбург",
+    "Казань",
+    "Нижний Новгород",
+    "Челябинск",
+    "Самара",
+    "Омск",
+    "Ростов-на-Дону",
+    "Уфа",
+    "Красноярск",
+    "Воронеж",
+    "Пермь",
+    "Волгоград",
+    "Краснодар",
+    "Тюмень",
+    "Ижевск",
+    "Барнаул",
+    "Иркутск",
+]
+STORES = [
+    "ТЦ «Мега»",
+    "ТРК «Галерея»",
+    "ТЦ «Европейский»",
+    "ТЦ «Атриум»",
+    "ТРЦ «Аура»",
+    "ТЦ «Июнь»",
+    "ТРЦ «Гринвич»",
+    "ТЦ «Planeta»",
+    "ТЦ «Кольцо»",
+    "Интернет-магазин",
+]
+INTERESTS = [
+    "sport",
+    "travel",
+    "cooking",
+    "books",
+    "music",
+    "cinema",
+    "garden",
+    "pets",
+    "fashion",
+    "electronics",
+    "kids",
+    "beauty",
+]
 DOMAINS = ["mail.ru", "yandex.ru", "gmail.com", "bk.ru", "inbox.ru", "list.ru", "rambler.ru"]
-_TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-                     ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p", "r", "s",
-                      "t", "u", "f", "kh", "ts", "ch", "sh", "sch", "", "y", "", "e", "yu", "ya"]))
+_TRANSLIT = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+        [
+            "a",
+            "b",
+            "v",
+            "g",
+            "d",
+            "e",
+            "e",
+            "zh",
+            "z",
+            "i",
+            "y",
+            "k",
+            "l",
+            "m",
+            "n",
+            "o",
+            "p",
+            "r",
+            "s",
+            "t",
+            "u",
+            "f",
+            "kh",
+            "ts",
+            "ch",
+            "sh",
+            "sch",
+            "",
+            "y",
+            "",
+            "e",
+            "yu",
+            "ya",
+        ],
+        strict=False,
+    )
+)
 # second digit of Russian mobile numbers that phonenumbers holds valid whatever follows
 _MOBILE_SECOND = [0, 1, 2, 4, 5, 6, 7, 8, 9]
-COLUMNS = ["phone", "email", "first_name", "last_name", "middle_name", "birth_date", "gender", "city",
-           "children_count", "marital_status", "interests", "favourite_store", "preferred_contact", "shoe_size",
-           "car_owner", "created", "loyalty_enabled", "meta.legacy_id", "meta.registration_channel"]
+COLUMNS = [
+    "phone",
+    "email",
+    "first_name",
+    "last_name",
+    "middle_name",
+    "birth_date",
+    "gender",
+    "city",
+    "children_count",
+    "marital_status",
+    "interests",
+    "favourite_store",
+    "preferred_contact",
+    "shoe_size",
+    "car_owner",
+    "created",
+    "loyalty_enabled",
+    "meta.legacy_id",
+    "meta.registration_channel",
+]
 
 
 @dataclass(frozen=True)
 class DirtyRow:
     """A deliberately bad row: where it is and what the import must say about it."""
 
-    row: int          # as a spreadsheet shows it: the header is row 1
+    row: int  # as a spreadsheet shows it: the header is row 1
     column: str
     code: str
     what: str
@@ -78,15 +254,23 @@ def _phone_text(national: int, style: int) -> str:
     digits = str(national)
     a, b, c, d = digits[:3], digits[3:6], digits[6:8], digits[8:]
     return [
-        f"+7 ({a}) {b}-{c}-{d}", f"8{digits}", f"7{digits}", f"8 {a} {b}-{c}-{d}", f"+7{digits}",
-        f"8({a}){b}{c}{d}", f"+7 {a} {b} {c} {d}", digits,
+        f"+7 ({a}) {b}-{c}-{d}",
+        f"8{digits}",
+        f"7{digits}",
+        f"8 {a} {b}-{c}-{d}",
+        f"+7{digits}",
+        f"8({a}){b}{c}{d}",
+        f"+7 {a} {b} {c} {d}",
+        digits,
     ][style]
 
 
 def build(n: int, *, dirty: float = 0.0, seed: int = 1) -> tuple[pl.DataFrame, list[DirtyRow]]:
     """`n` customers as a frame of strings, and the list of dirty rows in it."""
     rng = random.Random(seed)
-    nationals = [9_000_000_000 + _MOBILE_SECOND[x // 10**8] * 10**8 + x % 10**8 for x in rng.sample(range(9 * 10**8), n)]
+    nationals = [
+        9_000_000_000 + _MOBILE_SECOND[x // 10**8] * 10**8 + x % 10**8 for x in rng.sample(range(9 * 10**8), n)
+    ]
     rows: dict[str, list[str]] = {name: [] for name in COLUMNS}
     for i in range(n):
         female = rng.random() < 0.55
@@ -101,7 +285,9 @@ def build(n: int, *, dirty: float = 0.0, seed: int = 1) -> tuple[pl.DataFrame, l
         rows["first_name"].append(first)
         rows["last_name"].append(last)
         rows["middle_name"].append(middle if rng.random() < 0.8 else "")
-        rows["birth_date"].append(f"{year}-{month:02d}-{day:02d}" if rng.random() < 0.5 else f"{day:02d}.{month:02d}.{year}")
+        rows["birth_date"].append(
+            f"{year}-{month:02d}-{day:02d}" if rng.random() < 0.5 else f"{day:02d}.{month:02d}.{year}"
+        )
         rows["gender"].append("female" if female else "male")
         rows["city"].append(rng.choice(CITIES))
         rows["children_count"].append(str(rng.choices(range(5), weights=[35, 30, 25, 7, 3])[0]))
@@ -119,7 +305,7 @@ def build(n: int, *, dirty: float = 0.0, seed: int = 1) -> tuple[pl.DataFrame, l
     if n > 3:
         rows["favourite_store"][3] = "=cmd|' /C calc'!A0"
     defects = _make_dirty(rows, n, dirty, rng)
-    return pl.DataFrame(rows, schema={name: pl.String for name in COLUMNS}), defects
+    return pl.DataFrame(rows, schema=dict.fromkeys(COLUMNS, pl.String)), defects
 
 
 def _make_dirty(rows: dict[str, list[str]], n: int, share: float, rng: random.Random) -> list[DirtyRow]:
@@ -141,7 +327,9 @@ def _make_dirty(rows: dict[str, list[str]], n: int, share: float, rng: random.Ra
     return out
 
 
-def generate(n: int, path: Path, *, dirty: float = 0.0, seed: int = 1, fmt: SampleFormat | None = None) -> list[DirtyRow]:
+def generate(
+    n: int, path: Path, *, dirty: float = 0.0, seed: int = 1, fmt: SampleFormat | None = None
+) -> list[DirtyRow]:
     """Write `n` customers to `path` (CSV or Parquet by extension); returns the dirty rows."""
     frame, defects = build(n, dirty=dirty, seed=seed)
     kind = fmt or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")

@@ -18,7 +18,14 @@ import phonenumbers
 import polars as pl
 from pydantic import TypeAdapter, ValidationError
 
-from customers.contacts import EMAIL_MAX_LENGTH, EMAIL_PATTERN, InvalidEmail, InvalidPhone, normalize_email, normalize_phone
+from customers.contacts import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
+    InvalidEmail,
+    InvalidPhone,
+    normalize_email,
+    normalize_phone,
+)
 from customers.questionnaire import FieldSpec, Questionnaire, _annotation, field_errors
 from etl.read import RAGGED, ROW, FileRejected
 
@@ -44,22 +51,42 @@ CORE_COLUMNS: dict[str, str] = {
 # the staging table's columns, in order (see etl.load)
 STAGED = [ROW, *CORE_COLUMNS, "profile", "meta"]
 STAGED_TYPES: dict[str, pl.DataType] = {
-    ROW: pl.Int64(), "phone": pl.String(), "email": pl.String(), "email_confirmed": pl.Boolean(),
-    "source_id": pl.Int64(), "blocked": pl.Boolean(), "loyalty_enabled": pl.Boolean(),
-    "accept_tender_offer": pl.Boolean(), "prioritize_sms_verification": pl.Boolean(),
-    "created": pl.Date(), "profile": pl.String(), "meta": pl.String(),
+    ROW: pl.Int64(),
+    "phone": pl.String(),
+    "email": pl.String(),
+    "email_confirmed": pl.Boolean(),
+    "source_id": pl.Int64(),
+    "blocked": pl.Boolean(),
+    "loyalty_enabled": pl.Boolean(),
+    "accept_tender_offer": pl.Boolean(),
+    "prioritize_sms_verification": pl.Boolean(),
+    "created": pl.Date(),
+    "profile": pl.String(),
+    "meta": pl.String(),
 }
 
 
 # ---------------------------------------------------------------------------------------------
 # Phones and emails in bulk
 
+
 def _region_pattern(region: str) -> tuple[str, str]:
     """A regex of the 10-digit national numbers phonenumbers holds valid for `region`."""
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
     assert meta is not None
     kinds = []
-    for name in ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "personal_number", "voip", "pager", "uan", "voicemail"):
+    for name in (
+        "fixed_line",
+        "mobile",
+        "toll_free",
+        "premium_rate",
+        "shared_cost",
+        "personal_number",
+        "voip",
+        "pager",
+        "uan",
+        "voicemail",
+    ):
         desc = getattr(meta, name)
         if desc is None or not desc.national_number_pattern:
             continue
@@ -91,7 +118,11 @@ def bulk_phones(raw: pl.Series, region: str = "RU") -> tuple[pl.Series, pl.Serie
         bare = pl.col("text").str.contains(_RU_BARE)
         national = pl.when(bare).then(pl.col("text")).otherwise(pl.col("text").str.replace_all(r"\D", "").str.slice(1))
         fast = (
-            pl.when((bare | pl.col("text").str.contains(_RU_SHAPE)) & national.str.contains(general) & national.str.contains(valid))
+            pl.when(
+                (bare | pl.col("text").str.contains(_RU_SHAPE))
+                & national.str.contains(general)
+                & national.str.contains(valid)
+            )
             .then(pl.lit("7") + national)
             .otherwise(None)
         )
@@ -160,15 +191,16 @@ def bulk_emails(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
 # ---------------------------------------------------------------------------------------------
 # One column's checks
 
+
 @dataclass(frozen=True)
 class Check:
     """What the plan derives for one file column: its typed value and its error code/message."""
 
-    column: str            # the file's column name (after mapping), as reported in rejects
-    target: str            # "phone", "email", ... or "profile.<key>" / "meta.<key>"
-    value: pl.Expr         # the typed value (null when empty or invalid)
-    code: pl.Expr          # the error code, null when the cell is fine
-    message: pl.Expr       # a readable message, null when the cell is fine
+    column: str  # the file's column name (after mapping), as reported in rejects
+    target: str  # "phone", "email", ... or "profile.<key>" / "meta.<key>"
+    value: pl.Expr  # the typed value (null when empty or invalid)
+    code: pl.Expr  # the error code, null when the cell is fine
+    message: pl.Expr  # a readable message, null when the cell is fine
 
 
 def _when_chain(cases: Sequence[tuple[pl.Expr, str]]) -> pl.Expr:
@@ -228,7 +260,9 @@ def field_check(spec: FieldSpec, column: str, target: str, cell: pl.Expr) -> Che
         cases.append((given & (value.is_nan() | value.is_infinite()), "NUMBER_CONSTRAINT"))
         _range(spec, value, given, cases, texts)
         texts["NUMBER_CONSTRAINT"] = (
-            f"must be a finite number {_number_range(spec)}" if spec.min is not None or spec.max is not None else "must be a finite number"
+            f"must be a finite number {_number_range(spec)}"
+            if spec.min is not None or spec.max is not None
+            else "must be a finite number"
         )
     elif kind == "boolean":
         word = trimmed.str.to_lowercase()
@@ -247,8 +281,10 @@ def field_check(spec: FieldSpec, column: str, target: str, cell: pl.Expr) -> Che
         cases.append((given & ~cell.is_in(spec.options or []), "INVALID_ENUM_VALUE"))
         texts["INVALID_ENUM_VALUE"] = f"not one of {', '.join(spec.options or [])}"
     elif kind == "list":
-        items = cell.str.split(",").list.eval(pl.element().str.strip_chars()).list.eval(
-            pl.element().filter(pl.element() != "")
+        items = (
+            cell.str.split(",")
+            .list.eval(pl.element().str.strip_chars())
+            .list.eval(pl.element().filter(pl.element() != ""))
         )
         value = items
         if spec.items == "enum":
@@ -256,7 +292,9 @@ def field_check(spec: FieldSpec, column: str, target: str, cell: pl.Expr) -> Che
             cases.append((given & ~items.list.eval(pl.element().is_in(options)).list.all(), "INVALID_ENUM_VALUE"))
             texts["INVALID_ENUM_VALUE"] = f"items must be among {', '.join(options)} (comma-separated)"
         elif spec.pattern is not None:
-            cases.append((given & ~items.list.eval(pl.element().str.contains(spec.pattern)).list.all(), "PATTERN_MISMATCH"))
+            cases.append(
+                (given & ~items.list.eval(pl.element().str.contains(spec.pattern)).list.all(), "PATTERN_MISMATCH")
+            )
             texts["PATTERN_MISMATCH"] = f"an item does not match the pattern {spec.pattern}"
         if spec.min_length is not None or spec.max_length is not None:
             count = items.list.len()
@@ -287,7 +325,9 @@ def parse_dates(text: pl.Expr) -> pl.Expr:
     return pl.when(shape & (date.dt.year() >= 1)).then(date)
 
 
-def _range(spec: FieldSpec, value: pl.Expr, given: pl.Expr, cases: list[tuple[pl.Expr, str]], texts: dict[str, str]) -> None:
+def _range(
+    spec: FieldSpec, value: pl.Expr, given: pl.Expr, cases: list[tuple[pl.Expr, str]], texts: dict[str, str]
+) -> None:
     if spec.min is None and spec.max is None:
         return
     bad = _outside(value, spec.min, spec.max)
@@ -295,7 +335,9 @@ def _range(spec: FieldSpec, value: pl.Expr, given: pl.Expr, cases: list[tuple[pl
     texts["NUMBER_CONSTRAINT"] = f"must be {_number_range(spec)}"
 
 
-def _email_check(spec: FieldSpec, column: str, target: str, cell: pl.Expr, cases: list[tuple[pl.Expr, str]], texts: dict[str, str]) -> Check:
+def _email_check(
+    spec: FieldSpec, column: str, target: str, cell: pl.Expr, cases: list[tuple[pl.Expr, str]], texts: dict[str, str]
+) -> Check:
     """Email fields are normalised column-wise (see `bulk_emails`): marked for `apply`."""
     given = cell.is_not_null()
     if spec.min_length is not None or spec.max_length is not None:
@@ -308,17 +350,23 @@ def _email_check(spec: FieldSpec, column: str, target: str, cell: pl.Expr, cases
     cases.append((given & email.is_null(), "INVALID_FORMAT"))
     code = _when_chain(cases)
     texts["INVALID_FORMAT"] = "not a valid email address"
-    return Check(column, target, email, code, pl.when(code == "INVALID_FORMAT").then(message).otherwise(_messages(code, texts)))
+    return Check(
+        column, target, email, code, pl.when(code == "INVALID_FORMAT").then(message).otherwise(_messages(code, texts))
+    )
 
 
-def _mapped_check(spec: FieldSpec, column: str, target: str, cell: pl.Expr, cases: list[tuple[pl.Expr, str]], texts: dict[str, str]) -> Check:
+def _mapped_check(
+    spec: FieldSpec, column: str, target: str, cell: pl.Expr, cases: list[tuple[pl.Expr, str]], texts: dict[str, str]
+) -> Check:
     """Datetime fields go through the HTTP model's own validator, once per distinct value."""
     value = pl.col(f"__mapped:{column}")
     problem = pl.col(f"__mapped_code:{column}")
     cases.append((cell.is_not_null() & problem.is_not_null(), "__mapped"))
     code = _when_chain(cases)
     code = pl.when(code == "__mapped").then(problem).otherwise(code)
-    message = pl.when(problem.is_not_null()).then(pl.col(f"__mapped_message:{column}")).otherwise(_messages(code, texts))
+    message = (
+        pl.when(problem.is_not_null()).then(pl.col(f"__mapped_message:{column}")).otherwise(_messages(code, texts))
+    )
     return Check(column, target, value, code, message)
 
 
@@ -341,13 +389,18 @@ def map_unique(spec: FieldSpec, raw: pl.Series) -> pl.DataFrame:
             codes.append(error.code)
             messages.append(error.message)
     return pl.DataFrame(
-        {"raw": uniques, "value": pl.Series(values, dtype=pl.String), "code": pl.Series(codes, dtype=pl.String),
-         "message": pl.Series(messages, dtype=pl.String)}
+        {
+            "raw": uniques,
+            "value": pl.Series(values, dtype=pl.String),
+            "code": pl.Series(codes, dtype=pl.String),
+            "message": pl.Series(messages, dtype=pl.String),
+        }
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # The plan
+
 
 @dataclass
 class Batch:
@@ -361,7 +414,9 @@ class Batch:
 class Plan:
     """The validation plan for one file's columns under one questionnaire."""
 
-    def __init__(self, questionnaire: Questionnaire, columns: list[str], *, region: str = "RU", ignore_unknown: bool = False) -> None:
+    def __init__(
+        self, questionnaire: Questionnaire, columns: list[str], *, region: str = "RU", ignore_unknown: bool = False
+    ) -> None:
         self.questionnaire = questionnaire
         self.region = region
         profile = {spec.key: spec for spec in questionnaire.document.fields}
@@ -390,14 +445,18 @@ class Plan:
             raise FileRejected("two columns fill the same field (e.g. `city` and `profile.city`)")
         if "phone" not in self.targets:
             raise FileRejected("the file has no `phone` column (map one with --mapping)")
-        missing = [f"profile.{s.key}" for s in questionnaire.document.fields if s.required and f"profile.{s.key}" not in mapped]
-        missing += [f"meta.{s.key}" for s in questionnaire.document.meta_fields if s.required and f"meta.{s.key}" not in mapped]
+        missing = [
+            f"profile.{s.key}" for s in questionnaire.document.fields if s.required and f"profile.{s.key}" not in mapped
+        ]
+        missing += [
+            f"meta.{s.key}" for s in questionnaire.document.meta_fields if s.required and f"meta.{s.key}" not in mapped
+        ]
         if missing:
             raise FileRejected(f"required column(s) missing: {', '.join(missing)}")
 
     def check_types(self, schema: dict[str, pl.DataType]) -> None:
         """A Parquet file's column types must fit their fields (strings always do)."""
-        for column, (target, spec) in self.targets.items():
+        for column, (_target, spec) in self.targets.items():
             dtype = schema[column]
             kind = spec if isinstance(spec, str) else spec.type
             if dtype == pl.String or _fits(kind, dtype):
@@ -406,12 +465,12 @@ class Plan:
 
     def apply(self, frame: pl.DataFrame) -> Batch:
         """Validate one frame."""
-        frame = _as_text(frame, [c for c in self.targets])
+        frame = _as_text(frame, list(self.targets))
         columns = list(self.targets)
         # "" is an empty cell: not given
         frame = frame.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in columns)
         extra: list[pl.Series] = []
-        for column, (target, spec) in self.targets.items():
+        for column, (_target, spec) in self.targets.items():
             kind = spec if isinstance(spec, str) else spec.type
             if kind == "phone":
                 phone, message = bulk_phones(frame.get_column(column), self.region)
@@ -422,7 +481,9 @@ class Plan:
             elif kind == "datetime":
                 assert isinstance(spec, FieldSpec)
                 table = map_unique(spec, frame.get_column(column))
-                joined = frame.select(pl.col(column).alias("raw")).join(table, on="raw", how="left", maintain_order="left")
+                joined = frame.select(pl.col(column).alias("raw")).join(
+                    table, on="raw", how="left", maintain_order="left"
+                )
                 extra += [
                     joined.get_column("value").alias(f"__mapped:{column}"),
                     joined.get_column("code").alias(f"__mapped_code:{column}"),
@@ -461,7 +522,11 @@ class Plan:
         if spec == "phone":
             phone = pl.col(f"__phone:{column}")
             code = pl.when(cell.is_null()).then(pl.lit("MISSING")).when(phone.is_null()).then(pl.lit("INVALID_FORMAT"))
-            message = pl.when(cell.is_null()).then(pl.lit("a phone is required")).otherwise(pl.col(f"__phone_message:{column}"))
+            message = (
+                pl.when(cell.is_null())
+                .then(pl.lit("a phone is required"))
+                .otherwise(pl.col(f"__phone_message:{column}"))
+            )
             return Check(column, target, phone, code, message)
         core = FieldSpec(key=column, label=column, type=spec)  # type: ignore[arg-type]
         check = field_check(core, column, target, cell)
@@ -514,9 +579,11 @@ def _json_object(members: list[pl.Expr]) -> pl.Expr:
 
 
 def _raw(cell: pl.Expr) -> pl.Expr:
-    return pl.when(cell.str.len_chars() > RAW_VALUE_LIMIT).then(
-        cell.str.slice(0, RAW_VALUE_LIMIT) + pl.lit("…")
-    ).otherwise(cell)
+    return (
+        pl.when(cell.str.len_chars() > RAW_VALUE_LIMIT)
+        .then(cell.str.slice(0, RAW_VALUE_LIMIT) + pl.lit("…"))
+        .otherwise(cell)
+    )
 
 
 def _fits(kind: str, dtype: pl.DataType) -> bool:
@@ -554,6 +621,7 @@ def _as_text(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # Duplicates inside the file (across batches)
 
+
 def resolve_duplicates(keys: pl.DataFrame, policy: OnDuplicate) -> tuple[pl.DataFrame, pl.DataFrame]:
     """From (row, phone, email) of every valid row, the rows dropped as duplicates of a phone and
     the rows rejected; both as reject frames. Emails repeated by different phones keep their
@@ -589,4 +657,3 @@ def resolve_duplicates(keys: pl.DataFrame, policy: OnDuplicate) -> tuple[pl.Data
 
 def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
-

@@ -20,9 +20,7 @@ from jobs.triggers import load_jobs_settings
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
@@ -78,7 +76,11 @@ def jobs_list(ctx: click.Context, as_json: bool) -> None:
 
     def human(r: dict[str, Any]) -> None:
         leader = r["leader"]
-        click.echo(f"leader: {leader['application_name']} (backend {leader['pid']})" if leader else "leader: none (no scheduler is running)")
+        click.echo(
+            f"leader: {leader['application_name']} (backend {leader['pid']})"
+            if leader
+            else "leader: none (no scheduler is running)"
+        )
         for item in r["items"]:
             state = item["unavailable"] or ("off" if not item["scheduled"] else f"next {_when(item['next_run'])}")
             click.echo(f"{item['name']:<20} {item['schedule']:<26} {state}")
@@ -102,7 +104,11 @@ def jobs_run(ctx: click.Context, name: str, as_json: bool) -> None:
     target = db.resolve(settings)
 
     def show(progress: Progress) -> None:
-        counts = f" ({progress.done}/{progress.total})" if progress.total else (f" ({progress.done})" if progress.done is not None else "")
+        counts = (
+            f" ({progress.done}/{progress.total})"
+            if progress.total
+            else (f" ({progress.done})" if progress.done is not None else "")
+        )
         click.echo(f"{job.name}: {progress.message}{counts}", err=True)
 
     async def main() -> dict[str, Any] | None:
@@ -111,8 +117,12 @@ def jobs_run(ctx: click.Context, name: str, as_json: bool) -> None:
         # SIGTERM interrupts the run like Ctrl-C: it is recorded as interrupted
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         return await run_job(
-            job, conninfo=target.conninfo, settings=settings, origin="cli",
-            history_days=jobs_settings.jobs_history_days, on_progress=show,
+            job,
+            conninfo=target.conninfo,
+            settings=settings,
+            origin="cli",
+            history_days=jobs_settings.jobs_history_days,
+            on_progress=show,
         )
 
     try:
@@ -161,7 +171,9 @@ def stats_command(ctx: click.Context, fresh: bool, as_json: bool) -> None:
         )
         recent = s["created_per_day"][-7:]
         click.echo("created, last 7 days: " + "  ".join(f"{d['date']:%m-%d} {d['count']}" for d in _dates(recent)))
-        click.echo("created per month: " + "  ".join(f"{m['month']} {m['count']}" for m in s["created_per_month"][-12:]))
+        click.echo(
+            "created per month: " + "  ".join(f"{m['month']} {m['count']}" for m in s["created_per_month"][-12:])
+        )
         for f in s["fields"]:
             top = ", ".join(f"{t['value']} ({t['count']})" for t in (f["top_values"] or [])[:3])
             click.echo(f"  {f['part'] + '.' + f['key']:<32} filled {f['fill_rate'] * 100:5.1f}%  {top}")
@@ -171,4 +183,3 @@ def stats_command(ctx: click.Context, fresh: bool, as_json: bool) -> None:
 
 def _dates(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**d, "date": dt.date.fromisoformat(d["date"])} for d in days]
-

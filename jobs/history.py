@@ -5,15 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 
+from customers.db import AsyncConn
 from jobs.leader import LEADER_LOCK, LEADER_QUERY
 from jobs.runner import RUN_COLUMNS, JobNotFound, RunNotFound, reap_orphans_async
 from jobs.schedule import Entry
 from jobs.triggers import next_fire
-
-AsyncConn = psycopg.AsyncConnection[Any]
 
 _LAST_RUNS = f"""
 SELECT DISTINCT ON (job) {RUN_COLUMNS}
@@ -32,7 +30,7 @@ async def leader(conn: AsyncConn) -> dict[str, Any] | None:
 
 async def list_jobs(conn: AsyncConn, entries: list[Entry], now: dt.datetime | None = None) -> dict[str, Any]:
     """Every job: schedule, next fire time, the last finished run and the one running now."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     await reap_orphans_async(conn)  # a run whose process died shows as interrupted, leader or not
     names = [e.name for e in entries]
     cur = conn.cursor(row_factory=dict_row)
@@ -58,7 +56,9 @@ async def list_jobs(conn: AsyncConn, entries: list[Entry], now: dt.datetime | No
     return {"leader": await leader(conn), "count": len(items), "items": items}
 
 
-async def history(conn: AsyncConn, job: str | None = None, limit: int = 50, known: set[str] | None = None) -> dict[str, Any]:
+async def history(
+    conn: AsyncConn, job: str | None = None, limit: int = 50, known: set[str] | None = None
+) -> dict[str, Any]:
     """The latest runs, newest first (of one job when `job` is given)."""
     if job is not None and known is not None and job not in known:
         raise JobNotFound(f"no job named {job!r} (known: {', '.join(sorted(known))})")
@@ -67,7 +67,8 @@ async def history(conn: AsyncConn, job: str | None = None, limit: int = 50, know
         await cur.execute(f"SELECT {RUN_COLUMNS} FROM job_runs ORDER BY started_at DESC, id DESC LIMIT %s", (limit,))
     else:
         await cur.execute(
-            f"SELECT {RUN_COLUMNS} FROM job_runs WHERE job = %s ORDER BY started_at DESC, id DESC LIMIT %s", (job, limit)
+            f"SELECT {RUN_COLUMNS} FROM job_runs WHERE job = %s ORDER BY started_at DESC, id DESC LIMIT %s",
+            (job, limit),
         )
     items = await cur.fetchall()
     return {"count": len(items), "items": items}

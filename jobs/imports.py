@@ -10,10 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
-AsyncConn = psycopg.AsyncConnection[Any]
+from customers.db import AsyncConn
 
 STAGING_PREFIX = "import_staging_"
 RUNS_TABLE = "import_runs"
@@ -81,14 +80,18 @@ async def import_cleanup(
             (qualified,),
         )
         if runs is not None:
-            query = sql.SQL(_EXPIRED).format(runs_join=sql.SQL(_WITH_RUNS_JOIN).format(runs=runs), condition=sql.SQL(_WITH_RUNS))
+            query = sql.SQL(_EXPIRED).format(
+                runs_join=sql.SQL(_WITH_RUNS_JOIN).format(runs=runs), condition=sql.SQL(_WITH_RUNS)
+            )
         else:
             query = sql.SQL(_EXPIRED).format(runs_join=sql.SQL(""), condition=sql.SQL(_WITHOUT_RUNS))
         cur = await conn.execute(query, {"tables": tables, "schema": schema, "age": older_than})
         expired = sorted(r[0] for r in await cur.fetchall())
         if expired:
             await conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(sql.Identifier(schema, t) for t in expired))
+                sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.SQL(", ").join(sql.Identifier(schema, t) for t in expired)
+                )
             )
             await conn.execute(
                 "DELETE FROM import_cleanup_seen WHERE table_name = ANY(%s)", ([f"{schema}.{t}" for t in expired],)

@@ -7,6 +7,7 @@ make PostgreSQL notice a vanished host within about half a minute.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -48,12 +49,22 @@ class Lease:
         if self.conn is None or self.conn.closed or self.conn.broken:
             self.close()
             conn = psycopg.connect(
-                self.conninfo, autocommit=True, application_name=identity(),
-                keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
-                tcp_user_timeout=20000, connect_timeout=10,
+                self.conninfo,
+                autocommit=True,
+                application_name=identity(),
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
+                tcp_user_timeout=20000,
+                connect_timeout=10,
             )
             # the server drops the session (and so the lock) of a leader whose host vanished
-            for name, value in (("tcp_keepalives_idle", 10), ("tcp_keepalives_interval", 5), ("tcp_keepalives_count", 3)):
+            for name, value in (
+                ("tcp_keepalives_idle", 10),
+                ("tcp_keepalives_interval", 5),
+                ("tcp_keepalives_count", 3),
+            ):
                 conn.execute(f"SET {name} = {value}")
             self.conn = conn
         return self.conn
@@ -64,7 +75,10 @@ class Lease:
             row = self._connect().execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
             return bool(row and row[0])
         except psycopg.Error as exc:
-            log.warning("cannot reach PostgreSQL to take the scheduler lock: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            log.warning(
+                "cannot reach PostgreSQL to take the scheduler lock: %s",
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            )
             self.close()
             return False
 
@@ -82,17 +96,12 @@ class Lease:
     def release(self) -> None:
         """Give the lock up (closing the session releases it too)."""
         if self.conn is not None and not self.conn.closed and not self.conn.broken:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self.conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
-            except psycopg.Error:
-                pass
         self.close()
 
     def close(self) -> None:
         if self.conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self.conn.close()
-            except psycopg.Error:
-                pass
         self.conn = None
-

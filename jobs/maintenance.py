@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
-AsyncConn = psycopg.AsyncConnection[Any]
+from customers.db import AsyncConn
 
 CUSTOMERS_BRIN_INDEX = "idx_customers_id"
 

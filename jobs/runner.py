@@ -14,6 +14,7 @@ rows interrupted (the leader at every check, every new run, and `jobs list`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -31,11 +32,11 @@ from psycopg.types.json import Jsonb
 
 from customers import metrics
 from customers.config import Settings
+from customers.db import AsyncConn
 from customers.errors import Conflict, NotFound
 
 log = logging.getLogger("customers.jobs")
 
-AsyncConn = psycopg.AsyncConnection[Any]
 Origin = Literal["schedule", "cli", "http"]
 # first key of the two-int advisory locks of jobs ("jobs" in ASCII); the second is hashtext(name)
 JOB_LOCK_SPACE = 0x6A6F6273
@@ -210,7 +211,12 @@ class Run:
                     return None
                 rows = await book.cursor(row_factory=dict_row).execute(_RUNNING_ROW, (job.name,))
                 running = await rows.fetchone()
-                where = f" (run {running['id']} on {running['host']} pid {running['pid']} since {running['started_at']:%H:%M:%S})" if running else ""
+                where = (
+                    f" (run {running['id']} on {running['host']} pid {running['pid']} "
+                    f"since {running['started_at']:%H:%M:%S})"
+                    if running
+                    else ""
+                )
                 raise JobRunning(f"job {job.name} is already running{where}", run=running and running["id"])
             # runs of processes that died are closed here too, in case no scheduler leads
             await reap_orphans_async(book)
@@ -244,10 +250,8 @@ class Run:
         except asyncio.CancelledError:
             status, error = "interrupted", "interrupted: the process running it was shutting down"
             if conn is not None and not conn.closed:
-                try:
+                with contextlib.suppress(psycopg.Error):
                     await conn.cancel_safe(timeout=2)  # stop the statement on the server too
-                except psycopg.Error:
-                    pass
             raise
         except Exception as exc:  # noqa: BLE001 - a job's failure is recorded, never propagated to the scheduler
             status, error = "failed", _error_text(exc)
@@ -313,7 +317,9 @@ async def run_job(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> dict[str, Any] | None:
     """Begin and execute one run; None when a scheduled run was skipped."""
-    run = await Run.begin(job, conninfo=conninfo, settings=settings, origin=origin, slot=slot, history_days=history_days)
+    run = await Run.begin(
+        job, conninfo=conninfo, settings=settings, origin=origin, slot=slot, history_days=history_days
+    )
     if run is None:
         return None
     return await run.execute(on_progress)
@@ -362,4 +368,3 @@ def ensure_known(name: str, jobs: dict[str, Job]) -> Job:
         return jobs[name]
     except KeyError:
         raise JobNotFound(f"no job named {name!r} (known: {', '.join(sorted(jobs))})") from None
-

@@ -48,11 +48,19 @@ async def search_migrate(run: RunContext) -> dict[str, Any]:
 
 TIMETABLE: tuple[Job, ...] = (
     #    name                  function             default        what for
-    Job("brin-summarize",      brin_summarize,      "every 10m",   "summarise new BRIN ranges of customers.id"),
-    Job("stats-refresh",       stats_refresh,       "every 15m",   "snapshot of the basic statistics (GET /stats)"),
-    Job("import-cleanup",      import_cleanup,      "40 * * * *",  "drop staging tables of failed imports older than a day"),
-    Job("search-consistency",  search_consistency,  "20 * * * *",  "compare the search index with PostgreSQL, repair drift", needs_search=True),
-    Job("search-migrate",      search_migrate,      "30 2 * * *",  "nightly chunked rebuild of the search index", needs_search=True),
+    Job("brin-summarize", brin_summarize, "every 10m", "summarise new BRIN ranges of customers.id"),
+    Job("stats-refresh", stats_refresh, "every 15m", "snapshot of the basic statistics (GET /stats)"),
+    Job("import-cleanup", import_cleanup, "40 * * * *", "drop staging tables of failed imports older than a day"),
+    Job(
+        "search-consistency",
+        search_consistency,
+        "20 * * * *",
+        "compare the search index with PostgreSQL, repair drift",
+        needs_search=True,
+    ),
+    Job(
+        "search-migrate", search_migrate, "30 2 * * *", "nightly chunked rebuild of the search index", needs_search=True
+    ),
 )
 
 

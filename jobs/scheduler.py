@@ -55,7 +55,7 @@ class Scheduler:
         self.entries: dict[str, Entry] = {e.name: e for e in plan(settings, self.jobs_settings, timetable)}
         grace = self.jobs_settings.jobs_misfire_grace_seconds
         self._aps = BackgroundScheduler(
-            timezone=dt.timezone.utc,
+            timezone=dt.UTC,
             executors={"default": ThreadPoolExecutor(max_workers=max(2, len(self.entries)))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
         )
@@ -130,7 +130,7 @@ class Scheduler:
                         self._demote("the leader lock was lost (connection to PostgreSQL gone)")
                 elif self._lease.try_acquire():
                     self._promote()
-            except Exception:  # noqa: BLE001 - the elector must outlive any single failure
+            except Exception:  # the elector must outlive any single failure
                 log.exception("scheduler election step failed")
                 if not self.is_leader:
                     self._aps.remove_all_jobs()  # a promotion that failed half-way
@@ -149,7 +149,7 @@ class Scheduler:
         self._reap()
         conn = self._lease.conn
         assert conn is not None
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         grace = self.jobs_settings.jobs_misfire_grace_seconds
         for entry in self.entries.values():
             if not entry.active:
@@ -160,8 +160,13 @@ class Scheduler:
             if slot is not None and (now - slot).total_seconds() <= grace and not _slot_taken(conn, entry.name, slot):
                 options["next_run_time"] = slot  # missed while there was no leader: run it once now
             self._aps.add_job(
-                self._fire, entry.trigger, args=(entry.name,), id=entry.name, name=entry.name,
-                replace_existing=True, **options,
+                self._fire,
+                entry.trigger,
+                args=(entry.name,),
+                id=entry.name,
+                name=entry.name,
+                replace_existing=True,
+                **options,
             )
         self.is_leader = True
         self.became_leader.set()
@@ -181,7 +186,7 @@ class Scheduler:
         entry = self.entries[name]
         assert entry.trigger is not None
         grace = self.jobs_settings.jobs_misfire_grace_seconds
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         # the fire time being run: the trigger's latest at or before now (APScheduler runs a fire
         # time late only within the grace, so it is found within it)
         slot = last_fire(entry.trigger, now, horizon=grace + 60) or now.replace(microsecond=0)
@@ -190,13 +195,17 @@ class Scheduler:
         try:
             asyncio.run(
                 run_job(
-                    entry.job, conninfo=self.conninfo, settings=self.settings, origin="schedule", slot=slot,
+                    entry.job,
+                    conninfo=self.conninfo,
+                    settings=self.settings,
+                    origin="schedule",
+                    slot=slot,
                     history_days=self.jobs_settings.jobs_history_days,
                 )
             )
         except asyncio.CancelledError:
             pass  # interrupted at shutdown: the run recorded itself
-        except Exception:  # noqa: BLE001 - e.g. PostgreSQL unreachable: log, the next fire time retries
+        except Exception:  # e.g. PostgreSQL unreachable: log, the next fire time retries
             log.exception("job %s could not be started", name)
         finally:
             with self._state:
@@ -204,7 +213,9 @@ class Scheduler:
 
 
 def _slot_taken(conn: psycopg.Connection[Any], job: str, slot: dt.datetime) -> bool:
-    row = conn.execute("SELECT EXISTS (SELECT 1 FROM job_runs WHERE job = %s AND scheduled_for >= %s)", (job, slot)).fetchone()
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM job_runs WHERE job = %s AND scheduled_for >= %s)", (job, slot)
+    ).fetchone()
     return bool(row and row[0])
 
 

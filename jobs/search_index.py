@@ -41,7 +41,9 @@ async def consistency(settings: Settings, sample: int = CONSISTENCY_SAMPLE) -> d
         "repaired": report.repaired,
         "consistent_before": report.consistent,
         "examples": {
-            "drifted": report.drifted[:EXAMPLES], "missing": report.missing[:EXAMPLES], "stale": report.stale[:EXAMPLES],
+            "drifted": report.drifted[:EXAMPLES],
+            "missing": report.missing[:EXAMPLES],
+            "stale": report.stale[:EXAMPLES],
         },
     }
     if report.index is None:

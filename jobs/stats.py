@@ -15,15 +15,13 @@ import time
 from typing import Any
 
 import orjson
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from customers import store
+from customers.db import AsyncConn
 from customers.questionnaire import FieldSpec, QuestionnaireDocument
-
-AsyncConn = psycopg.AsyncConnection[Any]
 
 DAYS = 90
 TOP_VALUES = 10
@@ -78,8 +76,13 @@ async def compute_stats(conn: AsyncConn, document: QuestionnaireDocument, top: i
     """The statistics of the customers table for the questionnaire `document`."""
     fields = _fields(document)
     fills = sql.SQL("").join(
-        sql.SQL(", count(*) FILTER (WHERE {col} -> {key} IS NOT NULL AND {col} -> {key} NOT IN {empty}) AS {alias}").format(
-            col=sql.Identifier(part), key=sql.Literal(spec.key), empty=sql.SQL(_EMPTY), alias=sql.Identifier(f"fill_{i}")
+        sql.SQL(
+            ", count(*) FILTER (WHERE {col} -> {key} IS NOT NULL AND {col} -> {key} NOT IN {empty}) AS {alias}"
+        ).format(
+            col=sql.Identifier(part),
+            key=sql.Literal(spec.key),
+            empty=sql.SQL(_EMPTY),
+            alias=sql.Identifier(f"fill_{i}"),
         )
         for i, (part, spec) in enumerate(fields)
     )
@@ -165,7 +168,9 @@ async def refresh(conn: AsyncConn) -> dict[str, Any]:
 async def latest(conn: AsyncConn) -> dict[str, Any] | None:
     """The newest snapshot, or None before the first refresh."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute("SELECT id, taken_at, duration_ms, stats FROM stats_snapshots ORDER BY taken_at DESC, id DESC LIMIT 1")
+    await cur.execute(
+        "SELECT id, taken_at, duration_ms, stats FROM stats_snapshots ORDER BY taken_at DESC, id DESC LIMIT 1"
+    )
     row = await cur.fetchone()
     if row is None:
         return None

@@ -25,7 +25,7 @@ from pydantic_settings import (
 
 from customers.config import ConfigError, project_sources
 
-EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 OFF = frozenset({"off", "disabled", "never"})
 _EVERY = re.compile(r"^every\s+(\d+)\s*(s|sec|m|min|h|d)$")
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -73,7 +73,7 @@ def load_jobs_settings(**overrides: Any) -> JobsSettings:
     """Read the scheduler settings, failing with one line that names the bad variable."""
     try:
         return JobsSettings(**overrides)
-    except Exception as exc:  # pydantic.ValidationError or a TOML decode error
+    except Exception as exc:  # noqa: BLE001 - pydantic.ValidationError or a TOML decode error
         errors = getattr(exc, "errors", None)
         if callable(errors):
             first = errors()[0]
@@ -92,7 +92,7 @@ def parse_spec(spec: str, timezone: str = "UTC", *, name: str = "schedule") -> B
         seconds = int(match[1]) * _UNITS[match[2]]
         if seconds < 1:
             raise ConfigError(f"{name}: {spec!r} is not a positive interval")
-        return IntervalTrigger(seconds=seconds, start_date=EPOCH, timezone=dt.timezone.utc)
+        return IntervalTrigger(seconds=seconds, start_date=EPOCH, timezone=dt.UTC)
     try:
         return CronTrigger.from_crontab(spec.strip(), timezone=ZoneInfo(timezone))
     except ValueError as exc:
@@ -119,14 +119,14 @@ def describe(trigger: BaseTrigger | None) -> str:
 
 def next_fire(trigger: BaseTrigger, now: dt.datetime | None = None) -> dt.datetime | None:
     """The next fire time at or after `now`."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     upcoming: dt.datetime | None = trigger.get_next_fire_time(None, now)
     return upcoming
 
 
 def last_fire(trigger: BaseTrigger, now: dt.datetime | None = None, horizon: float = 86400) -> dt.datetime | None:
     """The latest fire time at or before `now` (None when there is none within `horizon` s)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     if isinstance(trigger, IntervalTrigger):
         step: dt.timedelta = trigger.interval
         start: dt.datetime = trigger.start_date

@@ -19,13 +19,13 @@ from customers.config import Settings, get_settings
 from customers.errors import CustomersError, DatabaseUnavailable, FieldError, ValidationFailed
 from customers.questionnaire import field_errors
 from customers.store import QuestionnaireCache
+from jobs import host as jobs_host
 from service.deps import Forbidden, Unauthorized, no_nul_text
 from service.fastlane import ServiceAPI
-from service.responses import JSONResponse
 from service.middleware import ServiceMiddleware, recheck_pool
+from service.responses import JSONResponse
 from service.routes import cards, customers, groups, health, metrics, rpc, search, settings
 from service.routes import jobs as jobs_routes
-from jobs import host as jobs_host
 
 log = logging.getLogger("customers.service")
 
@@ -77,8 +77,10 @@ def create_app(config: Settings | None = None) -> FastAPI:
     jobs_host.install(app, config)
     _install_error_handlers(app)
     app.add_middleware(
-        ServiceMiddleware, max_body_bytes=config.http_max_body_bytes,
-        max_json_depth=config.http_max_json_depth, access_log=config.access_log,
+        ServiceMiddleware,
+        max_body_bytes=config.http_max_body_bytes,
+        max_json_depth=config.http_max_json_depth,
+        access_log=config.access_log,
         own_parsing=(rpc.PATH,),
     )
     return app
@@ -138,8 +140,11 @@ def _allowed_methods(request: Request) -> list[str]:
     router itself decides, so `/groups/memberships` is not taken for `/groups/{group_id:int}`."""
     methods = {"GET", "POST", "PUT", "PATCH", "DELETE"}
     allowed = {
-        method for method in methods
-        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in request.app.router.routes)
+        method
+        for method in methods
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in request.app.router.routes
+        )
     }
     if "GET" in allowed:
         allowed.add("HEAD")

@@ -89,7 +89,9 @@ def settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def questionnaire(request: Request, conn: Annotated[psycopg.AsyncConnection[Any], Depends(connection)]) -> Questionnaire:
+async def questionnaire(
+    request: Request, conn: Annotated[psycopg.AsyncConnection[Any], Depends(connection)]
+) -> Questionnaire:
     cache: QuestionnaireCache = request.app.state.questionnaire
     return await cache.get(conn)
 
@@ -97,6 +99,7 @@ async def questionnaire(request: Request, conn: Annotated[psycopg.AsyncConnectio
 # The dependencies below are `async def` although they do not await: FastAPI runs a plain
 # `def` dependency in a worker thread, a hop that cost more than the whole lookup under load.
 # (`reader`, `admin` and `settings` stay plain functions for callers outside FastAPI's DI.)
+
 
 async def _reader(request: Request) -> Caller:
     return reader(request)

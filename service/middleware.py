@@ -52,7 +52,12 @@ class ServiceMiddleware:
     """Body limits, metrics and request logs around the whole application."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int, access_log: bool = False,
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_json_depth: int,
+        access_log: bool = False,
         own_parsing: tuple[str, ...] = (),
     ) -> None:
         self.app = app
@@ -119,23 +124,36 @@ class ServiceMiddleware:
             return _replay(body, receive, None)
         content_type = (_header(scope, b"content-type") or "application/json").lower()
         if "json" in content_type and json_depth(body) > self.max_json_depth:
-            raise _Refused(422, "too_deep", {
-                "code": "VALIDATION_FAILED",
-                "message": f"the JSON body nests deeper than {self.max_json_depth} levels",
-                "errors": [{"field": "body", "code": "INVALID_FORMAT",
-                            "message": f"arrays and objects may nest at most {self.max_json_depth} levels deep"}],
-            })
+            raise _Refused(
+                422,
+                "too_deep",
+                {
+                    "code": "VALIDATION_FAILED",
+                    "message": f"the JSON body nests deeper than {self.max_json_depth} levels",
+                    "errors": [
+                        {
+                            "field": "body",
+                            "code": "INVALID_FORMAT",
+                            "message": f"arrays and objects may nest at most {self.max_json_depth} levels deep",
+                        }
+                    ],
+                },
+            )
         if body and "json" in content_type:
             try:
                 parsed = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 # answered here as the service's 422: FastAPI would answer undeclared 400s for
                 # bodies that are not UTF-8
-                raise _Refused(422, "bad_json", {
-                    "code": "VALIDATION_FAILED",
-                    "message": "the request body is not valid JSON",
-                    "errors": [{"field": "body", "code": "INVALID_FORMAT", "message": f"not valid JSON: {exc}"}],
-                }) from None
+                raise _Refused(
+                    422,
+                    "bad_json",
+                    {
+                        "code": "VALIDATION_FAILED",
+                        "message": "the request body is not valid JSON",
+                        "errors": [{"field": "body", "code": "INVALID_FORMAT", "message": f"not valid JSON: {exc}"}],
+                    },
+                ) from None
             if b"\\u0000" in body and _JSON_NUL.search(body) and (errors := nul_text_errors(parsed, "")):
                 # PostgreSQL text and jsonb cannot hold NUL: refused here, naming the fields,
                 # rather than failing at the INSERT
@@ -150,18 +168,25 @@ class ServiceMiddleware:
         if self.access_log or status >= 500 or seconds >= SLOW_REQUEST_SECONDS:
             level = logging.WARNING if status >= 500 or seconds >= SLOW_REQUEST_SECONDS else logging.INFO
             # the path may carry a phone or an email: the JSON formatter masks them
-            log.log(level, "%s %s %d", method, template, status, extra={
-                "method": method, "path": scope["path"], "route": template, "status": status,
-                "duration_ms": round(seconds * 1000, 2),
-                "client": (scope.get("client") or ("", 0))[0],
-            })
+            log.log(
+                level,
+                "%s %s %d",
+                method,
+                template,
+                status,
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "client": (scope.get("client") or ("", 0))[0],
+                },
+            )
 
 
 def _has_body(scope: Scope) -> bool:
-    for name, _ in scope["headers"]:
-        if name == b"content-length" or name == b"transfer-encoding":
-            return True
-    return False
+    return any(name == b"content-length" or name == b"transfer-encoding" for name, _ in scope["headers"])
 
 
 def _header(scope: Scope, wanted: bytes) -> str | None:

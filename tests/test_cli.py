@@ -18,8 +18,11 @@ def run(settings: Settings, *args: str, env: dict[str, str] | None = None) -> su
     if not settings.embedded:
         base.update(SERVICES_DB_HOST=str(settings.services_db_host), SERVICES_DB_DATABASE=settings.services_db_database)
     return subprocess.run(
-        [sys.executable, "-m", "customers", *args], env={**base, **(env or {})},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "customers", *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -62,7 +65,9 @@ def test_settings_cli_round_trip(settings: Settings, clean_db: None, tmp_path: P
         ("{not json", "is not a JSON document"),
     ],
 )
-def test_bad_settings_file_is_one_line(settings: Settings, clean_db: None, tmp_path: Path, content: str, expected: str) -> None:
+def test_bad_settings_file_is_one_line(
+    settings: Settings, clean_db: None, tmp_path: Path, content: str, expected: str
+) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content, encoding="utf-8")
     result = run(settings, "settings", "set", str(path))

@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from psycopg.types.json import set_json_loads
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,7 +24,9 @@ _SQL = (
     "FROM customers WHERE phone = %s"
 )
 set_json_loads(orjson.loads)  # jsonb parsed by orjson, as a competent service would
-pool = AsyncConnectionPool(os.environ["BENCH_CONNINFO"], min_size=2, max_size=10, kwargs={"autocommit": True}, open=False)
+pool = AsyncConnectionPool(
+    os.environ["BENCH_CONNINFO"], min_size=2, max_size=10, kwargs={"autocommit": True}, open=False
+)
 
 
 async def by_phone(request: Request) -> Response:

@@ -64,7 +64,9 @@ SELECT (%(base)s::bigint + i)::text,
 """
 
 _PGBENCH_SCRIPT = """\\set n random(1, {rows})
-SELECT id, phone, email, email_confirmed, source_id, blocked, profile, meta, subscriptions, loyalty_enabled, accept_tender_offer, prioritize_sms_verification, created, updated_at FROM customers WHERE phone = ({base}::bigint + :n)::text;
+SELECT id, phone, email, email_confirmed, source_id, blocked, profile, meta, subscriptions, loyalty_enabled,
+  accept_tender_offer, prioritize_sms_verification, created, updated_at
+  FROM customers WHERE phone = ({base}::bigint + :n)::text;
 """
 
 
@@ -112,7 +114,9 @@ class Served:
 def serve(name: str, command: list[str], env: dict[str, str], url: str, probe: str, token: str, log: Path) -> Served:
     """Start a server process (its output goes to `log`) and wait until `probe` answers."""
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+        )
     served = Served(name, url, process)
     deadline = time.monotonic() + 60
     headers = {"Authorization": f"Bearer {token}"}
@@ -142,29 +146,55 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def wrk(url: str, script: str, connections: int, duration: int, threads: int, args: list[str], pid: int | None = None) -> dict[str, Any]:
+def wrk(
+    url: str, script: str, connections: int, duration: int, threads: int, args: list[str], pid: int | None = None
+) -> dict[str, Any]:
     """One wrk run; its Lua `done` prints a JSON summary. With `pid`, also the server's CPU time
     per request, a figure the neighbours' load on a shared machine disturbs far less than req/s."""
     cpu_before = cpu_seconds(pid) if pid else 0.0
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-               "-s", str(HERE / script), url, "--", *args]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "BENCH_LUA_DIR": str(HERE)}).stdout
-    line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
-    result = orjson.loads(line[len("WRK_JSON "):])
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(HERE / script),
+        url,
+        "--",
+        *args,
+    ]
+    out = subprocess.run(
+        command, check=True, capture_output=True, text=True, env={**os.environ, "BENCH_LUA_DIR": str(HERE)}
+    ).stdout
+    line = next(row for row in out.splitlines() if row.startswith("WRK_JSON "))
+    result = orjson.loads(line[len("WRK_JSON ") :])
     seconds = result["duration_us"] / 1e6
     errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
     cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
-    return {"rps": result["requests"] / seconds, "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
-            "errors": errors, "requests": result["requests"], "cpu_s": cpu}
+    return {
+        "rps": result["requests"] / seconds,
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "errors": errors,
+        "requests": result["requests"],
+        "cpu_s": cpu,
+    }
 
 
 def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """Rounds of one measurement as one: summed requests over summed time, median percentiles."""
     seconds = sum(p["requests"] / p["rps"] for p in parts)
     median = lambda key: sorted(p[key] for p in parts)[len(parts) // 2]  # noqa: E731
-    return {"rps": sum(p["requests"] for p in parts) / seconds, "p50_ms": median("p50_ms"), "p99_ms": median("p99_ms"),
-            "errors": sum(p["errors"] for p in parts), "requests": sum(p["requests"] for p in parts),
-            "cpu_s": sum(p["cpu_s"] for p in parts)}
+    return {
+        "rps": sum(p["requests"] for p in parts) / seconds,
+        "p50_ms": median("p50_ms"),
+        "p99_ms": median("p99_ms"),
+        "errors": sum(p["errors"] for p in parts),
+        "requests": sum(p["requests"] for p in parts),
+        "cpu_s": sum(p["cpu_s"] for p in parts),
+    }
 
 
 def pgbench(conninfo: str, rows: int, clients: int, duration: int, script_dir: Path) -> dict[str, Any]:
@@ -172,12 +202,29 @@ def pgbench(conninfo: str, rows: int, clients: int, duration: int, script_dir: P
     params = psycopg.conninfo.conninfo_to_dict(conninfo)
     script = script_dir / "by_phone.sql"
     script.write_text(_PGBENCH_SCRIPT.format(rows=rows, base=PHONE_BASE))
-    env = {**os.environ, "PGHOST": str(params.get("host", "")), "PGPORT": str(params.get("port", "5432")),
-           "PGUSER": str(params.get("user", "postgres")), "PGDATABASE": str(params.get("dbname", "customers"))}
+    env = {
+        **os.environ,
+        "PGHOST": str(params.get("host", "")),
+        "PGPORT": str(params.get("port", "5432")),
+        "PGUSER": str(params.get("user", "postgres")),
+        "PGDATABASE": str(params.get("dbname", "customers")),
+    }
     if params.get("password"):
         env["PGPASSWORD"] = str(params["password"])
-    command = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)),
-               "-T", str(duration), "-f", str(script)]
+    command = [
+        "pgbench",
+        "-n",
+        "-M",
+        "prepared",
+        "-c",
+        str(clients),
+        "-j",
+        str(min(clients, 2)),
+        "-T",
+        str(duration),
+        "-f",
+        str(script),
+    ]
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     tps = float(re.search(r"tps = ([\d.]+)", out)[1])  # type: ignore[index]
     latency = float(re.search(r"latency average = ([\d.]+) ms", out)[1])  # type: ignore[index]
@@ -190,7 +237,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of both services")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of reference and customers get-by-phone")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of reference and customers get-by-phone"
+    )
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--pgbench-clients", type=int, default=4)
@@ -206,57 +255,151 @@ def main() -> None:
     seed(target.conninfo, args.rows)
 
     work = Path(tempfile.mkdtemp(prefix="bench-http-"))
-    env = {**os.environ, "CUSTOMERS_DATA_DIR": str(args.data_dir.resolve()), "AUTH_TOKENS": f"admin:{admin},reader:{reader}",
-           "BENCH_CONNINFO": target.conninfo, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "CUSTOMERS_DATA_DIR": str(args.data_dir.resolve()),
+        "AUTH_TOKENS": f"admin:{admin},reader:{reader}",
+        "BENCH_CONNINFO": target.conninfo,
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     python = sys.executable
     ours_port, ref_port, single_port = free_port(), free_port(), free_port()
     services: list[Served] = []
     try:
-        services.append(serve("customers", [python, "-m", "customers", "serve", "--workers", str(args.workers),
-                                            "--port", str(ours_port), "--no-migrate"],
-                              env, f"http://127.0.0.1:{ours_port}", f"/customers/by-phone/{PHONE_BASE + 1}", reader, work / "ours.log"))
-        services.append(serve("reference", [python, "-m", "uvicorn", "bench.http.reference:app", "--workers", str(args.workers),
-                                            "--port", str(ref_port), "--log-level", "warning", "--no-access-log"],
-                              env, f"http://127.0.0.1:{ref_port}", f"/customers/by-phone/{PHONE_BASE + 1}", reader, work / "reference.log"))
+        services.append(
+            serve(
+                "customers",
+                [
+                    python,
+                    "-m",
+                    "customers",
+                    "serve",
+                    "--workers",
+                    str(args.workers),
+                    "--port",
+                    str(ours_port),
+                    "--no-migrate",
+                ],
+                env,
+                f"http://127.0.0.1:{ours_port}",
+                f"/customers/by-phone/{PHONE_BASE + 1}",
+                reader,
+                work / "ours.log",
+            )
+        )
+        services.append(
+            serve(
+                "reference",
+                [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "bench.http.reference:app",
+                    "--workers",
+                    str(args.workers),
+                    "--port",
+                    str(ref_port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                env,
+                f"http://127.0.0.1:{ref_port}",
+                f"/customers/by-phone/{PHONE_BASE + 1}",
+                reader,
+                work / "reference.log",
+            )
+        )
         # the same service with a query per lookup: what auth, validation, logs and metrics cost
         # next to the reference, without the coalescing of concurrent lookups
-        services.append(serve("customers, no coalescing", [python, "-m", "customers", "serve", "--workers", str(args.workers),
-                                                           "--port", str(single_port), "--no-migrate"],
-                              {**env, "LOOKUP_COALESCING": "false"}, f"http://127.0.0.1:{single_port}",
-                              f"/customers/by-phone/{PHONE_BASE + 1}", reader, work / "single.log"))
+        services.append(
+            serve(
+                "customers, no coalescing",
+                [
+                    python,
+                    "-m",
+                    "customers",
+                    "serve",
+                    "--workers",
+                    str(args.workers),
+                    "--port",
+                    str(single_port),
+                    "--no-migrate",
+                ],
+                {**env, "LOOKUP_COALESCING": "false"},
+                f"http://127.0.0.1:{single_port}",
+                f"/customers/by-phone/{PHONE_BASE + 1}",
+                reader,
+                work / "single.log",
+            )
+        )
         ours, ref, single = services[0].url, services[1].url, services[2].url
         ours_pid, ref_pid, single_pid = services[0].process.pid, services[1].process.pid, services[2].process.pid
         read_args = [reader, str(args.rows), str(PHONE_BASE)]
         results: list[tuple[str, int, dict[str, Any]]] = []
-        print(f"rows={args.rows:,} workers={args.workers} duration={args.duration}s wrk threads={args.threads}", flush=True)
+        print(
+            f"rows={args.rows:,} workers={args.workers} duration={args.duration}s wrk threads={args.threads}",
+            flush=True,
+        )
         for url in (ours, ref, single):  # warm all: pools filled, code paths compiled, caches touched
             wrk(url, "get_by_phone.lua", 16, 3, args.threads, read_args)
         for run, connections in enumerate(int(c) for c in args.connections.split(",")):
             # the pair being compared runs in alternating rounds, so that a neighbour's load
             # burst on this shared machine falls on both sides rather than on one
             rounds: dict[str, list[dict[str, Any]]] = {
-                "reference get-by-phone": [], "customers get-by-phone": [], "  same, no coalescing": []}
+                "reference get-by-phone": [],
+                "customers get-by-phone": [],
+                "  same, no coalescing": [],
+            }
             for _ in range(args.rounds):
-                rounds["reference get-by-phone"].append(wrk(ref, "get_by_phone.lua", connections, args.duration, args.threads, read_args, ref_pid))
-                rounds["customers get-by-phone"].append(wrk(ours, "get_by_phone.lua", connections, args.duration, args.threads, read_args, ours_pid))
+                rounds["reference get-by-phone"].append(
+                    wrk(ref, "get_by_phone.lua", connections, args.duration, args.threads, read_args, ref_pid)
+                )
+                rounds["customers get-by-phone"].append(
+                    wrk(ours, "get_by_phone.lua", connections, args.duration, args.threads, read_args, ours_pid)
+                )
                 rounds["  same, no coalescing"].append(
-                    wrk(single, "get_by_phone.lua", connections, args.duration, args.threads, read_args, single_pid))
+                    wrk(single, "get_by_phone.lua", connections, args.duration, args.threads, read_args, single_pid)
+                )
             measured = [(name, combine(parts)) for name, parts in rounds.items()]
-            measured.append(("customers get-by-id", wrk(ours, "get_by_id.lua", connections, args.duration, args.threads, read_args, ours_pid)))
-            measured.append(("customers create/update mix", wrk(ours, "write_mix.lua", connections, args.duration, args.threads,
-                                                                  [admin, str(args.rows), str(PHONE_BASE), str(run + 1)], ours_pid)))
+            measured.append(
+                (
+                    "customers get-by-id",
+                    wrk(ours, "get_by_id.lua", connections, args.duration, args.threads, read_args, ours_pid),
+                )
+            )
+            measured.append(
+                (
+                    "customers create/update mix",
+                    wrk(
+                        ours,
+                        "write_mix.lua",
+                        connections,
+                        args.duration,
+                        args.threads,
+                        [admin, str(args.rows), str(PHONE_BASE), str(run + 1)],
+                        ours_pid,
+                    ),
+                )
+            )
             for name, result in measured:
                 results.append((name, connections, result))
-                print(f"  {name:<30} c={connections:<3} {result['rps']:>8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
-                      f"p99 {result['p99_ms']:6.2f} ms  errors {result['errors']}  "
-                      f"service CPU {1e6 * result['cpu_s'] / max(result['requests'], 1):5.0f} us/req", flush=True)
+                print(
+                    f"  {name:<30} c={connections:<3} {result['rps']:>8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
+                    f"p99 {result['p99_ms']:6.2f} ms  errors {result['errors']}  "
+                    f"service CPU {1e6 * result['cpu_s'] / max(result['requests'], 1):5.0f} us/req",
+                    flush=True,
+                )
         for service in services:
             service.stop()
         services.clear()
         bench = pgbench(target.conninfo, args.rows, args.pgbench_clients, args.duration, work)
-        print(f"  {'pgbench point SELECT by phone':<30} c={bench['clients']:<3} {bench['tps']:>8.0f} tps    "
-              f"avg {bench['latency_avg_ms']:.3f} ms", flush=True)
+        print(
+            f"  {'pgbench point SELECT by phone':<30} c={bench['clients']:<3} {bench['tps']:>8.0f} tps    "
+            f"avg {bench['latency_avg_ms']:.3f} ms",
+            flush=True,
+        )
     finally:
         for service in services:
             service.stop()
@@ -275,10 +418,16 @@ def main() -> None:
         cpu_ratio = (ref_r["cpu_s"] / ref_r["requests"]) / (ours_r["cpu_s"] / ours_r["requests"])
         single_r = by[("  same, no coalescing", connections)]
         single_cpu = (ref_r["cpu_s"] / ref_r["requests"]) / (single_r["cpu_s"] / single_r["requests"])
-        print(f"  c={connections:<3} customers get-by-phone / reference: {ratio:.2f}x throughput, "
-              f"{cpu_ratio:.2f}x requests per service CPU second;   reference / pgbench: {ref_r['rps'] / bench['tps']:.3f}x")
-        print(f"  c={connections:<3} without coalescing / reference:     {single_r['rps'] / ref_r['rps']:.2f}x throughput, "
-              f"{single_cpu:.2f}x requests per service CPU second")
+        print(
+            f"  c={connections:<3} customers get-by-phone / reference: {ratio:.2f}x throughput, "
+            f"{cpu_ratio:.2f}x requests per service CPU second;   "
+            f"reference / pgbench: {ref_r['rps'] / bench['tps']:.3f}x"
+        )
+        print(
+            f"  c={connections:<3} without coalescing / reference:     "
+            f"{single_r['rps'] / ref_r['rps']:.2f}x throughput, "
+            f"{single_cpu:.2f}x requests per service CPU second"
+        )
         ok &= ratio >= 1.0 and ours_r["errors"] == 0
         if connections >= 64:
             ok &= ours_r["p99_ms"] < 50

@@ -9,6 +9,7 @@ document key prefix, so two versions never share a document.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import socket
@@ -86,6 +87,7 @@ def _record_end(conn: psycopg.Connection[Any], run: int, status: str, documents:
 
 # ---------------------------------------------------------------------------------------------
 # Session: one Redis client, its dialect, one PostgreSQL connection
+
 
 @dataclass
 class Session:
@@ -172,16 +174,17 @@ class _Lock:
         self.s.redis.expire(IndexState.BUILDING, IndexState.BUILDING_TTL)
 
     def __exit__(self, *exc: Any) -> None:
-        try:
+        with contextlib.suppress(psycopg.Error):  # a connection gone takes the lock with it
             self.s.conn.execute("SELECT pg_advisory_unlock(%s)", (INDEX_LOCK,))
-        except psycopg.Error:
-            pass  # the connection is gone, and the lock with it
 
 
 # ---------------------------------------------------------------------------------------------
 # Documents: SQL produces them (see schema), Python only lays out the commands
 
-def _commands(s: Session, index: str, schema: IndexSchema, rows: list[tuple[Any, ...]], *, fresh: bool) -> list[tuple[Any, ...]]:
+
+def _commands(
+    s: Session, index: str, schema: IndexSchema, rows: list[tuple[Any, ...]], *, fresh: bool
+) -> list[tuple[Any, ...]]:
     return commands_for(s.dialect, index, schema, rows, fresh=fresh)
 
 
@@ -199,7 +202,9 @@ def _send(s: Session, commands: list[tuple[Any, ...]]) -> int:
     return len(errors)
 
 
-def _chunks(s: Session, schema: IndexSchema, where: str, params: dict[str, Any], chunk: int) -> Iterator[list[tuple[Any, ...]]]:
+def _chunks(
+    s: Session, schema: IndexSchema, where: str, params: dict[str, Any], chunk: int
+) -> Iterator[list[tuple[Any, ...]]]:
     """Customers' documents in id order, `chunk` at a time (keyset pagination over id)."""
     return _keyset(s, schema.documents_sql(f"({where}) AND id > %(after)s", limit=True), params, chunk)
 
@@ -300,7 +305,7 @@ class RawStream:
         errors = starts.count(b"\n-")
         if errors:
             if not self.failed:
-                first = starts[starts.index(b"\n-") + 1:].split(b"\r", 1)[0]
+                first = starts[starts.index(b"\n-") + 1 :].split(b"\r", 1)[0]
                 log.error("the search server refused a document write: %s", first.decode(errors="replace"))
             self.failed += errors
         self.unread -= data.count(b"\n")
@@ -320,8 +325,16 @@ def _resp(command: tuple[Any, ...]) -> bytes:
 
 
 def _write_all(
-    s: Session, indexes: list[str], schema: IndexSchema, where: str, params: dict[str, Any], *,
-    fresh: bool, total: int = 0, progress: Progress | None = None, lock: _Lock | None = None,
+    s: Session,
+    indexes: list[str],
+    schema: IndexSchema,
+    where: str,
+    params: dict[str, Any],
+    *,
+    fresh: bool,
+    total: int = 0,
+    progress: Progress | None = None,
+    lock: _Lock | None = None,
 ) -> int:
     """Write the matching customers into `indexes`. A second thread fetches the next chunk's
     documents from PostgreSQL and encodes its commands while this one writes the current
@@ -395,8 +408,8 @@ def _drop(s: Session, index: str) -> None:
     timed-out drop failed with "Unknown Index name": the drop waits long, and no client of ours
     resends a command that timed out (`client.RETRY_ON`). Unlinking the documents afterwards in
     batches keeps that one command as short as the server allows (freeing the index itself
-    still took 2–4 s at 1M) and lets other clients in between batches. Safe to repeat: an interrupted drop leaves the index in
-    `IndexState.INDEXES`, and the next run removes what is left."""
+    still took 2–4 s at 1M) and lets other clients in between batches. Safe to repeat: an
+    interrupted drop leaves the index in `IndexState.INDEXES`, and the next run removes what is left."""
     # its own client: the drop may take longer than a reply is otherwise waited for
     slow = connect(s.settings, timeout=DROP_TIMEOUT)
     try:
@@ -442,6 +455,7 @@ def _count(s: Session) -> int:
 # ---------------------------------------------------------------------------------------------
 # Public operations
 
+
 def init_index(settings: Settings, *, load_docs: bool = False, progress: Progress | None = None) -> int | None:
     """Create the index if there is none; return the number of documents loaded (0 without
     `load_docs`), or None when an index already existed."""
@@ -455,7 +469,9 @@ def init_index(settings: Settings, *, load_docs: bool = False, progress: Progres
         loaded = 0
         if load_docs:
             s.redis.set(IndexState.BUILDING, index, ex=IndexState.BUILDING_TTL)
-            loaded = _write_all(s, [index], schema, "TRUE", {}, fresh=True, total=_count(s), progress=progress, lock=lock)
+            loaded = _write_all(
+                s, [index], schema, "TRUE", {}, fresh=True, total=_count(s), progress=progress, lock=lock
+            )
         _switch(s, index)
         _record_end(s.conn, run, "done", loaded)
         return loaded
@@ -490,7 +506,10 @@ CATCH_UP_MARGIN = dt.timedelta(seconds=60)  # writers' transactions that started
 
 
 def migrate_index(
-    settings: Settings, *, load_docs: bool = True, progress: Progress | None = None,
+    settings: Settings,
+    *,
+    load_docs: bool = True,
+    progress: Progress | None = None,
 ) -> MigrateResult:
     """Build a new index version from the questionnaire in force, load it in chunks, catch up
     the writes made meanwhile, switch to it atomically and drop the old one.
@@ -514,7 +533,9 @@ def migrate_index(
             since = since_row[0]
             loaded = 0
             if load_docs:
-                loaded = _write_all(s, [index], schema, "TRUE", {}, fresh=True, total=_count(s), progress=progress, lock=lock)
+                loaded = _write_all(
+                    s, [index], schema, "TRUE", {}, fresh=True, total=_count(s), progress=progress, lock=lock
+                )
             caught = _write_all(s, [index], schema, "updated_at >= %(since)s", {"since": since}, fresh=False)
             second_row = s.conn.execute("SELECT now() - %s", (CATCH_UP_MARGIN,)).fetchone()
             assert second_row is not None
@@ -550,14 +571,14 @@ def index_status(settings: Settings) -> dict[str, Any]:
             "documents": s.num_docs(current) if current else None,
             "customers": _count(s),
             "building": building,
-            "last_rebuild": dict(zip(cols, last)) if last else None,
+            "last_rebuild": dict(zip(cols, last, strict=False)) if last else None,
         }
 
 
 def reindex_ids(settings: Settings, ids: Iterable[int]) -> int:
     """Write these customers' documents again (removing those that no longer exist); return
     how many documents were written."""
-    wanted = sorted(set(int(i) for i in ids))
+    wanted = sorted({int(i) for i in ids})
     if not wanted:
         return 0
     with open_session(settings) as s:
@@ -594,6 +615,7 @@ def reindex_since(settings: Settings, since: dt.datetime) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # Consistency: the index against PostgreSQL
+
 
 @dataclass
 class ConsistencyReport:
@@ -639,8 +661,8 @@ def check_consistency(settings: Settings, *, sample: int = 200, repair: bool = F
             pipe.hgetall(IndexState.doc_key(index, row[0]))
         stored = pipe.execute()
         names = schema.document_columns()
-        for row, doc in zip(rows, stored):
-            expected = {n: v for n, v in zip(names, row[1:]) if v is not None}
+        for row, doc in zip(rows, stored, strict=False):
+            expected = {n: v for n, v in zip(names, row[1:], strict=False) if v is not None}
             if not doc:
                 report.missing.append(row[0])
             elif not _same(expected, doc):
@@ -665,10 +687,8 @@ def _same(expected: dict[str, Any], doc: dict[str, str]) -> bool:
                     return False
             except ValueError:
                 return False
-        elif str(value) != doc[name]:
-            # tag lists: the order of elements does not matter
-            if sorted(str(value).split("\x1f")) != sorted(doc[name].split("\x1f")):
-                return False
+        elif str(value) != doc[name] and sorted(str(value).split("\x1f")) != sorted(doc[name].split("\x1f")):
+            return False  # tag lists: the order of elements does not matter
     return True
 
 
@@ -677,7 +697,7 @@ def _indexed_ids(s: Session, index: str) -> set[int]:
     prefix = IndexState.doc_prefix(index)
     ids: set[int] = set()
     for key in s.redis.scan_iter(match=f"{prefix}*", count=10_000):
-        tail = key[len(prefix):]
+        tail = key[len(prefix) :]
         if tail.isdigit():
             ids.add(int(tail))
     return ids

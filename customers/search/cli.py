@@ -49,8 +49,11 @@ def init(ctx: click.Context, load_docs: bool, as_json: bool) -> None:
     """Create the index if it does not exist."""
     settings = _settings(ctx)
     loaded = _with_progress("loading", lambda p: search.init_index(settings, load_docs=load_docs, progress=p))
-    _print({"created": loaded is not None, "loaded": loaded}, as_json,
-           "the index already exists" if loaded is None else f"index created, {loaded} documents loaded")
+    _print(
+        {"created": loaded is not None, "loaded": loaded},
+        as_json,
+        "the index already exists" if loaded is None else f"index created, {loaded} documents loaded",
+    )
 
 
 @search_group.command("flush")
@@ -67,7 +70,9 @@ def flush(ctx: click.Context, yes: bool, as_json: bool) -> None:
 
 
 @search_group.command("migrate")
-@click.option("--load-docs/--no-load-docs", default=True, show_default=True, help="Load every customer into the new index.")
+@click.option(
+    "--load-docs/--no-load-docs", default=True, show_default=True, help="Load every customer into the new index."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def migrate(ctx: click.Context, load_docs: bool, as_json: bool) -> None:
@@ -76,9 +81,12 @@ def migrate(ctx: click.Context, load_docs: bool, as_json: bool) -> None:
     settings = _settings(ctx)
     result = _with_progress("rebuilding", lambda p: search.migrate_index(settings, load_docs=load_docs, progress=p))
     rate = result.documents / result.seconds if result.seconds else 0
-    _print(result.to_dict(), as_json,
-           f"{result.index} in force: {result.documents} documents ({rate:,.0f}/s), {result.caught_up} caught up, "
-           f"dropped {', '.join(result.dropped) or 'nothing'} in {result.seconds:.1f}s")
+    _print(
+        result.to_dict(),
+        as_json,
+        f"{result.index} in force: {result.documents} documents ({rate:,.0f}/s), {result.caught_up} caught up, "
+        f"dropped {', '.join(result.dropped) or 'nothing'} in {result.seconds:.1f}s",
+    )
 
 
 @search_group.command("status")
@@ -89,9 +97,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
     s = search.index_status(_settings(ctx))
     last = s["last_rebuild"]
     when = f"{last['action']} of {last['index']} finished {last['finished_at']:%Y-%m-%d %H:%M:%S}" if last else "never"
-    _print(s, as_json,
-           f"RediSearch {s['dialect']}: index {s['index'] or '(none)'}, {s['documents']} documents / "
-           f"{s['customers']} customers; last rebuild: {when}" + (f"; building {s['building']}" if s["building"] else ""))
+    _print(
+        s,
+        as_json,
+        f"RediSearch {s['dialect']}: index {s['index'] or '(none)'}, {s['documents']} documents / "
+        f"{s['customers']} customers; last rebuild: {when}" + (f"; building {s['building']}" if s["building"] else ""),
+    )
 
 
 @search_group.command("check")
@@ -102,9 +113,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
 def check(ctx: click.Context, sample: int, repair: bool, as_json: bool) -> None:
     """Compare the index with PostgreSQL; exit 1 when they differ (and nothing was repaired)."""
     report = search.check_consistency(_settings(ctx), sample=sample, repair=repair)
-    _print(report.to_dict(), as_json,
-           f"{report.customers} customers, {report.documents} documents, {report.sampled} sampled: "
-           f"{len(report.drifted)} drifted, {len(report.missing)} missing, {len(report.stale)} stale"
-           + (f", {report.repaired} repaired" if repair else ""))
+    _print(
+        report.to_dict(),
+        as_json,
+        f"{report.customers} customers, {report.documents} documents, {report.sampled} sampled: "
+        f"{len(report.drifted)} drifted, {len(report.missing)} missing, {len(report.stale)} stale"
+        + (f", {report.repaired} repaired" if repair else ""),
+    )
     if not report.consistent and not report.repaired:
         ctx.exit(1)

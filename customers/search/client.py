@@ -121,6 +121,7 @@ async def probe_async(client: AsyncClient) -> Dialect:
 
 def _pairs(reply: Any) -> dict[str, Any]:
     """A flat `[k, v, k, v]` reply (RESP2) as a dict; a dict is returned as is."""
+
     def text(value: Any) -> Any:
         return value.decode() if isinstance(value, bytes) else value
 

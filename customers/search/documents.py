@@ -12,7 +12,9 @@ from customers.search.state import IndexState
 Command = tuple[Any, ...]
 
 
-def commands_for(dialect: Dialect, index: str, schema: IndexSchema, rows: list[tuple[Any, ...]], *, fresh: bool) -> list[Command]:
+def commands_for(
+    dialect: Dialect, index: str, schema: IndexSchema, rows: list[tuple[Any, ...]], *, fresh: bool
+) -> list[Command]:
     """Commands writing one document per `(id, *values)` row; NULL values are left out.
     `fresh`: the index cannot hold these documents yet (a bulk load), so no delete first."""
     names = schema.document_columns()
@@ -21,7 +23,7 @@ def commands_for(dialect: Dialect, index: str, schema: IndexSchema, rows: list[t
     commands: list[Command] = []
     for row in rows:
         fields: list[Any] = []
-        for name, value in zip(names, row[1:]):
+        for name, value in zip(names, row[1:], strict=False):
             if value is not None:
                 fields.append(name)
                 fields.append(value)
@@ -55,13 +57,15 @@ def encoded_sql(dialect: Dialect, index: str, schema: IndexSchema, where: str, *
     count = f"num_nonnulls({', '.join('d.' + c for c in columns)})"
     for command in template:
         constant = len([a for a in command if a != _FIELDS])
-        header = f"'*' || ({constant} + 2 * {count}) || E'\\r\\n'" if _FIELDS in command else _literal(f"*{constant}\r\n")
+        header = (
+            f"'*' || ({constant} + 2 * {count}) || E'\\r\\n'" if _FIELDS in command else _literal(f"*{constant}\r\n")
+        )
         pieces.append(header)
         for arg in command:
             if arg == _KEY:
                 pieces.append(f"'$' || octet_length({key}) || E'\\r\\n' || {key} || E'\\r\\n'")
             elif arg == _FIELDS:
-                for name, column in zip(names, columns):
+                for name, column in zip(names, columns, strict=False):
                     text = f"d.{column}::text" if name in numeric else f"d.{column}"
                     pieces.append(
                         f"CASE WHEN d.{column} IS NULL THEN '' ELSE {_literal(_bulk(name))} || '$' || "

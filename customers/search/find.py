@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
-import psycopg
 import redis
 
 from customers.config import Settings
+from customers.db import AsyncConn
 from customers.questionnaire import Questionnaire
 from customers.search.client import REDIS_ERRORS, Dialect, pairs
 from customers.search.pg import fetch_ordered, find_pg, sample_sort_values
@@ -29,7 +29,6 @@ from customers.search.schema import IndexSchema
 from customers.search.state import IndexState
 
 log = logging.getLogger(__name__)
-AsyncConn = psycopg.AsyncConnection[Any]
 Engine = Literal["redisearch", "postgresql"]
 
 # (version, id of the document) -> (the document, kept alive so its id is not reused; schema)
@@ -73,7 +72,12 @@ class _Changed(_Fallback):
 
 
 async def find(
-    conn: AsyncConn, q: Questionnaire, request: FindRequest, *, settings: Settings, runtime: SearchRuntime | None = None,
+    conn: AsyncConn,
+    q: Questionnaire,
+    request: FindRequest,
+    *,
+    settings: Settings,
+    runtime: SearchRuntime | None = None,
 ) -> FindResult:
     """Find customers: free text, filters, a page and an order; raises ValidationFailed (422)
     for anything the engines could answer wrongly."""
@@ -116,8 +120,16 @@ async def _find_redis(conn: AsyncConn, checked: Plan, runtime: SearchRuntime, ti
         if by_key.get(f.key) != f:
             raise _Fallback(f"index {current} was built from another questionnaire ({f.key!r} differs): run migrate")
     timings["redis"] = (time.perf_counter() - started) * 1000
-    pager = _Pager(runtime.client, dialect, dialect.search_target(IndexState.ALIAS, current),
-                   IndexState.doc_prefix(current), checked, conn, timings, await runtime.query_timeout())
+    pager = _Pager(
+        runtime.client,
+        dialect,
+        dialect.search_target(IndexState.ALIAS, current),
+        IndexState.doc_prefix(current),
+        checked,
+        conn,
+        timings,
+        await runtime.query_timeout(),
+    )
     total, ids = await pager.page()
     started = time.perf_counter()
     items = await fetch_ordered(conn, ids)
@@ -154,8 +166,17 @@ Entry = tuple[int, str]  # (customer id, the sort key as the server returns it: 
 class _Pager:
     """One page of ids over RediSearch, exactly in PostgreSQL's order, with the total."""
 
-    def __init__(self, client: Any, dialect: Dialect, target: str, prefix: str, plan: Plan, conn: AsyncConn,
-                 timings: dict[str, float], timeout: float | None = DEFAULT_QUERY_TIMEOUT) -> None:
+    def __init__(
+        self,
+        client: Any,
+        dialect: Dialect,
+        target: str,
+        prefix: str,
+        plan: Plan,
+        conn: AsyncConn,
+        timings: dict[str, float],
+        timeout: float | None = DEFAULT_QUERY_TIMEOUT,
+    ) -> None:
         self.client = client
         # seconds; a sorted query that took this long has its total checked (None: never)
         self.verify_after = float("inf") if timeout is None else timeout * VERIFY_SHARE
@@ -181,13 +202,25 @@ class _Pager:
         reply = await self._call("FT.SEARCH", self.target, query, "NOCONTENT", "LIMIT", 0, 1)
         return int(reply[0])
 
-    async def sorted_window(self, query: str, start: int, size: int, attr: str | None = None,
-                            desc: bool | None = None) -> tuple[int, list[Entry]]:
+    async def sorted_window(
+        self, query: str, start: int, size: int, attr: str | None = None, desc: bool | None = None
+    ) -> tuple[int, list[Entry]]:
         """(matches, entries at sorted positions start..start+size-1 with their sort keys)."""
         attr = attr or self.attr
         desc = self.plan.desc if desc is None else desc
-        reply = await self._call("FT.SEARCH", self.target, query, "NOCONTENT", "LIMIT", start, max(size, 1),
-                                 "SORTBY", attr, "DESC" if desc else "ASC", "WITHSORTKEYS")
+        reply = await self._call(
+            "FT.SEARCH",
+            self.target,
+            query,
+            "NOCONTENT",
+            "LIMIT",
+            start,
+            max(size, 1),
+            "SORTBY",
+            attr,
+            "DESC" if desc else "ASC",
+            "WITHSORTKEYS",
+        )
         total = int(reply[0])
         n = len(self.prefix)
         entries = [(int(reply[i][n:]), reply[i + 1]) for i in range(1, len(reply) - 1, 2)][:size]
@@ -245,7 +278,7 @@ class _Pager:
         if first >= len(entries):
             return total, []
         if margin == 0:
-            return total, [i for i, _ in entries[first:first + n]]
+            return total, [i for i, _ in entries[first : first + n]]
         return total, await self._in_order(matched, start, entries, o, min(n, len(entries) - first))
 
     async def _in_order(self, matched: int, start: int, entries: list[Entry], o: int, n: int) -> list[int]:
@@ -266,8 +299,8 @@ class _Pager:
             start_seen = lo > start or start == 0
             end_seen = hi < end or end >= matched
             if start_seen and end_seen:
-                run = sorted(i for i, _ in entries[lo - start:hi - start])
-                result += run[pos - lo:pos - lo + take]
+                run = sorted(i for i, _ in entries[lo - start : hi - start])
+                result += run[pos - lo : pos - lo + take]
             else:
                 if start_seen:
                     first = lo
@@ -314,7 +347,7 @@ class _Pager:
             matched, entries = await self.sorted_window(self.query, run_start, size)
             run = [i for i, k in entries if k == key]
             if len(run) < len(entries) or run_start + len(entries) >= matched:
-                return sorted(run)[rank:rank + take]
+                return sorted(run)[rank : rank + take]
             if size > TEXT_GROUP_MAX:
                 raise _Fallback(f"more than {TEXT_GROUP_MAX} customers share the text sort value")
 
@@ -352,7 +385,9 @@ class _Pager:
             return total, None
         return total, await self._range_window(start, size, need, total)
 
-    async def _range_window(self, start: int, size: int, need: int, total: int | None) -> tuple[int, list[Entry]] | None:
+    async def _range_window(
+        self, start: int, size: int, need: int, total: int | None
+    ) -> tuple[int, list[Entry]] | None:
         """See `_narrowed`; `total`: the matches, when known (else the sample estimates them)."""
         sample, fraction = await self._sample()
         estimate = total or (len(sample) / fraction if fraction > 0 else 0)
@@ -362,7 +397,7 @@ class _Pager:
         if estimate < NARROW_MIN or need * 2 > estimate or high >= len(sample):
             return None
         for _ in range(3):
-            bounds, marks, end = await self._marks(sample[max(low, 0):high + 1])
+            bounds, marks, end = await self._marks(sample[max(low, 0) : high + 1])
             if end >= need:
                 break
             if high == len(sample) - 1:
@@ -396,7 +431,7 @@ class _Pager:
         counts = await self._counts([self._and(r) for r in ranges])
         marks: list[tuple[float | None, int]] = [(None, 0)]
         position = 0
-        for value, counted in zip(bounds, counts):
+        for value, counted in zip(bounds, counts, strict=False):
             position += counted
             marks.append((value, position))
         return bounds, marks, position + counts[-1]
@@ -407,7 +442,8 @@ class _Pager:
         started = time.perf_counter()
         try:
             replies = await asyncio.gather(
-                *(self.client.execute_command("FT.SEARCH", self.target, q, "NOCONTENT", "LIMIT", 0, 1) for q in queries))
+                *(self.client.execute_command("FT.SEARCH", self.target, q, "NOCONTENT", "LIMIT", 0, 1) for q in queries)
+            )
             return [int(reply[0]) for reply in replies]
         finally:
             _add(self.timings, "redis", started)
@@ -436,5 +472,4 @@ def _plain(key: str) -> str:
     """A numeric sort key (`#1e+18`, 17 significant digits) as a query number: the query parser
     takes no exponent notation; the shortest round-tripping decimal is exactly the same double."""
     number = float(key[1:] if key.startswith("#") else key)
-    text = format(Decimal(repr(number)), "f")
-    return text
+    return format(Decimal(repr(number)), "f")

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 
+from customers.db import AsyncConn
 from customers.search.query import Plan
 from customers.store import COLUMNS, translated
-
-AsyncConn = psycopg.AsyncConnection[Any]
 
 
 async def find_pg(conn: AsyncConn, plan: Plan) -> tuple[int, list[dict[str, Any]]]:
@@ -51,7 +49,8 @@ async def sample_sort_values(conn: AsyncConn, plan: Plan, pages: int, min_rows: 
     direction = "DESC" if plan.desc else "ASC"
     async with translated:
         cur = await conn.execute(
-            "SELECT least(100, %s * 100.0 / greatest(pg_relation_size('customers') / current_setting('block_size')::int, 1)),"
+            "SELECT least(100, %s * 100.0 / "
+            "greatest(pg_relation_size('customers') / current_setting('block_size')::int, 1)),"
             " reltuples FROM pg_class WHERE oid = 'customers'::regclass",
             [pages],
         )
@@ -60,7 +59,8 @@ async def sample_sort_values(conn: AsyncConn, plan: Plan, pages: int, min_rows: 
         if row is not None and 0 <= row[1] < min_rows:  # -1: never analysed, unknown
             return [], percent / 100
         cur = await conn.execute(
-            f"SELECT {plan.sort.sort_sql()} FROM customers TABLESAMPLE SYSTEM (%s) WHERE {where} ORDER BY 1 {direction}",
+            f"SELECT {plan.sort.sort_sql()} FROM customers TABLESAMPLE SYSTEM (%s) "
+            f"WHERE {where} ORDER BY 1 {direction}",
             [percent, *params],
         )
         return [float(r[0]) for r in await cur.fetchall()], percent / 100

@@ -152,6 +152,7 @@ class Plan:
 # ---------------------------------------------------------------------------------------------
 # Escaping
 
+
 def escape_tag(value: str) -> str:
     """Backslash-escape every ASCII character that is not a letter, digit or `_` (spaces too):
     unescaped `+`, `-`, `.`, `@` change a tag query's meaning or break it. Non-ASCII characters
@@ -291,6 +292,7 @@ def _sql_clause(c: Clause) -> tuple[str, list[Any]]:
 # ---------------------------------------------------------------------------------------------
 # Validation
 
+
 class _Invalid(Exception):
     def __init__(self, code: ValidationCode, message: str) -> None:
         super().__init__(message)
@@ -308,8 +310,12 @@ def plan(request: FindRequest, schema: IndexSchema, *, max_window: int, region: 
     if request.limit > MAX_LIMIT:
         fail("limit", "NUMBER_CONSTRAINT", f"limit may not exceed {MAX_LIMIT}", request.limit)
     if request.offset + request.limit > max_window:
-        fail("offset", "NUMBER_CONSTRAINT",
-             f"offset + limit may not exceed {max_window}: narrow the filters instead of paging deeper", request.offset)
+        fail(
+            "offset",
+            "NUMBER_CONSTRAINT",
+            f"offset + limit may not exceed {max_window}: narrow the filters instead of paging deeper",
+            request.offset,
+        )
     if len(request.filters) > MAX_FILTERS:
         fail("filters", "LENGTH_CONSTRAINT", f"at most {MAX_FILTERS} filters")
 
@@ -348,9 +354,12 @@ def plan(request: FindRequest, schema: IndexSchema, *, max_window: int, region: 
         if family == "tag" and not f.prefixable:
             allowed.discard("prefix")
         if flt.condition not in allowed:
-            fail(f"{name}.condition", "TYPE_MISMATCH",
-                 f"{flt.condition!r} does not fit {f.key!r} ({_describe(f)}); use one of {', '.join(sorted(allowed))}",
-                 flt.condition)
+            fail(
+                f"{name}.condition",
+                "TYPE_MISMATCH",
+                f"{flt.condition!r} does not fit {f.key!r} ({_describe(f)}); use one of {', '.join(sorted(allowed))}",
+                flt.condition,
+            )
             continue
         try:
             clauses.append(Clause(f, flt.condition, _values(f, flt.condition, flt.value, region)))
@@ -359,8 +368,16 @@ def plan(request: FindRequest, schema: IndexSchema, *, max_window: int, region: 
     if errors:
         raise ValidationFailed(errors)
     assert sort is not None
-    return Plan(query_words, prefix, clauses, sort, request.sort_order == "desc",
-                request.offset, request.limit, schema.text_fields)
+    return Plan(
+        query_words,
+        prefix,
+        clauses,
+        sort,
+        request.sort_order == "desc",
+        request.offset,
+        request.limit,
+        schema.text_fields,
+    )
 
 
 def _describe(f: IndexField) -> str:
@@ -430,9 +447,8 @@ def _scalar(f: IndexField, value: Any, region: str) -> Any:
             return normalize_phone(value, region)
         except InvalidPhone as exc:
             raise _Invalid("INVALID_FORMAT", str(exc)) from None
-    if f.options is not None:
-        if value not in f.options:
-            raise _Invalid("INVALID_ENUM_VALUE", f"{value!r} is not one of {', '.join(f.options)}")
+    if f.options is not None and value not in f.options:
+        raise _Invalid("INVALID_ENUM_VALUE", f"{value!r} is not one of {', '.join(f.options)}")
     text = value.strip().lower()
     if not text:
         raise _Invalid("INVALID_FORMAT", "an empty value is not searchable")
@@ -449,7 +465,7 @@ def _numeric(f: IndexField, value: Any) -> float:
         if f.type == "datetime":
             moment: dt.datetime = parse_datetime(value)
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.timezone.utc)
+                moment = moment.replace(tzinfo=dt.UTC)
             return round(moment.timestamp(), 6)
     except PydanticCustomError as exc:
         raise _Invalid(exc.type, exc.message()) from None  # type: ignore[arg-type]

@@ -112,8 +112,15 @@ class SearchRuntime:
             await self.client.ping()
             dialect = await self.dialect()
             current, building = await self.targets()
-            return {"ok": True, "dialect": dialect.name, "module_version": dialect.version,
-                    "module_args": list(dialect.module_args), "index": current, "building": building, **body}
+            return {
+                "ok": True,
+                "dialect": dialect.name,
+                "module_version": dialect.version,
+                "module_args": list(dialect.module_args),
+                "index": current,
+                "building": building,
+                **body,
+            }
         except REDIS_ERRORS as exc:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}", **body}
         except Exception as exc:  # noqa: BLE001 - e.g. no search module: unhealthy, reported

@@ -63,7 +63,9 @@ class IndexField:
     @property
     def prefixable(self) -> bool:
         """Text fields (word prefixes) and free-string tags (value prefixes)."""
-        return self.kind == "text" or (self.kind == "tag" and self.type in ("string", "email") and self.source != "core")
+        return self.kind == "text" or (
+            self.kind == "tag" and self.type in ("string", "email") and self.source != "core"
+        )
 
     @property
     def prefix_attr(self) -> str:
@@ -136,7 +138,7 @@ class IndexField:
         """The sort value, with the same sentinel for missing values as in the index."""
         if self.kind == "numeric":
             return f"coalesce({self.value_sql()}, {NUM_SENTINEL}::float8)"
-        return f"coalesce({self.value_sql()}, chr(65535)) COLLATE \"C\""
+        return f'coalesce({self.value_sql()}, chr(65535)) COLLATE "C"'
 
     def doc_sql(self, value: str | None = None) -> str:
         """The value as written into the index document (NULL: the attribute is left out)."""
@@ -259,7 +261,9 @@ class IndexSchema:
     @classmethod
     def from_json(cls, text: str) -> IndexSchema:
         items = json.loads(text)
-        return cls(tuple(IndexField(**{**i, "options": tuple(i["options"]) if i.get("options") else None}) for i in items))
+        return cls(
+            tuple(IndexField(**{**i, "options": tuple(i["options"]) if i.get("options") else None}) for i in items)
+        )
 
     @property
     def fingerprint(self) -> str:

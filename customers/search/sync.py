@@ -11,12 +11,12 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from customers.metrics import SEARCH_INDEX_WRITE_FAILURES
-
 from customers.search.client import REDIS_ERRORS
 from customers.search.documents import commands_for, delete_commands
 from customers.search.runtime import SearchRuntime
 
 log = logging.getLogger(__name__)
+
 
 class IndexWriter:
     """A `customers.store.on_change` listener copying writes into the index."""
@@ -43,8 +43,12 @@ class IndexWriter:
             self.runtime.counters.write_failures += 1
             self.runtime.failed("index write", exc)
             SEARCH_INDEX_WRITE_FAILURES.labels("unreachable").inc()
-            log.warning("search index not updated for customers %s (Redis unreachable: %s); "
-                        "`customers search migrate` repairs it", [r["id"] for r in upserted] + deleted, exc)
+            log.warning(
+                "search index not updated for customers %s (Redis unreachable: %s); "
+                "`customers search migrate` repairs it",
+                [r["id"] for r in upserted] + deleted,
+                exc,
+            )
 
     async def write(self, ids: list[int], deleted: list[int]) -> None:
         """Write the documents of `ids` (read back from PostgreSQL) and remove `deleted`."""

@@ -64,13 +64,17 @@ async def list_cards(customer_id: CustomerId, _: ReaderDep, conn: ConnDep) -> JS
 
 
 @router.post("/{customer_id:int}/cards", status_code=status.HTTP_201_CREATED, response_model=Card, responses=_ERRORS)
-async def create_card(customer_id: CustomerId, _: AdminDep, conn: ConnDep, body: CardCreate | None = None) -> JSONResponse:
+async def create_card(
+    customer_id: CustomerId, _: AdminDep, conn: ConnDep, body: CardCreate | None = None
+) -> JSONResponse:
     """Issue a card with a generated, unguessable id of the given type (VIRTUAL without a body)."""
     card = await cards.create_card(conn, customer_id, cards.generated_card_type(body.card_type if body else None))
     return JSONResponse(card, status_code=status.HTTP_201_CREATED)
 
 
-@router.put("/{customer_id:int}/cards/{card_id}", status_code=status.HTTP_201_CREATED, response_model=Card, responses=_ERRORS)
+@router.put(
+    "/{customer_id:int}/cards/{card_id}", status_code=status.HTTP_201_CREATED, response_model=Card, responses=_ERRORS
+)
 async def add_physical_card(customer_id: CustomerId, card_id: str, _: AdminDep, conn: ConnDep) -> JSONResponse:
     """Attach a physical card (a number starting with 441) to the customer."""
     card = await cards.add_physical_card(conn, customer_id, card_id)
@@ -83,7 +87,9 @@ async def deactivate_card(customer_id: CustomerId, card_id: str, _: AdminDep, co
     return JSONResponse(await cards.deactivate_card(conn, customer_id, card_id))
 
 
-@router.post("/{customer_id:int}/login-codes", status_code=status.HTTP_201_CREATED, response_model=LoginCode, responses=_ERRORS)
+@router.post(
+    "/{customer_id:int}/login-codes", status_code=status.HTTP_201_CREATED, response_model=LoginCode, responses=_ERRORS
+)
 async def create_login_code(customer_id: CustomerId, _: AdminDep, conn: ConnDep, settings: SettingsDep) -> JSONResponse:
     """A short-lived login code (a temporary card), replacing the customer's previous one."""
     code = await cards.create_login_code(conn, customer_id, settings.login_code_ttl_seconds)

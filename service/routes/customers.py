@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response, status
 from psycopg_pool import AsyncConnectionPool
@@ -37,7 +35,9 @@ def _found_json(document: bytes | None, what: str) -> Response:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Customer, responses=_ERRORS)
-async def create_customer(body: CustomerCreate, _: AdminDep, conn: ConnDep, q: QuestionnaireDep, settings: SettingsDep) -> JSONResponse:
+async def create_customer(
+    body: CustomerCreate, _: AdminDep, conn: ConnDep, q: QuestionnaireDep, settings: SettingsDep
+) -> JSONResponse:
     """Create a customer; the id is assigned by the service and the phone must be unique."""
     row = await store.create_customer(conn, body, q, settings.phone_default_region)
     return JSONResponse(row, status_code=status.HTTP_201_CREATED)
@@ -143,7 +143,9 @@ lookup_routes = [
 
 
 @router.patch("/{customer_id:int}", response_model=Customer, responses=_ERRORS)
-async def update_customer(customer_id: CustomerId, body: CustomerUpdate, _: AdminDep, conn: ConnDep, q: QuestionnaireDep) -> JSONResponse:
+async def update_customer(
+    customer_id: CustomerId, body: CustomerUpdate, _: AdminDep, conn: ConnDep, q: QuestionnaireDep
+) -> JSONResponse:
     """Change some attributes; profile, meta and subscriptions merge key by key (null removes a key)."""
     return JSONResponse(await store.update_customer(conn, customer_id, body, q))
 
@@ -168,7 +170,9 @@ async def unblock(customer_id: CustomerId, _: AdminDep, conn: ConnDep) -> JSONRe
 
 
 @router.put("/{customer_id:int}/phone", response_model=Customer, responses=_ERRORS)
-async def change_phone(customer_id: CustomerId, body: PhoneChange, _: AdminDep, conn: ConnDep, settings: SettingsDep) -> JSONResponse:
+async def change_phone(
+    customer_id: CustomerId, body: PhoneChange, _: AdminDep, conn: ConnDep, settings: SettingsDep
+) -> JSONResponse:
     """Give a customer another phone (unique across customers)."""
     return JSONResponse(await store.change_phone(conn, customer_id, body.phone, settings.phone_default_region))
 

@@ -121,10 +121,14 @@ async def delete_group(group_id: GroupId, _: AdminDep, conn: ConnDep) -> Respons
 
 
 @router.get("/groups/{group_id:int}/customers", responses=_ERRORS)
-async def list_members(group_id: GroupId, _: ReaderDep, conn: ConnDep, offset: Offset = 0, limit: Limit = 100) -> JSONResponse:
+async def list_members(
+    group_id: GroupId, _: ReaderDep, conn: ConnDep, offset: Offset = 0, limit: Limit = 100
+) -> JSONResponse:
     """A page of the group's customers (full records, by id), with the total count."""
     items = await groups.list_members(conn, group_id, offset, limit)
-    return JSONResponse({"items": items, "total": await groups.count_members(conn, group_id), "offset": offset, "limit": limit})
+    return JSONResponse(
+        {"items": items, "total": await groups.count_members(conn, group_id), "offset": offset, "limit": limit}
+    )
 
 
 @router.post("/groups/{group_id:int}/customers", response_model=Count, responses=_ERRORS)

@@ -13,11 +13,13 @@ from jobs import history, stats
 from jobs.runner import Run, ensure_known
 from jobs.schedule import Entry, jobs_by_name, plan
 from jobs.triggers import load_jobs_settings
-from service.deps import AdminDep, Forbidden, ConnDep, ReaderDep, SettingsDep
+from service.deps import AdminDep, ConnDep, Forbidden, ReaderDep, SettingsDep
 from service.responses import ErrorBody, JSONResponse
 from service.routes.customers import MAX_ID
 
-_INVALID: dict[int | str, dict[str, Any]] = {422: {"model": ErrorBody, "description": "VALIDATION_FAILED with field errors"}}
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "VALIDATION_FAILED with field errors"}
+}
 _NO_JOB: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "JOB_NOT_FOUND"}, **_INVALID}
 # run ids are PostgreSQL bigints: a larger number is a field error, never sent to the database
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The id the service assigned to the run")]
@@ -47,7 +49,9 @@ async def all_history(
     return JSONResponse(await history.history(conn, job, limit, set(jobs_by_name())))
 
 
-@router.get("/jobs/runs/{run_id:int}", responses={404: {"model": ErrorBody, "description": "RUN_NOT_FOUND"}, **_INVALID})
+@router.get(
+    "/jobs/runs/{run_id:int}", responses={404: {"model": ErrorBody, "description": "RUN_NOT_FOUND"}, **_INVALID}
+)
 async def get_run(_: AdminDep, conn: ConnDep, run_id: RunId) -> JSONResponse:
     """One run: status, times, result summary or error text, last progress."""
     return JSONResponse(await history.get_run(conn, run_id))
@@ -73,7 +77,10 @@ async def run_now(request: Request, _: AdminDep, settings: SettingsDep, name: st
     `/jobs/runs/{id}`), or with `wait=true` 200 with the finished run."""
     job = ensure_known(name, jobs_by_name())
     run = await Run.begin(
-        job, conninfo=request.app.state.db_target.conninfo, settings=settings, origin="http",
+        job,
+        conninfo=request.app.state.db_target.conninfo,
+        settings=settings,
+        origin="http",
         history_days=load_jobs_settings().jobs_history_days,
     )
     assert run is not None  # only scheduled runs are skipped silently
@@ -85,7 +92,10 @@ async def run_now(request: Request, _: AdminDep, settings: SettingsDep, name: st
     return JSONResponse(run.record, status_code=202)
 
 
-@router.get("/stats", responses={403: {"model": ErrorBody, "description": "FORBIDDEN: `fresh=true` needs the admin role"}, **_INVALID})
+@router.get(
+    "/stats",
+    responses={403: {"model": ErrorBody, "description": "FORBIDDEN: `fresh=true` needs the admin role"}, **_INVALID},
+)
 async def get_stats(caller: ReaderDep, conn: ConnDep, fresh: bool = False) -> JSONResponse:
     """Basic statistics: totals, created per day (90 days) and per month, fill rate and top
     values of every questionnaire field, as of the last snapshot (`fresh=true`, admins only:

@@ -28,14 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from customers import cards, groups, search, store
 from customers.config import Role, Settings
-from customers.errors import CustomersError, ValidationFailed, nul_text_errors
 from customers.db import translate
+from customers.errors import CustomersError, ValidationFailed, nul_text_errors
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, field_errors
 from customers.store import QuestionnaireCache
-from service.routes.customers import MAX_ID
 from service import deps
 from service.responses import JSONResponse
+from service.routes.customers import MAX_ID
 
 log = logging.getLogger("customers.rpc")
 router = APIRouter(tags=["rpc"])
@@ -52,6 +52,7 @@ Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 
 # ---------------------------------------------------------------------------------------------
 # Protocol errors (the service's own errors come from customers.errors)
+
 
 class RpcError(Exception):
     """An error of the JSON-RPC layer itself, with its fixed code and class name."""
@@ -136,6 +137,7 @@ def error_object(exc: BaseException) -> JsonObject:
 # ---------------------------------------------------------------------------------------------
 # Method registry: a method's parameters are its signature, checked by a pydantic model
 
+
 @dataclass(frozen=True)
 class Call:
     """What a method body gets: a connection, the settings, the questionnaire in force."""
@@ -178,9 +180,7 @@ def method(name: str, role: Role) -> Callable[[MethodBody], MethodBody]:
         for pname, param in list(inspect.signature(body).parameters.items())[1:]:
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[pname] = (hints[pname], default)
-        model = create_model(
-            "Params_" + name.replace(".", "_"), __config__=ConfigDict(extra="forbid"), **fields
-        )
+        model = create_model("Params_" + name.replace(".", "_"), __config__=ConfigDict(extra="forbid"), **fields)
         summary = (body.__doc__ or "").strip().splitlines()[0] if body.__doc__ else ""
         METHODS[name] = Method(name, role, body, model, tuple(fields), summary)
         return body
@@ -204,7 +204,7 @@ def bind(spec: Method, params: Any) -> JsonObject:
     elif isinstance(params, list):
         if len(params) > len(spec.order):
             raise InvalidParams(f"{spec.name} takes {len(spec.order)} parameters, {len(params)} given")
-        params = dict(zip(spec.order, params))
+        params = dict(zip(spec.order, params, strict=False))
     params = without_nulls(params)
     # PostgreSQL cannot store a NUL character: refused here, naming the field, for every text
     # parameter and every string inside an object parameter (not left to fail at the driver)
@@ -216,7 +216,9 @@ def bind(spec: Method, params: Any) -> JsonObject:
             errors = field_errors(exc.errors(include_url=False))
     if errors:
         summary = "; ".join(f"{e.field}: {e.code}" for e in errors[:5])
-        raise InvalidParams(f"invalid params of {spec.name} ({summary})", errors=[e.to_dict() for e in errors]) from None
+        raise InvalidParams(
+            f"invalid params of {spec.name} ({summary})", errors=[e.to_dict() for e in errors]
+        ) from None
     return {name: getattr(checked, name) for name in spec.order}
 
 
@@ -230,6 +232,7 @@ def model_input(model: type[BaseModel], data: JsonObject) -> Any:
 
 # ---------------------------------------------------------------------------------------------
 # Customers
+
 
 @method("Customers.create", "admin")
 async def customers_create(call: Call, customer: JsonObject) -> Any:
@@ -317,7 +320,14 @@ async def customers_find(
 ) -> Any:
     """Find customers by free text and filters: {total, items, engine, fallback}."""
     order = sort_order.lower() if sort_order is not None else None  # "ASC"/"DESC" as well
-    given = {"query": query, "filters": filters, "offset": offset, "limit": limit, "sort_key": sort_key, "sort_order": order}
+    given = {
+        "query": query,
+        "filters": filters,
+        "offset": offset,
+        "limit": limit,
+        "sort_key": sort_key,
+        "sort_order": order,
+    }
     request = model_input(search.FindRequest, {k: v for k, v in given.items() if v is not None})
     result = await search.find(
         call.conn, await call.questionnaire(), request, settings=call.settings, runtime=call.search_runtime
@@ -329,6 +339,7 @@ async def customers_find(
 # Search index administration: the search module's synchronous functions, run in a thread.
 # A call cut short by the Timeout header is answered at once, but the work already started in
 # Redis runs to its end (a rebuild is safe to interrupt only between its own steps).
+
 
 def _search_enabled(settings: Settings) -> None:
     if not settings.search_enabled:
@@ -413,6 +424,7 @@ async def settings_reset(call: Call) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Cards
 
+
 @method("Customers.cards.create", "admin")
 async def cards_create(call: Call, customer_id: StrictInt, card_type: StrictStr | None = None) -> Any:
     """Issue a card with a generated id (VIRTUAL, APPLE, GOOGLE, PERSONAL_OFFER; default VIRTUAL)."""
@@ -445,6 +457,7 @@ async def cards_create_temp_card(call: Call, customer_id: StrictInt) -> Any:
 
 # ---------------------------------------------------------------------------------------------
 # Groups
+
 
 class MembershipItem(BaseModel):
     """One customer and the groups to put it in (or take it out of)."""
@@ -580,18 +593,24 @@ class Dispatch:
             result = await self.execute(name, item.get("params"))
             outcome = "ok"
             answer = _answer(request_id, jsonrpc, result=result)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an error object
+        except Exception as exc:  # every failure becomes an error object
             error = error_object(exc)
             if error["code"] == -32603:
                 log.error(
-                    "rpc %s failed (correlation id %s)", name, self.correlation_id,
-                    exc_info=exc, extra={"correlation_id": self.correlation_id},
+                    "rpc %s failed (correlation id %s)",
+                    name,
+                    self.correlation_id,
+                    exc_info=exc,
+                    extra={"correlation_id": self.correlation_id},
                 )
             outcome = f"error {error['code']} {error['data']['code']}"
             answer = _answer(None if request_id is _NO_ID else request_id, jsonrpc, error=error)
         log.info(
             "rpc %s %s in %.1f ms (correlation id %s)",
-            name, outcome, (time.perf_counter() - started) * 1000, self.correlation_id,
+            name,
+            outcome,
+            (time.perf_counter() - started) * 1000,
+            self.correlation_id,
             extra={"correlation_id": self.correlation_id},
         )
         return None if notification else answer
@@ -676,12 +695,11 @@ _ERROR_ANSWER_SCHEMA: dict[str, Any] = {
     response_class=Response,
     summary="JSON-RPC endpoint of the original service",
     description=(
-        "A relaxed JSON-RPC: `{\"id\": 0, \"method\": \"Customers.get\", \"params\": {\"id\": 123}}` "
+        'A relaxed JSON-RPC: `{"id": 0, "method": "Customers.get", "params": {"id": 123}}` '
         "(`id` null for a notification), JSON-RPC 2.0 requests and batches. The body is read as JSON "
         "whatever its content type. Errors are answered with HTTP 200 and "
         "`{id, error: {code, message, data: {code, type, base_type, ...}}}`. Headers: "
-        "`Authorization: Bearer <token>`, `Timeout: <seconds>`, `Correlation-Id` (echoed).\n\n"
-        + _method_table()
+        "`Authorization: Bearer <token>`, `Timeout: <seconds>`, `Correlation-Id` (echoed).\n\n" + _method_table()
     ),
     openapi_extra={
         # A missing or unreadable body is answered like any malformed call: HTTP 200 and a parse
@@ -698,7 +716,9 @@ _ERROR_ANSWER_SCHEMA: dict[str, Any] = {
         "responses": {
             "200": {"description": "a result or an error object (or an empty body for notifications)"},
             "401": {
-                "description": "a missing or unknown token: `{id, error: {code: 401, message, data: {code: UNAUTHORIZED}}}`",
+                "description": (
+                    "a missing or unknown token: `{id, error: {code: 401, message, data: {code: UNAUTHORIZED}}}`"
+                ),
                 "content": {"application/json": {"schema": _ERROR_ANSWER_SCHEMA}},
             },
         },
@@ -721,7 +741,11 @@ async def rpc(request: Request) -> Response:
         deadline_seconds = _timeout(request)
     except deps.Unauthorized as exc:
         headers["WWW-Authenticate"] = "Bearer"
-        error = {"code": 401, "message": str(exc), "data": {"code": "UNAUTHORIZED", "type": "Unauthorized", "base_type": "ClientError"}}
+        error = {
+            "code": 401,
+            "message": str(exc),
+            "data": {"code": "UNAUTHORIZED", "type": "Unauthorized", "base_type": "ClientError"},
+        }
         return _json({"id": single_id, "error": error}, 401, headers)
     except InvalidRequest as exc:
         return _json({"id": single_id, "error": error_object(exc)}, 200, headers)
@@ -732,10 +756,11 @@ async def rpc(request: Request) -> Response:
     dispatch = Dispatch(request.app.state, caller, deadline, correlation_id)
     if isinstance(payload, list):
         if not payload or len(payload) > MAX_BATCH:
-            problem = "an empty batch" if not payload else f"a batch holds at most {MAX_BATCH} calls, not {len(payload)}"
+            problem = (
+                "an empty batch" if not payload else f"a batch holds at most {MAX_BATCH} calls, not {len(payload)}"
+            )
             return _json(_answer(None, False, error=error_object(InvalidRequest(problem))), 200, headers)
         # one call after the other, in the batch's order: a later call sees an earlier one's writes
         answers = [answer for item in payload if (answer := await dispatch.call(item)) is not None]
         return _json(answers or None, 200, headers)
     return _json(await dispatch.call(payload), 200, headers)
-

@@ -39,8 +39,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(tags=["search"], lifespan=lifespan)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    422: {"model": ErrorBody, "description": "VALIDATION_FAILED: unknown field, unsortable sort key, "
-          "a condition that does not fit the field, limit above 1000, a page beyond the window"},
+    422: {
+        "model": ErrorBody,
+        "description": "VALIDATION_FAILED: unknown field, unsortable sort key, "
+        "a condition that does not fit the field, limit above 1000, a page beyond the window",
+    },
 }
 _ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "SEARCH_DISABLED or SEARCH_BUSY (another rebuild runs)"},
@@ -49,7 +52,9 @@ _ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/customers/find", responses=_ERRORS)
-async def find(body: search.FindRequest, request: Request, _: ReaderDep, conn: ConnDep, q: QuestionnaireDep, settings: SettingsDep) -> JSONResponse:
+async def find(
+    body: search.FindRequest, request: Request, _: ReaderDep, conn: ConnDep, q: QuestionnaireDep, settings: SettingsDep
+) -> JSONResponse:
     """Find customers by free text and filters; full records in the requested order, with the
     total count. Served by PostgreSQL when search is off or Redis cannot answer."""
     result = await search.find(conn, q, body, settings=settings, runtime=request.app.state.search)

@@ -20,13 +20,19 @@ def test_environment_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("services_db_port", "6432")
     monkeypatch.setenv("Search_Enabled", "true")
     settings = load_settings()
-    assert (settings.services_db_host, settings.services_db_port, settings.search_enabled) == ("db.internal", 6432, True)
+    assert (settings.services_db_host, settings.services_db_port, settings.search_enabled) == (
+        "db.internal",
+        6432,
+        True,
+    )
     assert not settings.embedded
 
 
 def test_file_environment_and_flags_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = tmp_path / "customers.toml"
-    path.write_text('services_db_host = "from-file"\nservices_db_port = 7000\nservices_redis_db = 3\n', encoding="utf-8")
+    path.write_text(
+        'services_db_host = "from-file"\nservices_db_port = 7000\nservices_redis_db = 3\n', encoding="utf-8"
+    )
     monkeypatch.setenv(SETTINGS_FILE_ENV, str(path))
     monkeypatch.setenv("SERVICES_DB_PORT", "7001")
     settings = load_settings(services_redis_db=5)
@@ -65,5 +71,7 @@ def test_missing_settings_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 def test_tokens_map_to_roles(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTH_TOKENS", "admin:aaaaaaaaaaaaaaaa1, reader:bbbbbbbbbbbbbbbb2,admin:cccccccccccccccc3")
     assert load_settings().tokens() == {
-        "aaaaaaaaaaaaaaaa1": "admin", "bbbbbbbbbbbbbbbb2": "reader", "cccccccccccccccc3": "admin",
+        "aaaaaaaaaaaaaaaa1": "admin",
+        "bbbbbbbbbbbbbbbb2": "reader",
+        "cccccccccccccccc3": "admin",
     }

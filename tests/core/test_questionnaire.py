@@ -113,9 +113,16 @@ def test_meta_is_validated_by_meta_fields(q: Questionnaire) -> None:
 def test_default_requires_nothing() -> None:
     document = default_document()
     assert not any(spec.required for spec in document.fields + document.meta_fields)
-    assert {"first_name", "last_name", "birth_date", "gender", "city", "children_count", "interests", "favourite_store"} <= {
-        spec.key for spec in document.fields
-    }
+    assert {
+        "first_name",
+        "last_name",
+        "birth_date",
+        "gender",
+        "city",
+        "children_count",
+        "interests",
+        "favourite_store",
+    } <= {spec.key for spec in document.fields}
     assert Questionnaire.default().validate_profile({}) == {}
 
 
@@ -128,7 +135,10 @@ def test_default_requires_nothing() -> None:
         ({"key": "x", "label": "X", "type": "list"}, "a list needs 'items'"),
         ({"key": "x", "label": "X", "type": "string", "options": ["a"]}, "'options' applies to enums only"),
         ({"key": "x", "label": "X", "type": "integer", "min": 3, "max": 1}, "min (3) is greater than max (1)"),
-        ({"key": "x", "label": "X", "type": "string", "min_length": 3, "max_length": 1}, "min_length (3) is greater than max_length (1)"),
+        (
+            {"key": "x", "label": "X", "type": "string", "min_length": 3, "max_length": 1},
+            "min_length (3) is greater than max_length (1)",
+        ),
         ({"key": "x", "label": "X", "type": "string", "min": 1}, "apply to integer and decimal fields only"),
         ({"key": "x", "label": "X", "type": "string", "pattern": "(["}, "is not a valid regular expression"),
         ({"key": "x", "label": "X", "type": "string", "pattern": "(a)\\1"}, "the bulk engine lacks"),

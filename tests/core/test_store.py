@@ -41,5 +41,5 @@ def test_listeners_see_committed_writes_and_cannot_fail_them(conninfo: str, clea
             fn()
     ids = [s[0] for s in seen]
     assert len(seen) == 6
-    assert all(len(i) == 1 for i in ids[:5]) and len(set(i[0] for i in ids[:5])) == 1
+    assert all(len(i) == 1 for i in ids[:5]) and len({i[0] for i in ids[:5]}) == 1
     assert seen[5] == ([], [ids[0][0]])

@@ -15,8 +15,6 @@ from etl.read import ReadOptions
 from etl.report import Report
 
 
-
-
 @pytest.fixture
 def write(tmp_path: Path) -> Callable[..., Path]:
     """Write a case file: `write("a.csv", text, encoding="utf-8")` or bytes."""
@@ -38,8 +36,13 @@ def run(conninfo: str, clean_db: None, tmp_path: Path) -> Callable[..., Report]:
         read = ReadOptions(**{k: v for k, v in kwargs.items() if k in read_keys})
         rest = {k: v for k, v in kwargs.items() if k not in read_keys and k not in ("progress", "after_copy")}
         rest.setdefault("rejects", tmp_path / "rejects.csv")
-        return import_file(conninfo, path, ImportOptions(read=read, **rest),
-                           progress=kwargs.get("progress"), after_copy=kwargs.get("after_copy"))
+        return import_file(
+            conninfo,
+            path,
+            ImportOptions(read=read, **rest),
+            progress=kwargs.get("progress"),
+            after_copy=kwargs.get("after_copy"),
+        )
 
     return _run
 

@@ -14,9 +14,20 @@ def customers(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]]:
         "SELECT phone, email, email_confirmed, source_id, blocked, loyalty_enabled, accept_tender_offer, "
         "prioritize_sms_verification, created, profile, meta FROM customers"
     ).fetchall()
-    names = ["phone", "email", "email_confirmed", "source_id", "blocked", "loyalty_enabled", "accept_tender_offer",
-             "prioritize_sms_verification", "created", "profile", "meta"]
-    return {row[0]: dict(zip(names, row)) for row in rows}
+    names = [
+        "phone",
+        "email",
+        "email_confirmed",
+        "source_id",
+        "blocked",
+        "loyalty_enabled",
+        "accept_tender_offer",
+        "prioritize_sms_verification",
+        "created",
+        "profile",
+        "meta",
+    ]
+    return {row[0]: dict(zip(names, row, strict=False)) for row in rows}
 
 
 def rejects_of(path: Path) -> list[tuple[int, str, str]]:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 import psycopg
 import pytest
+from etl_support import customers, rejects_of
 
 from customers.errors import DatabaseUnavailable
 from etl.read import FileRejected
 from etl.report import Report
-from etl_support import customers, rejects_of
 
 HEADER = "phone,email,first_name,birth_date,children_count"
 Write = Callable[..., Path]
@@ -26,7 +27,7 @@ def balanced(report: Report) -> bool:
 
 def test_cp1251_file_needs_its_encoding(run: Run, write: Write, pg: psycopg.Connection[Any]) -> None:
     path = write("excel.csv", f"{HEADER}\n89123456789,,Пётр,01.02.1990,1\n", encoding="cp1251")
-    with pytest.raises(FileRejected, match="not valid UTF-8.*--encoding cp1251"):
+    with pytest.raises(FileRejected, match=r"not valid UTF-8.*--encoding cp1251"):
         run(path)
     assert customers(pg) == {}
     report = run(path, encoding="cp1251")
@@ -42,7 +43,9 @@ def test_bom_and_semicolon_and_tab_are_detected(run: Run, write: Write, pg: psyc
     assert stored["79123456780"]["profile"] == {"first_name": "Оля"}
 
 
-def test_ragged_rows_are_rejected_and_the_rest_loads(run: Run, write: Write, pg: psycopg.Connection[Any], tmp_path: Path) -> None:
+def test_ragged_rows_are_rejected_and_the_rest_loads(
+    run: Run, write: Write, pg: psycopg.Connection[Any], tmp_path: Path
+) -> None:
     text = f"{HEADER}\n89123456781,,A,,1\n89123456782,,B\n89123456783,,C,,1,extra,more\n89123456784,,D,,2\n"
     report = run(write("ragged.csv", text))
     assert sorted(rejects_of(tmp_path / "rejects.csv")) == [(3, "*", "RAGGED_ROW"), (4, "*", "RAGGED_ROW")]
@@ -54,7 +57,9 @@ def test_ragged_rows_are_rejected_and_the_rest_loads(run: Run, write: Write, pg:
     assert rejects_of(tmp_path / "rejects.csv") == [(3, "*", "RAGGED_ROW")] and report.counts.inserted == 1
 
 
-def test_quoted_newlines_kept_and_unterminated_quote_rejected(run: Run, write: Write, pg: psycopg.Connection[Any]) -> None:
+def test_quoted_newlines_kept_and_unterminated_quote_rejected(
+    run: Run, write: Write, pg: psycopg.Connection[Any]
+) -> None:
     report = run(write("quotes.csv", 'phone,about\n89123456781,"line one\nline two, with comma"\n89123456782,x\n'))
     assert customers(pg)["79123456781"]["profile"]["about"] == "line one\nline two, with comma"
     assert report.counts.inserted == 2
@@ -67,9 +72,15 @@ def test_quoted_newlines_kept_and_unterminated_quote_rejected(run: Run, write: W
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "is empty"), (f"{HEADER}\n".encode(), "no data rows"), (b"phone,email,phone\n89123456789,,x\n", "duplicate column names")],
+    [
+        (b"", "is empty"),
+        (f"{HEADER}\n".encode(), "no data rows"),
+        (b"phone,email,phone\n89123456789,,x\n", "duplicate column names"),
+    ],
 )
-def test_files_rejected_whole(run: Run, write: Write, pg: psycopg.Connection[Any], content: bytes, message: str) -> None:
+def test_files_rejected_whole(
+    run: Run, write: Write, pg: psycopg.Connection[Any], content: bytes, message: str
+) -> None:
     with pytest.raises(FileRejected, match=message):
         run(write("bad.csv", content))
     assert customers(pg) == {}
@@ -90,8 +101,12 @@ def test_cell_level_defects(run: Run, write: Write, pg: psycopg.Connection[Any],
     )
     report = run(write("cells.csv", text))
     found = rejects_of(tmp_path / "rejects.csv")
-    assert found == [(2, "first_name", "LENGTH_CONSTRAINT"), (3, "children_count", "TYPE_MISMATCH"),
-                     (4, "birth_date", "INVALID_FORMAT"), (5, "phone", "INVALID_FORMAT")]
+    assert found == [
+        (2, "first_name", "LENGTH_CONSTRAINT"),
+        (3, "children_count", "TYPE_MISMATCH"),
+        (4, "birth_date", "INVALID_FORMAT"),
+        (5, "phone", "INVALID_FORMAT"),
+    ]
     big_reject = pl.read_csv(tmp_path / "rejects.csv", infer_schema=False).row(0, named=True)
     assert len(big_reject["value"]) <= 1001
     assert customers(pg)["79123456785"]["profile"]["first_name"] == "=cmd|' /C calc'!A0"
@@ -100,7 +115,7 @@ def test_cell_level_defects(run: Run, write: Write, pg: psycopg.Connection[Any],
 
 def test_unknown_and_missing_columns(run: Run, write: Write, pg: psycopg.Connection[Any]) -> None:
     path = write("unknown.csv", "phone,shoe_colour\n89123456781,red\n")
-    with pytest.raises(FileRejected, match="unknown column.*shoe_colour"):
+    with pytest.raises(FileRejected, match=r"unknown column.*shoe_colour"):
         run(path)
     assert run(path, ignore_unknown=True).ignored_columns == ["shoe_colour"]
     with pytest.raises(FileRejected, match="no `phone` column"):
@@ -109,7 +124,12 @@ def test_unknown_and_missing_columns(run: Run, write: Write, pg: psycopg.Connect
 
 def test_mapping_files_rename_columns(run: Run, write: Write, pg: psycopg.Connection[Any]) -> None:
     data = write("ru.csv", "Телефон;Имя;Город;Источник\n8 912 345-67-89;Иван;Москва;store\n")
-    mapping = {"Телефон": "phone", "Имя": "profile.first_name", "Город": "city", "Источник": "meta.registration_channel"}
+    mapping = {
+        "Телефон": "phone",
+        "Имя": "profile.first_name",
+        "Город": "city",
+        "Источник": "meta.registration_channel",
+    }
     run(data, mapping=mapping)
     stored = customers(pg)["79123456789"]
     assert stored["profile"] == {"first_name": "Иван", "city": "Москва"}
@@ -119,9 +139,11 @@ def test_mapping_files_rename_columns(run: Run, write: Write, pg: psycopg.Connec
 def test_parquet_with_wrong_column_types(run: Run, tmp_path: Path, pg: psycopg.Connection[Any]) -> None:
     path = tmp_path / "typed.parquet"
     pl.DataFrame({"phone": ["89123456789"], "children_count": [1.5]}).write_parquet(path)
-    with pytest.raises(FileRejected, match="children_count.*Float64.*integer"):
+    with pytest.raises(FileRejected, match=r"children_count.*Float64.*integer"):
         run(path)
-    pl.DataFrame({"phone": [79123456789], "children_count": [2], "car_owner": [True], "interests": [["sport"]]}).write_parquet(path)
+    pl.DataFrame(
+        {"phone": [79123456789], "children_count": [2], "car_owner": [True], "interests": [["sport"]]}
+    ).write_parquet(path)
     run(path)
     assert customers(pg)["79123456789"]["profile"] == {"children_count": 2, "car_owner": True, "interests": ["sport"]}
 

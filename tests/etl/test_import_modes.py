@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import psycopg
 import pytest
 from click.testing import CliRunner
+from etl_support import customers, rejects_of
 
 from customers.cli import main
 from customers.config import Settings
 from etl.export import export_customers
 from etl.report import Report
-from etl_support import customers, rejects_of
 
 Write = Callable[..., Path]
 Run = Callable[..., Report]
@@ -46,11 +47,15 @@ def test_upsert_updates_changed_rows_and_merges_profiles(run: Run, write: Write,
     assert stored["79123456781"]["email"] == "a@x.ru"
     assert stored["79123456783"]["profile"] == {"city": "Уфа", "children_count": 3}
     assert report.touched == 2 and report.changed_since is not None and report.committed_at is not None
-    changed = pg.execute("SELECT phone FROM customers WHERE updated_at >= %s ORDER BY phone", (report.changed_since,)).fetchall()
+    changed = pg.execute(
+        "SELECT phone FROM customers WHERE updated_at >= %s ORDER BY phone", (report.changed_since,)
+    ).fetchall()
     assert [p for (p,) in changed] == ["79123456782", "79123456783"]
 
 
-def test_update_touches_existing_customers_only(run: Run, write: Write, pg: psycopg.Connection[Any], tmp_path: Path) -> None:
+def test_update_touches_existing_customers_only(
+    run: Run, write: Write, pg: psycopg.Connection[Any], tmp_path: Path
+) -> None:
     run(write("a.csv", f"{HEADER}\n89123456781,,Анна,Москва,1\n"))
     report = run(write("b.csv", "phone,city\n89123456781,Тверь\n89123456789,Уфа\n"), mode="update")
     assert counts(report) == (2, 0, 1, 0, 1, 0)
@@ -58,18 +63,32 @@ def test_update_touches_existing_customers_only(run: Run, write: Write, pg: psyc
     assert list(customers(pg)) == ["79123456781"]
 
 
-@pytest.mark.parametrize(("policy", "kept", "dups", "rejected"), [("first", "Первый", 1, 0), ("last", "Второй", 1, 0), ("reject", None, 0, 2)])
-def test_duplicate_phones_in_the_file(run: Run, write: Write, pg: psycopg.Connection[Any], policy: str, kept: str | None, dups: int, rejected: int) -> None:
+@pytest.mark.parametrize(
+    ("policy", "kept", "dups", "rejected"),
+    [("first", "Первый", 1, 0), ("last", "Второй", 1, 0), ("reject", None, 0, 2)],
+)
+def test_duplicate_phones_in_the_file(
+    run: Run, write: Write, pg: psycopg.Connection[Any], policy: str, kept: str | None, dups: int, rejected: int
+) -> None:
     text = f"{HEADER}\n+7 912 345-67-81,,Первый,,\n89123456782,,Другой,,\n8 (912) 345-67-81,,Второй,,\n"
     report = run(write("d.csv", text), on_duplicate=policy)
-    assert (report.counts.duplicates, report.counts.rejected, report.counts.inserted) == (dups, rejected, 1 if kept is None else 2)
+    assert (report.counts.duplicates, report.counts.rejected, report.counts.inserted) == (
+        dups,
+        rejected,
+        1 if kept is None else 2,
+    )
     stored = customers(pg)
     assert (stored["79123456781"]["profile"]["first_name"] if "79123456781" in stored else None) == kept
 
 
-def test_email_collisions_are_rejected_rows(run: Run, write: Write, pg: psycopg.Connection[Any], tmp_path: Path) -> None:
+def test_email_collisions_are_rejected_rows(
+    run: Run, write: Write, pg: psycopg.Connection[Any], tmp_path: Path
+) -> None:
     run(write("a.csv", f"{HEADER}\n89123456781,taken@x.ru,Анна,,\n"))
-    text = f"{HEADER}\n89123456782,TAKEN@x.ru,Борис,,\n89123456783,same@x.ru,Вера,,\n89123456784,same@x.ru,Глеб,,\n89123456785,,Дина,,\n"
+    text = (
+        f"{HEADER}\n89123456782,TAKEN@x.ru,Борис,,\n89123456783,same@x.ru,Вера,,\n"
+        "89123456784,same@x.ru,Глеб,,\n89123456785,,Дина,,\n"
+    )
     report = run(write("b.csv", text))
     assert counts(report) == (4, 2, 0, 0, 2, 0)
     assert rejects_of(tmp_path / "rejects.csv") == [(2, "email", "EMAIL_EXISTS"), (4, "email", "EMAIL_EXISTS")]
@@ -79,7 +98,9 @@ def test_dry_run_writes_nothing_but_reports(run: Run, write: Write, pg: psycopg.
     report = run(write("a.csv", f"{HEADER}\n89123456781,,Анна,,\n12,,Плохой,,\n"), dry_run=True)
     assert report.status == "dry_run" and counts(report) == (2, 1, 0, 0, 1, 0)
     assert customers(pg) == {}
-    run_row = pg.execute("SELECT status, rows_read, inserted, rejected, report->'counts'->>'read' FROM import_runs").fetchall()
+    run_row = pg.execute(
+        "SELECT status, rows_read, inserted, rejected, report->'counts'->>'read' FROM import_runs"
+    ).fetchall()
     assert run_row == [("dry_run", 2, 1, 1, "2")]
 
 
@@ -87,17 +108,35 @@ def test_run_record_accounts_for_every_row(run: Run, write: Write, pg: psycopg.C
     path = write("a.csv", f"{HEADER}\n89123456781,,Анна,,\n89123456781,,Анна,,\nbad,,x,,\n")
     report = run(path)
     row = pg.execute(
-        "SELECT file, size, checksum, format, mode, status, rows_read, inserted, updated, unchanged, rejected, duplicates, "
-        "finished_at >= started_at, committed_at IS NOT NULL FROM import_runs WHERE id = %s", (report.run_id,)
+        "SELECT file, size, checksum, format, mode, status, rows_read, inserted, updated, unchanged, rejected, "
+        "duplicates, "
+        "finished_at >= started_at, committed_at IS NOT NULL FROM import_runs WHERE id = %s",
+        (report.run_id,),
     ).fetchone()
     import hashlib
 
-    assert row == (str(path.resolve()), path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest(), "csv", "insert",
-                   "succeeded", 3, 1, 0, 0, 1, 1, True, True)
+    assert row == (
+        str(path.resolve()),
+        path.stat().st_size,
+        hashlib.sha256(path.read_bytes()).hexdigest(),
+        "csv",
+        "insert",
+        "succeeded",
+        3,
+        1,
+        0,
+        0,
+        1,
+        1,
+        True,
+        True,
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_export_imports_back_to_the_same_data(run: Run, pg: psycopg.Connection[Any], conninfo: str, tmp_path: Path, fmt: str) -> None:
+def test_export_imports_back_to_the_same_data(
+    run: Run, pg: psycopg.Connection[Any], conninfo: str, tmp_path: Path, fmt: str
+) -> None:
     sample = Path(__file__).resolve().parents[2] / "data" / "samples" / "customers.csv"
     run(sample)
     pg.execute("UPDATE customers SET blocked = true, source_id = id * 10 WHERE id % 7 = 0")
@@ -125,7 +164,11 @@ def test_cli_import_json_and_errors(settings: Settings, clean_db: None, write: W
     result = runner.invoke(main, ["import", str(tmp_path / "missing.csv")], obj={"settings": settings})
     assert result.exit_code == 1 and "no such file" in result.stderr
     mapping = write("map.json", json.dumps({"Телефон": "phone"}))
-    result = runner.invoke(main, ["import", str(write("ru.csv", "Телефон\n89123456782\n")), "--mapping", str(mapping)], obj={"settings": settings})
+    result = runner.invoke(
+        main,
+        ["import", str(write("ru.csv", "Телефон\n89123456782\n")), "--mapping", str(mapping)],
+        obj={"settings": settings},
+    )
     assert result.exit_code == 0 and "inserted 1" in result.stdout
     out = tmp_path / "e.csv"
     result = runner.invoke(main, ["export", str(out)], obj={"settings": settings})

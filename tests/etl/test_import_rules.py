@@ -35,25 +35,52 @@ DOCUMENT = {
 
 # (field, cell, JSON value for HTTP)
 CASES: list[tuple[str, str, Any]] = [
-    ("nick", "abc", "abc"), ("nick", "a", "a"), ("nick", "abcdef", "abcdef"), ("nick", "ab1", "ab1"),
-    ("note", "короткий", "короткий"), ("note", "очень длинный текст", "очень длинный текст"),
+    ("nick", "abc", "abc"),
+    ("nick", "a", "a"),
+    ("nick", "abcdef", "abcdef"),
+    ("nick", "ab1", "ab1"),
+    ("note", "короткий", "короткий"),
+    ("note", "очень длинный текст", "очень длинный текст"),
     ("note", "=cmd|' /C calc'!A0"[:10], "=cmd|' /C calc'!A0"[:10]),
-    ("kids", "3", 3), ("kids", "0", 0), ("kids", "21", 21), ("kids", "-1", -1), ("kids", "много", "много"),
+    ("kids", "3", 3),
+    ("kids", "0", 0),
+    ("kids", "21", 21),
+    ("kids", "-1", -1),
+    ("kids", "много", "много"),
     ("kids", "1.5", 1.5),
-    ("size", "42.5", 42.5), ("size", "42", 42.0), ("size", "14.9", 14.9), ("size", "abc", "abc"), ("size", "50", 50.0),
-    ("car", "true", True), ("car", "false", False), ("car", "1", True), ("car", "0", False), ("car", "да", True),
-    ("car", "нет", False), ("car", "maybe", "maybe"),
-    ("born", "2020-02-29", "2020-02-29"), ("born", "29.02.2020", "29.02.2020"), ("born", "31.02.2020", "31.02.2020"),
-    ("born", "2021-02-29", "2021-02-29"), ("born", "2020-1-5", "2020-1-5"), ("born", "вчера", "вчера"),
+    ("size", "42.5", 42.5),
+    ("size", "42", 42.0),
+    ("size", "14.9", 14.9),
+    ("size", "abc", "abc"),
+    ("size", "50", 50.0),
+    ("car", "true", True),
+    ("car", "false", False),
+    ("car", "1", True),
+    ("car", "0", False),
+    ("car", "да", True),
+    ("car", "нет", False),
+    ("car", "maybe", "maybe"),
+    ("born", "2020-02-29", "2020-02-29"),
+    ("born", "29.02.2020", "29.02.2020"),
+    ("born", "31.02.2020", "31.02.2020"),
+    ("born", "2021-02-29", "2021-02-29"),
+    ("born", "2020-1-5", "2020-1-5"),
+    ("born", "вчера", "вчера"),
     ("born", "0000-01-01", "0000-01-01"),
-    ("seen", "2024-05-01T10:00:00", "2024-05-01T10:00:00"), ("seen", "2024-05-01 10:00:00+03:00", "2024-05-01 10:00:00+03:00"),
+    ("seen", "2024-05-01T10:00:00", "2024-05-01T10:00:00"),
+    ("seen", "2024-05-01 10:00:00+03:00", "2024-05-01 10:00:00+03:00"),
     ("seen", "2024-13-01T10:00", "2024-13-01T10:00"),
-    ("mail", "Ivan@Mail.RU", "Ivan@Mail.RU"), ("mail", "ivan@mail", "ivan@mail"),
+    ("mail", "Ivan@Mail.RU", "Ivan@Mail.RU"),
+    ("mail", "ivan@mail", "ivan@mail"),
     ("mail", "a" * 30 + "@mail.ru", "a" * 30 + "@mail.ru"),
-    ("sex", "male", "male"), ("sex", "Male", "Male"), ("sex", "другое", "другое"),
-    ("likes", "sport,books", ["sport", "books"]), ("likes", "sport, fishing", ["sport", "fishing"]),
+    ("sex", "male", "male"),
+    ("sex", "Male", "Male"),
+    ("sex", "другое", "другое"),
+    ("likes", "sport,books", ["sport", "books"]),
+    ("likes", "sport, fishing", ["sport", "fishing"]),
     ("likes", "sport,books,sport", ["sport", "books", "sport"]),
-    ("tags", "abc,def", ["abc", "def"]), ("tags", "abc,D1", ["abc", "D1"]),
+    ("tags", "abc,def", ["abc", "def"]),
+    ("tags", "abc,D1", ["abc", "D1"]),
 ]
 
 
@@ -71,12 +98,17 @@ def http_outcome(q: Questionnaire, key: str, value: Any) -> tuple[str, Any]:
 
 def bulk_outcomes(q: Questionnaire, key: str, cells: list[str]) -> list[tuple[str, Any]]:
     plan = Plan(q, ["phone", key, "meta.code"])
-    frame = pl.DataFrame({
-        ROW: list(range(2, len(cells) + 2)), "phone": ["89123456789"] * len(cells), key: cells, "meta.code": ["abc"] * len(cells),
-    })
+    frame = pl.DataFrame(
+        {
+            ROW: list(range(2, len(cells) + 2)),
+            "phone": ["89123456789"] * len(cells),
+            key: cells,
+            "meta.code": ["abc"] * len(cells),
+        }
+    )
     batch = plan.apply(frame)
     good = {row: orjson.loads(profile)[key] for row, profile in batch.good.select(ROW, "profile").iter_rows()}
-    bad = {row: code for row, code in batch.rejects.select("row", "code").iter_rows()}
+    bad = dict(batch.rejects.select("row", "code").iter_rows())
     return [("ok", good[r]) if r in good else ("error", bad[r]) for r in range(2, len(cells) + 2)]
 
 

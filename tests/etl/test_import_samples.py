@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import psycopg
 import polars as pl
+import psycopg
+from etl_support import customers, rejects_of
 
 from etl.report import Report
 from etl.samples import build, generate
-from etl_support import customers, rejects_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
@@ -23,7 +24,9 @@ def documented_bad_rows() -> list[tuple[int, str, str]]:
     return [(int(r), c, k) for r, c, k in re.findall(r"^\| (\d+) \| `([^`]+)` \| `([A-Z_]+)` \|", text, re.M)]
 
 
-def test_sample_csv_loads_exactly_the_documented_good_rows(run: Callable[..., Report], pg: psycopg.Connection[Any], tmp_path: Path) -> None:
+def test_sample_csv_loads_exactly_the_documented_good_rows(
+    run: Callable[..., Report], pg: psycopg.Connection[Any], tmp_path: Path
+) -> None:
     bad = documented_bad_rows()
     assert len(bad) == 12
     report = run(SAMPLES / "customers.csv")
@@ -39,7 +42,9 @@ def test_sample_csv_loads_exactly_the_documented_good_rows(run: Callable[..., Re
     assert formula["profile"]["favourite_store"] == "=cmd|' /C calc'!A0"
 
 
-def test_sample_parquet_loads_the_same_customers(run: Callable[..., Report], pg: psycopg.Connection[Any], tmp_path: Path) -> None:
+def test_sample_parquet_loads_the_same_customers(
+    run: Callable[..., Report], pg: psycopg.Connection[Any], tmp_path: Path
+) -> None:
     run(SAMPLES / "customers.csv")
     from_csv = customers(pg)
     pg.execute("TRUNCATE customers CASCADE")
@@ -59,7 +64,9 @@ def test_samples_are_deterministic_and_match_the_shipped_files(tmp_path: Path) -
     assert defects == [] and clean.height == 50
 
 
-def test_direct_and_staging_paths_load_the_same(run: Callable[..., Report], pg: psycopg.Connection[Any], tmp_path: Path) -> None:
+def test_direct_and_staging_paths_load_the_same(
+    run: Callable[..., Report], pg: psycopg.Connection[Any], tmp_path: Path
+) -> None:
     """Insert mode with first-row-wins COPYs straight into customers; the staging path must agree."""
     pg.execute("INSERT INTO customers (phone, email) VALUES ('79990000001', 'taken@x.ru')")
     first = run(SAMPLES / "customers.csv", direct=True)

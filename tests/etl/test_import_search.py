@@ -25,7 +25,9 @@ def _fresh_index(settings: Settings) -> None:
     search.init_index(settings)
 
 
-def test_imported_and_updated_customers_reach_the_index(search_settings: Settings, conninfo: str, clean_db: None, tmp_path: Path) -> None:
+def test_imported_and_updated_customers_reach_the_index(
+    search_settings: Settings, conninfo: str, clean_db: None, tmp_path: Path
+) -> None:
     _fresh_index(search_settings)
     path = tmp_path / "customers.csv"
     path.write_text(CSV, encoding="utf-8")
@@ -43,7 +45,9 @@ def test_imported_and_updated_customers_reach_the_index(search_settings: Setting
     assert (consistency.drifted, consistency.missing, consistency.stale) == ([], [], [])
 
 
-def test_import_succeeds_when_the_index_cannot_be_reached(search_settings: Settings, conninfo: str, clean_db: None, tmp_path: Path) -> None:
+def test_import_succeeds_when_the_index_cannot_be_reached(
+    search_settings: Settings, conninfo: str, clean_db: None, tmp_path: Path
+) -> None:
     from tests.conftest import free_port
 
     down = search_settings.model_copy(update={"services_redis_port": free_port()})

@@ -20,7 +20,9 @@ def jobs_settings(grace: int = 30, **schedule: str) -> JobsSettings:
     """Scheduler settings for tests: the given triggers, quick election and shutdown."""
     table = {k.replace("_", "-"): v for k, v in schedule.items()}
     return JobsSettings(
-        jobs_schedule=table, jobs_leader_retry_seconds=0.5, jobs_misfire_grace_seconds=grace,
+        jobs_schedule=table,
+        jobs_leader_retry_seconds=0.5,
+        jobs_misfire_grace_seconds=grace,
         jobs_shutdown_grace_seconds=5,
     )
 
@@ -68,5 +70,3 @@ def add_customers(conn: psycopg.Connection[Any], count: int, *, start: int = 0) 
         "INSERT INTO customers (phone) SELECT (79000000000 + n)::text FROM generate_series(%s::bigint, %s::bigint) n",
         (start + 1, start + count),
     )
-
-

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from customers.config import Settings
-from jobs.schedule import jobs_by_name
 from jobs.runner import run_job
+from jobs.schedule import jobs_by_name
 from tests.jobs.support import add_customers
 
 

@@ -37,7 +37,9 @@ def cleanup(conninfo: str, schema: str) -> dict[str, Any]:
     return asyncio.run(go())
 
 
-def test_drops_staging_of_finished_runs_older_than_a_day(conn: psycopg.Connection[Any], conninfo: str, schema: str) -> None:
+def test_drops_staging_of_finished_runs_older_than_a_day(
+    conn: psycopg.Connection[Any], conninfo: str, schema: str
+) -> None:
     conn.execute(
         """
         CREATE TABLE cleanup_test.import_runs (
@@ -70,7 +72,8 @@ def test_drops_staging_of_finished_runs_older_than_a_day(conn: psycopg.Connectio
 
         # a staging table without a run record is dated from when the cleanup first saw it
         conn.execute(
-            "UPDATE import_cleanup_seen SET first_seen = now() - interval '25 hours' WHERE table_name = 'cleanup_test.import_staging_99'"
+            "UPDATE import_cleanup_seen SET first_seen = now() - interval '25 hours' "
+            "WHERE table_name = 'cleanup_test.import_staging_99'"
         )
         again = cleanup(conninfo, schema)
         assert again["staging_tables_dropped"] == ["import_staging_99"]
@@ -84,7 +87,9 @@ def test_copes_without_an_import_runs_table(conn: psycopg.Connection[Any], conni
     conn.execute("CREATE TABLE cleanup_test.import_staging_7 (phone text)")
     first = cleanup(conninfo, schema)
     assert first == {
-        "import_runs_table": False, "runs_marked_failed": [], "staging_tables_dropped": [],
+        "import_runs_table": False,
+        "runs_marked_failed": [],
+        "staging_tables_dropped": [],
         "staging_tables_kept": ["import_staging_7"],
     }
     conn.execute("UPDATE import_cleanup_seen SET first_seen = now() - interval '2 days'")

@@ -57,7 +57,9 @@ def test_two_scheduler_processes_one_leader_and_handover(
 
     follower.send_signal(signal.SIGTERM)
     assert follower.wait(15) == 0
-    assert not [r for r in runs(conninfo, "brin-summarize") + runs(conninfo, "stats-refresh") if r["status"] == "running"]
+    assert not [
+        r for r in runs(conninfo, "brin-summarize") + runs(conninfo, "stats-refresh") if r["status"] == "running"
+    ]
 
 
 def sleepy(processes: Processes, env: dict[str, str], log: Path) -> Any:

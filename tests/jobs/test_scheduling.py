@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +16,8 @@ from psycopg.rows import dict_row
 from customers.config import Settings
 from jobs import history
 from jobs.runner import Job, RunContext
-from jobs.schedule import plan
+from jobs.schedule import TIMETABLE, plan
 from jobs.scheduler import Scheduler
-from jobs.schedule import TIMETABLE
 from tests.jobs.support import jobs_settings, wait_for
 
 
@@ -54,7 +54,12 @@ def schedulers(clean_db: None) -> Iterator[list[Scheduler]]:
 
 
 def start(
-    schedulers: list[Scheduler], settings: Settings, conninfo: str, timetable: tuple[Job, ...], grace: int = 30, **schedule: str
+    schedulers: list[Scheduler],
+    settings: Settings,
+    conninfo: str,
+    timetable: tuple[Job, ...],
+    grace: int = 30,
+    **schedule: str,
 ) -> Scheduler:
     scheduler = Scheduler(settings, conninfo, jobs_settings=jobs_settings(grace, **schedule), timetable=timetable)
     scheduler.start()
@@ -131,7 +136,7 @@ def test_a_job_still_running_is_not_started_twice(
     assert running["running"]["progress"]["message"] == "napping" and running["running"]["status"] == "running"
     wait_for(lambda: len([r for r in runs(conninfo, "slow") if r["status"] == "succeeded"]) >= 2, 12)
     done = [r for r in runs(conninfo, "slow") if r["status"] == "succeeded"]
-    for earlier, later in zip(done, done[1:]):
+    for earlier, later in itertools.pairwise(done):
         assert later["started_at"] >= earlier["finished_at"], "runs of one job never overlap"
     assert done[0]["progress"] == {"message": "napping", "done": 4, "total": 5}
 
@@ -142,7 +147,7 @@ def test_a_fire_time_missed_without_leader_runs_once_on_takeover(
     # hourly slots: the last one (top of the hour) was run by nobody, no scheduler was up
     if time.time() % 3600 > 3590:
         time.sleep(3600 - time.time() % 3600 + 1)  # keep clear of the next slot
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     late = start(schedulers, settings, conninfo, (TICK,), grace=1, tick="every 1h")
     wait_for(lambda: late.is_leader, 3)
     time.sleep(0.5)

@@ -25,8 +25,12 @@ JOBS = jobs_by_name()
 @pytest.fixture
 def search_env(search_settings: Settings, clean_db: None) -> Iterator[tuple[Settings, redis.Redis]]:
     """Search on, an empty database and an empty Redis."""
-    client = redis.Redis(host=search_settings.services_redis_host, port=search_settings.services_redis_port,
-                         protocol=2, decode_responses=True)
+    client = redis.Redis(
+        host=search_settings.services_redis_host,
+        port=search_settings.services_redis_port,
+        protocol=2,
+        decode_responses=True,
+    )
     client.flushdb()
     yield search_settings, client
     client.close()
@@ -37,8 +41,10 @@ def make_customers(conninfo: str, count: int) -> list[dict[str, Any]]:
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
             return [
                 await store.create_customer(
-                    conn, CustomerCreate(phone=f"+7 900 100-00-{n:02d}", profile={"city": "Москва", "first_name": f"Имя{n}"}),
-                    Questionnaire.default(), "RU",
+                    conn,
+                    CustomerCreate(phone=f"+7 900 100-00-{n:02d}", profile={"city": "Москва", "first_name": f"Имя{n}"}),
+                    Questionnaire.default(),
+                    "RU",
                 )
                 for n in range(count)
             ]
@@ -77,7 +83,9 @@ def test_consistency_finds_and_repairs_changes_behind_the_service(
     assert deleted in result["examples"]["missing"]
     assert set(result["examples"]["drifted"]) >= {altered_pg, altered_doc}
     assert result["examples"]["stale"] == [gone]
-    assert result["repaired"] == 3 and result["consistent_after"] is True  # documents written again; the stale one removed
+    assert (
+        result["repaired"] == 3 and result["consistent_after"] is True
+    )  # documents written again; the stale one removed
 
     assert rc.hgetall(IndexState.doc_key(index, deleted))
     assert "тверь" in " ".join(rc.hgetall(IndexState.doc_key(index, altered_pg)).values()).lower()

@@ -17,7 +17,9 @@ from tests.jobs.support import Processes, customers_command, wait_for
 
 def brin_runs(conninfo: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        return conn.execute("SELECT pid, status, scheduled_for FROM job_runs WHERE job = 'brin-summarize' ORDER BY id").fetchall()
+        return conn.execute(
+            "SELECT pid, status, scheduled_for FROM job_runs WHERE job = 'brin-summarize' ORDER BY id"
+        ).fetchall()
 
 
 def test_service_workers_host_one_scheduler_leader(

@@ -25,12 +25,24 @@ TODAY = dt.date.today()
 def customers_for_stats() -> list[CustomerCreate]:
     long_ago = TODAY.replace(day=1) - dt.timedelta(days=400)
     return [
-        CustomerCreate(phone="+7 900 000-00-01", email="a@example.com", email_confirmed=True,
-                       profile={"city": "Москва", "gender": "female", "interests": ["sport", "books"], "about": "x"}),
-        CustomerCreate(phone="+7 900 000-00-02", email="b@example.com",
-                       profile={"city": "Москва", "interests": ["books"], "children_count": 2}),
-        CustomerCreate(phone="+7 900 000-00-03", loyalty_enabled=False, created=TODAY - dt.timedelta(days=3),
-                       profile={"city": "Казань", "interests": []}, meta={"registration_channel": "web"}),
+        CustomerCreate(
+            phone="+7 900 000-00-01",
+            email="a@example.com",
+            email_confirmed=True,
+            profile={"city": "Москва", "gender": "female", "interests": ["sport", "books"], "about": "x"},
+        ),
+        CustomerCreate(
+            phone="+7 900 000-00-02",
+            email="b@example.com",
+            profile={"city": "Москва", "interests": ["books"], "children_count": 2},
+        ),
+        CustomerCreate(
+            phone="+7 900 000-00-03",
+            loyalty_enabled=False,
+            created=TODAY - dt.timedelta(days=3),
+            profile={"city": "Казань", "interests": []},
+            meta={"registration_channel": "web"},
+        ),
         CustomerCreate(phone="+7 900 000-00-04", created=long_ago, profile={"gender": "male", "car_owner": False}),
     ]
 
@@ -57,7 +69,11 @@ def test_statistics_of_the_customer_base(conn: psycopg.Connection[Any], conninfo
     snapshot = asyncio.run(refresh(conninfo))
 
     assert snapshot["customers"] == {
-        "total": 4, "blocked": 1, "with_email": 2, "confirmed_email": 1, "loyalty_enabled": 3,
+        "total": 4,
+        "blocked": 1,
+        "with_email": 2,
+        "confirmed_email": 1,
+        "loyalty_enabled": 3,
     }
     per_day = {d["date"]: d["count"] for d in snapshot["created_per_day"]}
     assert len(per_day) == 90
@@ -91,10 +107,15 @@ def test_fields_follow_the_settings_in_force(conn: psycopg.Connection[Any], conn
 
     async def set_settings() -> None:
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as aconn:
-            await store.set_settings(aconn, {"fields": [
-                {"key": "city", "label": "Город", "type": "string"},
-                {"key": "pet", "label": "Питомец", "type": "enum", "options": ["cat", "dog"]},
-            ]})
+            await store.set_settings(
+                aconn,
+                {
+                    "fields": [
+                        {"key": "city", "label": "Город", "type": "string"},
+                        {"key": "pet", "label": "Питомец", "type": "enum", "options": ["cat", "dog"]},
+                    ]
+                },
+            )
 
     asyncio.run(set_settings())
     snapshot = asyncio.run(refresh(conninfo))
@@ -120,7 +141,9 @@ def test_get_stats_serves_the_last_snapshot(api: httpx.Client, reader_api: httpx
 
 def test_stats_command(db_env: dict[str, str], conninfo: str, clean_db: None) -> None:
     asyncio.run(make_customers(conninfo))
-    done = subprocess.run(customers_command("stats", "--fresh", "--json"), env=db_env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        customers_command("stats", "--fresh", "--json"), env=db_env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     snapshot = json.loads(done.stdout)
     assert snapshot["customers"]["total"] == 4

@@ -12,7 +12,7 @@ from jobs.schedule import plan
 from jobs.triggers import EPOCH, describe, last_fire, load_jobs_settings, next_fire, parse_spec
 from tests.jobs.support import jobs_settings
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 26, 10, 7, 30, tzinfo=UTC)
 
 
@@ -62,7 +62,7 @@ def test_off(spec: str) -> None:
 
 @pytest.mark.parametrize("spec", ["every banana", "every 0s", "* * *", "61 * * * *", ""])
 def test_bad_specs_name_the_setting(spec: str) -> None:
-    with pytest.raises(ConfigError, match="jobs_schedule.brin-summarize"):
+    with pytest.raises(ConfigError, match=r"jobs_schedule\.brin-summarize"):
         parse_spec(spec, name="setting jobs_schedule.brin-summarize")
 
 
@@ -77,7 +77,9 @@ def test_plan_applies_overrides_and_refuses_unknown_jobs(settings: Settings) -> 
 
 def test_schedule_from_the_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "settings.toml"
-    path.write_text('jobs_timezone = "Europe/Moscow"\n\n[jobs_schedule]\n"search-migrate" = "0 3 * * *"\nbrin-summarize = "off"\n')
+    path.write_text(
+        'jobs_timezone = "Europe/Moscow"\n\n[jobs_schedule]\n"search-migrate" = "0 3 * * *"\nbrin-summarize = "off"\n'
+    )
     monkeypatch.setenv(SETTINGS_FILE_ENV, str(path))
     monkeypatch.delenv("JOBS_SCHEDULE", raising=False)
     loaded = load_jobs_settings()
@@ -86,7 +88,9 @@ def test_schedule_from_the_settings_file(tmp_path: Path, monkeypatch: pytest.Mon
     # the environment wins job by job; jobs it does not name keep the file's schedule
     monkeypatch.setenv("JOBS_SCHEDULE", '{"stats-refresh": "every 1h", "brin-summarize": "every 5m"}')
     assert load_jobs_settings().jobs_schedule == {
-        "search-migrate": "0 3 * * *", "brin-summarize": "every 5m", "stats-refresh": "every 1h",
+        "search-migrate": "0 3 * * *",
+        "brin-summarize": "every 5m",
+        "stats-refresh": "every 1h",
     }
 
 

@@ -15,7 +15,9 @@ def seeded(api: httpx.Client) -> list[dict[str, Any]]:
     """Three customers created through the API on an empty database."""
     made = []
     for i, phone in enumerate(("79161110001", "79161110002", "79161110003")):
-        response = api.post("/customers", json={"phone": phone, "email": f"person{i}@example.com", "profile": {"first_name": f"P{i}"}})
+        response = api.post(
+            "/customers", json={"phone": phone, "email": f"person{i}@example.com", "profile": {"first_name": f"P{i}"}}
+        )
         assert response.status_code == 201, response.text
         made.append(response.json())
     return made

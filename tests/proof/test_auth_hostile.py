@@ -36,7 +36,9 @@ WRITE = ("POST", "/customers/1/block")
     ids=lambda v: repr(v)[:30],
 )
 @pytest.mark.parametrize("route", [READ, READ_DOCUMENTED, WRITE, ("GET", "/metrics"), ("GET", "/settings")])
-def test_missing_malformed_or_wrong_tokens_get_401(live: LiveServer, authorization: str | None, route: tuple[str, str]) -> None:
+def test_missing_malformed_or_wrong_tokens_get_401(
+    live: LiveServer, authorization: str | None, route: tuple[str, str]
+) -> None:
     headers = {} if authorization is None else {"Authorization": authorization.encode("latin-1")}
     response = httpx.request(route[0], live.url + route[1], headers=headers)
     assert response.status_code == 401, response.text
@@ -48,9 +50,13 @@ def test_missing_malformed_or_wrong_tokens_get_401(live: LiveServer, authorizati
         assert presented[:20] not in response.text
 
 
-@pytest.mark.parametrize("route", [WRITE, ("DELETE", "/customers/1"), ("PUT", "/settings"), ("POST", "/settings/reset")])
+@pytest.mark.parametrize(
+    "route", [WRITE, ("DELETE", "/customers/1"), ("PUT", "/settings"), ("POST", "/settings/reset")]
+)
 def test_reader_token_cannot_write(live: LiveServer, route: tuple[str, str]) -> None:
-    response = httpx.request(route[0], live.url + route[1], headers={"Authorization": f"Bearer {READER_TOKEN}"}, json={})
+    response = httpx.request(
+        route[0], live.url + route[1], headers={"Authorization": f"Bearer {READER_TOKEN}"}, json={}
+    )
     assert response.status_code == 403
     assert response.json()["code"] == "FORBIDDEN"
 

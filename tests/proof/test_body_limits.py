@@ -18,8 +18,7 @@ FIFTY_MB = 50 * 1024 * 1024
 
 def _connect(live: LiveServer) -> socket.socket:
     parts = urlsplit(live.url)
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
-    return sock
+    return socket.create_connection((parts.hostname, parts.port), timeout=10)
 
 
 def _read_status(sock: socket.socket) -> tuple[int, bytes]:
@@ -31,7 +30,9 @@ def _read_status(sock: socket.socket) -> tuple[int, bytes]:
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
-    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
     while len(rest) < length:
         chunk = sock.recv(65536)
         if not chunk:
@@ -41,8 +42,10 @@ def _read_status(sock: socket.socket) -> tuple[int, bytes]:
 
 
 def _head(path: str, extra: str) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n"
-            f"Content-Type: application/json\r\n{extra}\r\n").encode()
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n"
+        f"Content-Type: application/json\r\n{extra}\r\n"
+    ).encode()
 
 
 def test_declared_50mb_body_is_refused_on_the_header_alone(live: LiveServer) -> None:

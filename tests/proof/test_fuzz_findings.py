@@ -19,8 +19,12 @@ def test_ids_beyond_bigint_are_field_errors(api: httpx.Client) -> None:
     group = api.post("/groups", json={"name": "vip"}).json()
     assert _fields(api.post(f"/groups/{TOO_BIG}/customers", json={"items": [1]})) == {"group_id"}
     assert _fields(api.post(f"/groups/{group['id']}/customers", json={"items": [TOO_BIG]})) == {"items"}
-    assert _fields(api.post("/groups/memberships", json={"items": [{"id": TOO_BIG, "groups": [group["id"]]}]})) == {"items.id"}
-    assert _fields(api.post("/groups/memberships/remove", json={"items": [{"id": 1, "groups": [-5]}]})) == {"items.groups"}
+    assert _fields(api.post("/groups/memberships", json={"items": [{"id": TOO_BIG, "groups": [group["id"]]}]})) == {
+        "items.id"
+    }
+    assert _fields(api.post("/groups/memberships/remove", json={"items": [{"id": 1, "groups": [-5]}]})) == {
+        "items.groups"
+    }
     assert _fields(api.get(f"/customers/{TOO_BIG}/cards")) == {"customer_id"}
     assert _fields(api.get(f"/jobs/runs/{TOO_BIG}")) == {"run_id"}
     assert api.get(f"/groups/{group['id']}/customers").json()["total"] == 0
@@ -41,7 +45,9 @@ def test_ids_beyond_bigint_are_field_errors(api: httpx.Client) -> None:
 def test_group_meta_that_cannot_be_stored_or_answered(api: httpx.Client, raw_meta: bytes, field: str) -> None:
     group = api.post("/groups", json={"name": "vip", "meta": {"kept": True}}).json()
     headers = {"Content-Type": "application/json"}
-    assert _fields(api.patch(f"/groups/{group['id']}", content=b'{"meta": ' + raw_meta + b"}", headers=headers)) == {field}
+    assert _fields(api.patch(f"/groups/{group['id']}", content=b'{"meta": ' + raw_meta + b"}", headers=headers)) == {
+        field
+    }
     assert _fields(api.post("/groups", content=b'{"name": "b", "meta": ' + raw_meta + b"}", headers=headers)) == {field}
     assert api.get(f"/groups/{group['id']}").json()["meta"] == {"kept": True}
     assert api.get("/groups").json()["total"] == 1
@@ -69,7 +75,11 @@ def test_a_fixed_segment_where_a_run_id_goes_is_a_job_name(api: httpx.Client) ->
 
 def test_rpc_group_ids_beyond_bigint_are_refused(api: httpx.Client) -> None:
     # 2**63 still parses as an integer (a larger one arrives as a float: a type error)
-    call = {"id": 1, "method": "Groups.customers.add_customer_groups", "params": {"items": [{"id": 2**63, "groups": [1]}]}}
+    call = {
+        "id": 1,
+        "method": "Groups.customers.add_customer_groups",
+        "params": {"items": [{"id": 2**63, "groups": [1]}]},
+    }
     answer = api.post("/public/rpc", json=call)
     assert answer.status_code == 200
     assert answer.json()["error"]["data"]["code"] == "INVALID_PARAMS"

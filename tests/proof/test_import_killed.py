@@ -32,11 +32,18 @@ def _customers(conn: psycopg.Connection[Any]) -> int:
     return int(row[0])
 
 
-def test_sigkill_mid_copy_then_rerun_loads_once(settings: Settings, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+def test_sigkill_mid_copy_then_rerun_loads_once(
+    settings: Settings, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
     env = _env(settings)
     path = tmp_path / "legacy.csv"
-    subprocess.run([sys.executable, "-m", "customers", "samples", "generate", str(ROWS), str(path), "--seed", "11"],
-                   env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "customers", "samples", "generate", str(ROWS), str(path), "--seed", "11"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     command = [sys.executable, "-m", "customers", "import", str(path), "--batch-size", "5000", "--json"]
 
     victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -56,7 +63,10 @@ def test_sigkill_mid_copy_then_rerun_loads_once(settings: Settings, conn: psycop
 
     # the killed transaction is rolled back by the server: nothing of the file is visible
     deadline = time.monotonic() + 30
-    while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'COPY%%customers%%' OR query ILIKE 'COPY%%import_staging%%'").fetchone()[0]:  # type: ignore[index]
+    while conn.execute(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE query ILIKE 'COPY%%customers%%' OR query ILIKE 'COPY%%import_staging%%'"
+    ).fetchone()[0]:  # type: ignore[index]
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert _customers(conn) == 0
@@ -67,8 +77,14 @@ def test_sigkill_mid_copy_then_rerun_loads_once(settings: Settings, conn: psycop
     counts = report["counts"]
     assert report["status"] == "succeeded"
     assert counts["read"] == ROWS and counts["inserted"] == _customers(conn) > 0
-    assert counts["read"] == counts["inserted"] + counts["updated"] + counts["unchanged"] + counts["rejected"] + counts["duplicates"]
+    assert (
+        counts["read"]
+        == counts["inserted"] + counts["updated"] + counts["unchanged"] + counts["rejected"] + counts["duplicates"]
+    )
 
     again = json.loads(subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=True).stdout)
-    assert again["counts"]["inserted"] == 0 and again["counts"]["unchanged"] + again["counts"]["duplicates"] + again["counts"]["rejected"] == ROWS
+    assert (
+        again["counts"]["inserted"] == 0
+        and again["counts"]["unchanged"] + again["counts"]["duplicates"] + again["counts"]["rejected"] == ROWS
+    )
     assert _customers(conn) == counts["inserted"]

@@ -14,20 +14,42 @@ import pytest
 from customers import store
 
 
-@pytest.mark.parametrize("stamp", ["2026-11-26 05:50:00.123450+00", "2026-11-26 05:50:00+00", "2026-11-26 05:50:00.000001+00", None])
+@pytest.mark.parametrize(
+    "stamp", ["2026-11-26 05:50:00.123450+00", "2026-11-26 05:50:00+00", "2026-11-26 05:50:00.000001+00", None]
+)
 def test_lookups_render_like_writes(api: httpx.Client, conninfo: str, stamp: str | None) -> None:
-    created = api.post("/customers", json={
-        "phone": "+7 916 123-45-67", "email": "Ivan@Example.RU", "source_id": 7, "subscriptions": {"sms": True},
-        "profile": {"first_name": "Иван", "birth_date": "1990-12-31", "shoe_size": 42.5, "interests": ["sport"], "car_owner": True},
-        "meta": {"legacy_id": "L-1"},
-    }).json()
+    created = api.post(
+        "/customers",
+        json={
+            "phone": "+7 916 123-45-67",
+            "email": "Ivan@Example.RU",
+            "source_id": 7,
+            "subscriptions": {"sms": True},
+            "profile": {
+                "first_name": "Иван",
+                "birth_date": "1990-12-31",
+                "shoe_size": 42.5,
+                "interests": ["sport"],
+                "car_owner": True,
+            },
+            "meta": {"legacy_id": "L-1"},
+        },
+    ).json()
     if stamp is not None:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute("UPDATE customers SET updated_at = %s WHERE id = %s", (stamp, created["id"]))
     # a write answers with the row as the driver reads it, rendered by orjson
-    written = api.post(f"/customers/{created['id']}/unblock").json() if stamp is None else _rendered_as_written(conninfo, created["id"])
-    for path in (f"/customers/{created['id']}", "/customers/by-phone/79161234567", "/customers/by-phone/8 (916) 123-45-67",
-                 "/customers/by-email/IVAN@example.ru"):
+    written = (
+        api.post(f"/customers/{created['id']}/unblock").json()
+        if stamp is None
+        else _rendered_as_written(conninfo, created["id"])
+    )
+    for path in (
+        f"/customers/{created['id']}",
+        "/customers/by-phone/79161234567",
+        "/customers/by-phone/8 (916) 123-45-67",
+        "/customers/by-email/IVAN@example.ru",
+    ):
         response = api.get(path)
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
@@ -47,10 +69,14 @@ def _rendered_as_written(conninfo: str, customer_id: int) -> dict[str, Any]:
     return asyncio.run(read())
 
 
-@pytest.mark.parametrize(("path", "field"), [
-    ("/customers/0", "customer_id"),
-    ("/customers/99999999999999999999", "customer_id"), ("/customers/9223372036854775808", "customer_id"),
-])
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/customers/0", "customer_id"),
+        ("/customers/99999999999999999999", "customer_id"),
+        ("/customers/9223372036854775808", "customer_id"),
+    ],
+)
 def test_ids_outside_bigint_are_422_not_500(api: httpx.Client, path: str, field: str) -> None:
     response = api.get(path)
     assert response.status_code == 422, response.text
@@ -69,8 +95,14 @@ def test_phone_lookup_forms(api: httpx.Client) -> None:
     ru = api.post("/customers", json={"phone": "8 916 123 45 67"}).json()
     de = api.post("/customers", json={"phone": "+49 1512 3456789"}).json()
     assert de["phone"] == "4915123456789"
-    for given, expected in (("79161234567", ru), ("+79161234567", ru), ("89161234567", ru), ("9161234567", ru),
-                            ("4915123456789", de), ("+4915123456789", de)):
+    for given, expected in (
+        ("79161234567", ru),
+        ("+79161234567", ru),
+        ("89161234567", ru),
+        ("9161234567", ru),
+        ("4915123456789", de),
+        ("+4915123456789", de),
+    ):
         response = api.get(f"/customers/by-phone/{given}")
         assert response.status_code == 200, given
         assert response.json()["id"] == expected["id"]
@@ -91,13 +123,25 @@ def test_head_and_405_on_lookup_paths(api: httpx.Client) -> None:
 def test_concurrent_lookups_answer_each_request(api: httpx.Client, live: Any) -> None:
     """Lookups sent at once (coalesced into shared queries) each get their own customer, a 404
     or a 422, exactly as when sent one by one."""
-    made = [api.post("/customers", json={"phone": f"7916555{i:04d}", "email": f"c{i}@example.com"}).json() for i in range(12)]
+    made = [
+        api.post("/customers", json={"phone": f"7916555{i:04d}", "email": f"c{i}@example.com"}).json()
+        for i in range(12)
+    ]
     paths = []
     for i, customer in enumerate(made):
-        paths += [f"/customers/by-phone/7916555{i:04d}", f"/customers/by-phone/8 916 555-{i:04d}",
-                  f"/customers/by-email/C{i}@example.com", f"/customers/{customer['id']}"]
-    paths += ["/customers/by-phone/79165559999", "/customers/by-email/nobody@example.com", "/customers/9999999",
-              "/customers/by-phone/123", "/customers/by-phone/79165550003"]  # the last one twice in a batch
+        paths += [
+            f"/customers/by-phone/7916555{i:04d}",
+            f"/customers/by-phone/8 916 555-{i:04d}",
+            f"/customers/by-email/C{i}@example.com",
+            f"/customers/{customer['id']}",
+        ]
+    paths += [
+        "/customers/by-phone/79165559999",
+        "/customers/by-email/nobody@example.com",
+        "/customers/9999999",
+        "/customers/by-phone/123",
+        "/customers/by-phone/79165550003",
+    ]  # the last one twice in a batch
     expected = {path: (api.get(path).status_code, api.get(path).content) for path in paths}
 
     async def all_at_once() -> list[tuple[str, int, bytes]]:
@@ -107,7 +151,7 @@ def test_concurrent_lookups_answer_each_request(api: httpx.Client, live: Any) ->
 
     answered = asyncio.run(all_at_once())
     assert len(answered) == 3 * len(paths)
-    for (path, status, body), sent in zip(answered, paths * 3):
+    for (path, status, body), sent in zip(answered, paths * 3, strict=False):
         assert (status, body) == expected[sent], path
     assert sum(status == 200 for _, status, _ in answered) == 3 * 4 * 12 + 3
 
@@ -115,7 +159,9 @@ def test_concurrent_lookups_answer_each_request(api: httpx.Client, live: Any) ->
 async def _seed_phones(pool: Any, n: int, sizes: list[int]) -> Any:
     """Customers with phones 79170000001.. (n of them); a fetch by phone recording each query's size."""
     async with pool.connection() as conn:
-        await conn.execute("INSERT INTO customers (phone) SELECT (79170000000 + i)::text FROM generate_series(1, %s) i", (n,))
+        await conn.execute(
+            "INSERT INTO customers (phone) SELECT (79170000000 + i)::text FROM generate_series(1, %s) i", (n,)
+        )
 
     async def fetch(conn: psycopg.AsyncConnection[Any], keys: list[str]) -> dict[str, bytes]:
         sizes.append(len(keys))
@@ -139,7 +185,7 @@ def test_coalescer_shares_queries_and_errors(conninfo: str, clean_db: None) -> N
             coalescer: Coalescer[str] = Coalescer(pool, fetch)
             keys = [str(79170000000 + i) for i in range(1, 41)] + ["79179999999", "79170000001"]
             found = await asyncio.gather(*(coalescer.get(key) for key in keys))
-            assert [orjson.loads(doc)["phone"] if doc else None for doc in found] == keys[:40] + [None, keys[0]]
+            assert [orjson.loads(doc)["phone"] if doc else None for doc in found] == [*keys[:40], None, keys[0]]
             assert sum(sizes) == 41 and len(sizes) < 10  # one query for each key, shared by many requests
             sizes.clear()
             many = [str(79170000000 + i) for i in range(1, 601)]  # more than one query may carry
@@ -189,7 +235,7 @@ def test_coalescing_switched_off_sends_a_query_per_lookup(conninfo: str, clean_d
             single: Coalescer[str] = Coalescer(pool, fetch, enabled=False)
             keys = [str(79170000000 + i) for i in range(1, 21)] + ["79179999999"]
             found = await asyncio.gather(*(single.get(key) for key in keys))
-            assert [orjson.loads(doc)["phone"] if doc else None for doc in found] == keys[:20] + [None]
+            assert [orjson.loads(doc)["phone"] if doc else None for doc in found] == [*keys[:20], None]
             assert sizes == [1] * 21
 
     asyncio.run(scenario())

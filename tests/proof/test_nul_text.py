@@ -19,31 +19,41 @@ def _nul_fields(response: httpx.Response) -> set[str]:
     return {e["field"] for e in body["errors"]}
 
 
-@pytest.mark.parametrize(("body", "fields"), [
-    ({"phone": "79161234567", "profile": {"first_name": f"I{NUL}van"}}, {"profile.first_name"}),
-    ({"phone": "79161234567", "meta": {f"k{NUL}": "v", "tags": [f"a{NUL}"]}}, {"meta", "meta.tags"}),
-    ({"phone": f"7916123{NUL}4567"}, {"phone"}),
-])
-def test_nul_in_a_body_names_the_field(api: httpx.Client, body: dict[str, Any], fields: set[str], count_customers: Any) -> None:
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"phone": "79161234567", "profile": {"first_name": f"I{NUL}van"}}, {"profile.first_name"}),
+        ({"phone": "79161234567", "meta": {f"k{NUL}": "v", "tags": [f"a{NUL}"]}}, {"meta", "meta.tags"}),
+        ({"phone": f"7916123{NUL}4567"}, {"phone"}),
+    ],
+)
+def test_nul_in_a_body_names_the_field(
+    api: httpx.Client, body: dict[str, Any], fields: set[str], count_customers: Any
+) -> None:
     assert _nul_fields(api.post("/customers", json=body)) == fields
     assert count_customers() == 0
 
 
 def test_nul_in_bodies_of_other_routes(api: httpx.Client) -> None:
     created = api.post("/customers", json={"phone": "79161234567"}).json()
-    assert _nul_fields(api.patch(f"/customers/{created['id']}", json={"profile": {"city": f"Om{NUL}sk"}})) == {"profile.city"}
+    assert _nul_fields(api.patch(f"/customers/{created['id']}", json={"profile": {"city": f"Om{NUL}sk"}})) == {
+        "profile.city"
+    }
     assert _nul_fields(api.post("/groups", json={"name": f"g{NUL}"})) == {"name"}
     assert _nul_fields(api.post("/customers/find", json={"query": f"a{NUL}"})) == {"query"}
     assert api.get(f"/customers/{created['id']}").json() == created
 
 
-@pytest.mark.parametrize(("path", "field"), [
-    ("/customers/by-phone/7916123%004567", "phone"),
-    ("/customers/by-email/a%00b@example.com", "email"),
-    ("/customers/by-card/441%00", "card_id"),
-    ("/jobs/history?job=brin%00", "job"),
-    ("/jobs/brin%00/history", "name"),
-])
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/customers/by-phone/7916123%004567", "phone"),
+        ("/customers/by-email/a%00b@example.com", "email"),
+        ("/customers/by-card/441%00", "card_id"),
+        ("/jobs/history?job=brin%00", "job"),
+        ("/jobs/brin%00/history", "name"),
+    ],
+)
 def test_nul_in_path_and_query_names_the_parameter(api: httpx.Client, path: str, field: str) -> None:
     assert _nul_fields(api.get(path)) == {field}
 

@@ -35,7 +35,9 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
-def _requests(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], method: str, route: str, status: str) -> float:
+def _requests(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], method: str, route: str, status: str
+) -> float:
     key = ("customers_http_requests_total", (("method", method), ("route", route), ("status", status)))
     return samples.get(key, 0.0)
 
@@ -63,13 +65,20 @@ def test_metrics_count_by_route_template(api: httpx.Client, live: LiveServer) ->
     assert grew("GET", "unmatched", "404") == 1
     refused = ("customers_http_requests_refused_total", (("reason", "too_deep"),))
     assert after[refused] - before.get(refused, 0) == 1
-    latency = ("customers_http_request_duration_seconds_count", (("method", "GET"), ("route", "/customers/by-phone/{phone}")))
+    latency = (
+        "customers_http_request_duration_seconds_count",
+        (("method", "GET"), ("route", "/customers/by-phone/{phone}")),
+    )
     assert after[latency] - before.get(latency, 0) == 2
     # the series carry templates, never a caller's phone
     assert "79161234567" not in response.text
     # the other areas' counters are declared in the same registry
-    for name in ("customers_search_index_write_failures_total", "customers_import_rows_total",
-                 "customers_job_runs_total", "customers_job_duration_seconds"):
+    for name in (
+        "customers_search_index_write_failures_total",
+        "customers_import_rows_total",
+        "customers_job_runs_total",
+        "customers_job_duration_seconds",
+    ):
         assert f"# HELP {name}" in response.text
 
 
@@ -92,8 +101,11 @@ def test_batched_recording_writes_what_direct_recording_writes() -> None:
     series = _samples(generate_latest(REGISTRY).decode())
 
     def of(route: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        return {(name, tuple(l for l in labels if l[0] != "route")): value
-                for (name, labels), value in series.items() if ("route", route) in labels and not name.endswith("_created")}
+        return {
+            (name, tuple(label for label in labels if label[0] != "route")): value
+            for (name, labels), value in series.items()
+            if ("route", route) in labels and not name.endswith("_created")
+        }
 
     batched, direct = of("/proof/batched"), of("/proof/direct")
     assert batched == direct
@@ -160,17 +172,28 @@ def served(settings: Settings, clean_db: None, tmp_path: Path) -> Iterator[tuple
     # the suite's database given as an external one, so the served processes never register
     # with (and outlive the cleanup of) the suite's embedded server
     params = psycopg.conninfo.conninfo_to_dict(db.resolve(settings).conninfo)
-    env = {**os.environ, "AUTH_TOKENS": settings.auth_tokens.get_secret_value(), "ACCESS_LOG": "true",
-           "CUSTOMERS_DATA_DIR": str(tmp_path), "SERVICES_DB_HOST": str(params["host"]),
-           "SERVICES_DB_PORT": str(params.get("port") or 5432), "SERVICES_DB_DATABASE": str(params["dbname"]),
-           "SERVICES_DB_USER": str(params.get("user") or "postgres")}
+    env = {
+        **os.environ,
+        "AUTH_TOKENS": settings.auth_tokens.get_secret_value(),
+        "ACCESS_LOG": "true",
+        "CUSTOMERS_DATA_DIR": str(tmp_path),
+        "SERVICES_DB_HOST": str(params["host"]),
+        "SERVICES_DB_PORT": str(params.get("port") or 5432),
+        "SERVICES_DB_DATABASE": str(params["dbname"]),
+        "SERVICES_DB_USER": str(params.get("user") or "postgres"),
+    }
     if params.get("password"):
         env["SERVICES_DB_PASSWORD"] = str(params["password"])
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "customers", "serve", "--workers", "2", "--port", str(port), "--no-migrate"],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+        process = subprocess.Popen(
+            [sys.executable, "-m", "customers", "serve", "--workers", "2", "--port", str(port), "--no-migrate"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -193,7 +216,9 @@ def served(settings: Settings, clean_db: None, tmp_path: Path) -> Iterator[tuple
                 process.wait()
 
 
-def test_served_logs_are_json_with_pii_masked_and_metrics_span_workers(served: tuple[str, subprocess.Popen[bytes], Path]) -> None:
+def test_served_logs_are_json_with_pii_masked_and_metrics_span_workers(
+    served: tuple[str, subprocess.Popen[bytes], Path],
+) -> None:
     url, process, log = served
     phone, email = "79161234567", "ivan.petrov@example.ru"
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:

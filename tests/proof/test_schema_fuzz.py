@@ -26,17 +26,23 @@ RPC_PATH = "/public/rpc"
 # JSON-RPC answers a call that breaks the request schema with HTTP 200 and an error object (the
 # protocol's rule, documented in the operation); `rpc_refuses_invalid_calls` below checks that
 # such a call is refused inside that 200, so the rejection check still has teeth there.
-CONFIG = SchemathesisConfig.from_dict({
-    "operations": [{
-        "include-path": RPC_PATH,
-        "checks": {"negative_data_rejection": {"expected-statuses": [200, 401]}},
-    }],
-})
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "operations": [
+            {
+                "include-path": RPC_PATH,
+                "checks": {"negative_data_rejection": {"expected-statuses": [200, 401]}},
+            }
+        ],
+    }
+)
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
 
 
 @schemathesis.check
-def rpc_refuses_invalid_calls(ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
+def rpc_refuses_invalid_calls(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> bool | None:
     """A schema-violating JSON-RPC request gets an error object, never only results."""
     if case.path != RPC_PATH or case.meta is None or not case.meta.generation.mode.is_negative:
         return None
@@ -59,7 +65,9 @@ def test_served_document_is_the_fuzzed_one(live: LiveServer) -> None:
 def test_every_operation_conforms(case: schemathesis.Case, live: LiveServer) -> None:
     """No generated request makes the service fail or answer outside its document."""
     case.call_and_validate(
-        base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10,
+        base_url=live.url,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
         # A phone or an email may fit the document's string type and still not be a number or
         # an address (libphonenumber decides); the answer is then the documented 422, which this
         # check alone would count against the service.

@@ -34,9 +34,15 @@ def _intact(api: httpx.Client, seeded: list[dict[str, Any]], count: Callable[[],
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
-def test_path_parameters(api: httpx.Client, seeded: list[dict[str, Any]], count_customers: Callable[[], int], payload: str) -> None:
-    for path in (f"/customers/by-phone/{quote(payload, safe='')}", f"/customers/by-email/{quote(payload, safe='')}",
-                 f"/customers/{quote(payload, safe='')}", f"/customers/{quote(payload, safe='')}/block"):
+def test_path_parameters(
+    api: httpx.Client, seeded: list[dict[str, Any]], count_customers: Callable[[], int], payload: str
+) -> None:
+    for path in (
+        f"/customers/by-phone/{quote(payload, safe='')}",
+        f"/customers/by-email/{quote(payload, safe='')}",
+        f"/customers/{quote(payload, safe='')}",
+        f"/customers/{quote(payload, safe='')}/block",
+    ):
         response = api.request("POST" if path.endswith("/block") else "GET", path)
         assert response.status_code in (404, 405, 422), (path, response.status_code, response.text)
         assert response.json()["code"] != "INTERNAL_ERROR"
@@ -44,7 +50,9 @@ def test_path_parameters(api: httpx.Client, seeded: list[dict[str, Any]], count_
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
-def test_query_parameters(api: httpx.Client, seeded: list[dict[str, Any]], count_customers: Callable[[], int], payload: str) -> None:
+def test_query_parameters(
+    api: httpx.Client, seeded: list[dict[str, Any]], count_customers: Callable[[], int], payload: str
+) -> None:
     response = api.get("/settings", params={"version": payload})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "version"
@@ -52,17 +60,29 @@ def test_query_parameters(api: httpx.Client, seeded: list[dict[str, Any]], count
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
-def test_body_values_are_refused_or_stored_literally(api: httpx.Client, seeded: list[dict[str, Any]], count_customers: Callable[[], int], payload: str) -> None:
+def test_body_values_are_refused_or_stored_literally(
+    api: httpx.Client, seeded: list[dict[str, Any]], count_customers: Callable[[], int], payload: str
+) -> None:
     target = seeded[0]["id"]
     # text fields that take any string: stored exactly as given
-    created = api.post("/customers", json={
-        "phone": "79161119999", "profile": {"first_name": payload[:100], "about": payload},
-        "meta": {"legacy_id": payload[:64]}, "subscriptions": {payload: True},
-    })
+    created = api.post(
+        "/customers",
+        json={
+            "phone": "79161119999",
+            "profile": {"first_name": payload[:100], "about": payload},
+            "meta": {"legacy_id": payload[:64]},
+            "subscriptions": {payload: True},
+        },
+    )
     if "\x00" in payload:
         # PostgreSQL text cannot hold NUL: refused, naming each field that holds one (was a 500)
         assert created.status_code == 422, created.text
-        assert {e["field"] for e in created.json()["errors"]} == {"profile.first_name", "profile.about", "meta.legacy_id", "subscriptions"}
+        assert {e["field"] for e in created.json()["errors"]} == {
+            "profile.first_name",
+            "profile.about",
+            "meta.legacy_id",
+            "subscriptions",
+        }
     else:
         assert created.status_code == 201, created.text
         stored = api.get(f"/customers/{created.json()['id']}").json()
@@ -89,7 +109,9 @@ def test_body_values_are_refused_or_stored_literally(api: httpx.Client, seeded: 
 
 
 @pytest.mark.parametrize("payload", PAYLOADS[:4])
-def test_settings_document(api: httpx.Client, seeded: list[dict[str, Any]], count_customers: Callable[[], int], payload: str) -> None:
+def test_settings_document(
+    api: httpx.Client, seeded: list[dict[str, Any]], count_customers: Callable[[], int], payload: str
+) -> None:
     before = api.get("/settings").json()["version"]
     bad_key = api.put("/settings", json={"fields": [{"key": payload, "label": "x", "type": "string"}]})
     assert bad_key.status_code == 422

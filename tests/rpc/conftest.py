@@ -89,8 +89,12 @@ def search_rpc(rpc_search_live: Any, search_settings: Any, clean_db: None) -> It
     """An admin RPC client of the service with search on; database and Redis empty."""
     import redis
 
-    flushed = redis.Redis(host=search_settings.services_redis_host, port=search_settings.services_redis_port, protocol=2)
+    flushed = redis.Redis(
+        host=search_settings.services_redis_host, port=search_settings.services_redis_port, protocol=2
+    )
     flushed.flushdb()
     flushed.close()
-    with httpx.Client(base_url=rpc_search_live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60) as client:
+    with httpx.Client(
+        base_url=rpc_search_live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
+    ) as client:
         yield Rpc(client)

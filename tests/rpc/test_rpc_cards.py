@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -15,7 +16,9 @@ from tests.helpers import ADMIN_TOKEN
 CARD_KEYS = {"created", "customer_id", "type", "id", "enabled"}
 
 
-@pytest.mark.parametrize(("card_type", "prefix"), [(None, "1"), ("VIRTUAL", "1"), ("APPLE", "2"), ("google", "3"), ("PERSONAL_OFFER", "9")])
+@pytest.mark.parametrize(
+    ("card_type", "prefix"), [(None, "1"), ("VIRTUAL", "1"), ("APPLE", "2"), ("google", "3"), ("PERSONAL_OFFER", "9")]
+)
 def test_generated_cards_carry_the_type_prefix(rpc: Rpc, card_type: str | None, prefix: str) -> None:
     cid = new_customer(rpc)["id"]
     card = rpc("Customers.cards.create", customer_id=cid, card_type=card_type)
@@ -32,7 +35,7 @@ def test_generated_ids_are_unique_and_not_sequential(rpc: Rpc) -> None:
     batch = [{"id": 0, "method": "Customers.cards.create", "params": {"customer_id": cid, "card_type": "VIRTUAL"}}] * 30
     ids = [int(a["result"]["id"]) for a in rpc.post(batch).json()]
     assert len(set(ids)) == 30
-    steps = {b - a for a, b in zip(ids, ids[1:])}
+    steps = {b - a for a, b in itertools.pairwise(ids)}
     assert len(steps) > 20  # random draws, not a counter
     assert len(rpc("Customers.cards.list", customer_id=cid)) == 30
 
@@ -41,7 +44,13 @@ def test_physical_cards_are_added_and_checked(rpc: Rpc) -> None:
     first = new_customer(rpc, "79000000001")["id"]
     second = new_customer(rpc, "79000000002")["id"]
     card = rpc("Customers.cards.add", customer_id=first, card_id="4410000012345")
-    assert card == {"created": card["created"], "customer_id": first, "type": "PHYSICAL", "id": "4410000012345", "enabled": True}
+    assert card == {
+        "created": card["created"],
+        "customer_id": first,
+        "type": "PHYSICAL",
+        "id": "4410000012345",
+        "enabled": True,
+    }
 
     for wrong in ("5550000012345", "441000", "44100000123X5", "4410000000000000000000"):
         error = rpc.error("Customers.cards.add", customer_id=first, card_id=wrong)
@@ -125,7 +134,9 @@ def test_login_codes_expire(settings: Settings, clean_db: None) -> None:
 
     server = start_server(create_app(settings.model_copy(update={"login_code_ttl_seconds": 1})))
     try:
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as client:
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+        ) as client:
             rpc = Rpc(client)
             cid = new_customer(rpc)["id"]
             code = rpc("Customers.cards.create_temp_card", customer_id=cid)

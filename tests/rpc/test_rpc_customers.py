@@ -17,15 +17,31 @@ def test_every_customer_method(rpc: Rpc, api: httpx.Client) -> None:
     created = rpc(
         "Customers.create",
         customer={
-            "phone": "8 (912) 345-67-89", "email": "Ivan@Example.RU", "source_id": 17,
-            "profile": {"first_name": "Иван", "birth_date": "31.12.1990"}, "meta": {"legacy_id": "L-1"},
-            "subscriptions": {"sms": True}, "created": "2020-02-29", "prioritize_sms_verification": True,
+            "phone": "8 (912) 345-67-89",
+            "email": "Ivan@Example.RU",
+            "source_id": 17,
+            "profile": {"first_name": "Иван", "birth_date": "31.12.1990"},
+            "meta": {"legacy_id": "L-1"},
+            "subscriptions": {"sms": True},
+            "created": "2020-02-29",
+            "prioritize_sms_verification": True,
         },
     )
     cid = created["id"]
     expected_keys = {
-        "id", "phone", "source_id", "email", "email_confirmed", "blocked", "profile", "meta", "subscriptions",
-        "loyalty_enabled", "created", "accept_tender_offer", "prioritize_sms_verification",
+        "id",
+        "phone",
+        "source_id",
+        "email",
+        "email_confirmed",
+        "blocked",
+        "profile",
+        "meta",
+        "subscriptions",
+        "loyalty_enabled",
+        "created",
+        "accept_tender_offer",
+        "prioritize_sms_verification",
     }
     assert expected_keys <= set(created)
     assert created["phone"] == "79123456789" and created["email"] == "ivan@example.ru"
@@ -125,7 +141,9 @@ def test_lookup_with_a_malformed_phone_is_a_validation_error(rpc: Rpc) -> None:
 
 def test_update_refuses_phone_and_validates_merged_profile(rpc: Rpc) -> None:
     cid = new_customer(rpc, profile={"children_count": 2})["id"]
-    bad = rpc.error("Customers.update", id=cid, customer={"profile": {"children_count": 99}, "accept_tender_offer": True})
+    bad = rpc.error(
+        "Customers.update", id=cid, customer={"profile": {"children_count": 99}, "accept_tender_offer": True}
+    )
     assert bad["data"]["errors"][0]["field"] == "profile.children_count"
     unknown = rpc.error("Customers.update", id=cid, customer={"phone": "79000000000"})
     assert unknown["data"]["errors"][0]["code"] == "UNKNOWN_FIELD"
@@ -158,7 +176,9 @@ def test_concurrent_rpc_creates_of_one_phone(live: Any, clean_db: None) -> None:
     body = {"id": 0, "method": "Customers.create", "params": {"customer": {"phone": "+7 912 000 00 01"}}}
 
     async def burst() -> list[dict[str, Any]]:
-        async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+        ) as client:
             responses = await asyncio.gather(*(client.post("/public/rpc", json=body) for _ in range(20)))
         return [r.json() for r in responses]
 
@@ -177,22 +197,36 @@ def test_settings_get_set_reset(rpc: Rpc, api: httpx.Client) -> None:
         value={
             "fields": [
                 {"key": "city", "label": "Город проживания", "type": "string", "max_length": 50, "search": "tag"},
-                {"key": "pet_name", "label": "Кличка питомца", "type": "string", "search": "none", "_type": "FieldSpec", "pattern": None},
+                {
+                    "key": "pet_name",
+                    "label": "Кличка питомца",
+                    "type": "string",
+                    "search": "none",
+                    "_type": "FieldSpec",
+                    "pattern": None,
+                },
             ]
         },
     )
     assert changed["version"] == 1
     fields = changed["document"]["fields"]
-    assert [f["key"] for f in fields] == keys + ["pet_name"]  # merged: nothing else dropped, order kept
+    assert [f["key"] for f in fields] == [*keys, "pet_name"]  # merged: nothing else dropped, order kept
     assert next(f for f in fields if f["key"] == "city")["label"] == "Город проживания"
     assert changed["document"]["meta_fields"] == initial["document"]["meta_fields"]
     assert api.get("/settings").json()["version"] == 1
     # the questionnaire in force changed for creates at once
     assert new_customer(rpc, profile={"pet_name": "Барсик"})["profile"] == {"pet_name": "Барсик"}
     too_long = rpc.error("Customers.create", customer={"phone": "79000000002", "profile": {"city": "x" * 51}})
-    assert too_long["data"]["errors"][0] == {"field": "profile.city", "code": "LENGTH_CONSTRAINT", "message": too_long["data"]["errors"][0]["message"]}
+    assert too_long["data"]["errors"][0] == {
+        "field": "profile.city",
+        "code": "LENGTH_CONSTRAINT",
+        "message": too_long["data"]["errors"][0]["message"],
+    }
 
-    invalid = rpc.error("Customers.settings.set", value={"fields": [{"key": "age", "label": "Возраст", "type": "integer", "search": "tag"}]})
+    invalid = rpc.error(
+        "Customers.settings.set",
+        value={"fields": [{"key": "age", "label": "Возраст", "type": "integer", "search": "tag"}]},
+    )
     assert invalid["code"] == -32702 and invalid["data"]["code"] == "INVALID_SETTINGS"
     assert "age" in invalid["message"]
     assert rpc("Customers.settings.get")["version"] == 1
@@ -215,7 +249,9 @@ def test_concurrent_partial_settings_updates_all_survive(rpc: Rpc, live: Any) ->
         return {"id": 0, "method": "Customers.settings.set", "params": {"value": {"fields": [spec]}}}
 
     async def burst() -> list[dict[str, Any]]:
-        async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+        ) as client:
             responses = await asyncio.gather(*(client.post("/public/rpc", json=body(n)) for n in range(6)))
         return [r.json() for r in responses]
 

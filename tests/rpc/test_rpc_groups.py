@@ -37,7 +37,9 @@ def test_group_errors(rpc: Rpc) -> None:
         ("Groups.customers.list", {"id": 999}),
     ):
         error = rpc.error(method, **params)
-        assert (error["code"], error["data"]["code"], error["data"]["type"]) == (404, "GROUP_NOT_FOUND", "NotFound"), method
+        assert (error["code"], error["data"]["code"], error["data"]["type"]) == (404, "GROUP_NOT_FOUND", "NotFound"), (
+            method
+        )
     empty = rpc.error("Groups.create", name="   ")
     assert empty["code"] == -32702 and empty["data"]["errors"][0]["field"] == "name"
     assert rpc.error("Groups.create", name="x", meta=[1])["code"] == -32602
@@ -72,7 +74,11 @@ def test_membership_is_all_or_nothing(rpc: Rpc) -> None:
     assert rpc("Groups.customers.list", id=group["id"]) == []
 
     missing_group = rpc.error("Groups.customers.add_customer_groups", items=[{"id": cid, "groups": [group["id"], 777]}])
-    assert (missing_group["code"], missing_group["data"]["code"], missing_group["data"]["ids"]) == (404, "GROUP_NOT_FOUND", [777])
+    assert (missing_group["code"], missing_group["data"]["code"], missing_group["data"]["ids"]) == (
+        404,
+        "GROUP_NOT_FOUND",
+        [777],
+    )
     assert rpc("Groups.customer.get_groups", customer_id=cid) == []
 
 
@@ -85,7 +91,7 @@ def test_membership_by_customer(rpc: Rpc) -> None:
         {"id": b, "groups": [staff["id"]]},
     ]
     assert rpc("Groups.customers.add_customer_groups", items=items) == 3
-    assert rpc("Groups.customers.add_customer_groups", items=items + [{"id": b, "groups": [new["id"]]}]) == 1
+    assert rpc("Groups.customers.add_customer_groups", items=[*items, {"id": b, "groups": [new["id"]]}]) == 1
     assert [g["name"] for g in rpc("Groups.customer.get_groups", customer_id=a)] == ["VIP", "Staff"]
     assert [m["id"] for m in rpc("Groups.customers.list", id=staff["id"])] == [a, b]
 
@@ -118,8 +124,12 @@ def test_groups_over_rest(api: httpx.Client, rpc: Rpc) -> None:
     assert members["total"] == 1 and members["items"][0]["id"] == cid
     assert api.get(f"/customers/{cid}/groups").json()["items"][0]["id"] == group["id"]
     assert api.post(f"/groups/{group['id']}/customers/remove", json={"items": [cid]}).json() == {"count": 1}
-    assert api.post("/groups/memberships", json={"items": [{"id": cid, "groups": [group["id"]]}]}).json() == {"count": 1}
-    assert api.post("/groups/memberships/remove", json={"items": [{"id": cid, "groups": [group["id"]]}]}).json() == {"count": 1}
+    assert api.post("/groups/memberships", json={"items": [{"id": cid, "groups": [group["id"]]}]}).json() == {
+        "count": 1
+    }
+    assert api.post("/groups/memberships/remove", json={"items": [{"id": cid, "groups": [group["id"]]}]}).json() == {
+        "count": 1
+    }
 
     missing = api.post(f"/groups/{group['id']}/customers", json={"items": [cid, 424242]})
     assert missing.status_code == 404 and missing.json()["code"] == "CUSTOMER_NOT_FOUND"

@@ -33,7 +33,9 @@ def test_body_is_json_whatever_the_content_type(rpc: Rpc, content_type: str | No
 
 
 def test_standard_json_rpc_2_request(rpc: Rpc) -> None:
-    response = rpc.post({"jsonrpc": "2.0", "id": "abc-1", "method": "Customers.get_by_phone", "params": {"phone": "79990001122"}})
+    response = rpc.post(
+        {"jsonrpc": "2.0", "id": "abc-1", "method": "Customers.get_by_phone", "params": {"phone": "79990001122"}}
+    )
     assert response.json() == {"jsonrpc": "2.0", "id": "abc-1", "result": None}
     created = new_customer(rpc)
     positional = rpc.post({"jsonrpc": "2.0", "id": 7, "method": "Customers.get", "params": [created["id"]]})
@@ -43,7 +45,9 @@ def test_standard_json_rpc_2_request(rpc: Rpc) -> None:
 def test_notification_is_run_and_answered_with_an_empty_200(rpc: Rpc) -> None:
     relaxed = rpc.post({"id": None, "method": "Customers.create", "params": {"customer": {"phone": "79001112233"}}})
     assert relaxed.status_code == 200 and relaxed.content == b""
-    standard = rpc.post({"jsonrpc": "2.0", "method": "Customers.create", "params": {"customer": {"phone": "79001112244"}}})
+    standard = rpc.post(
+        {"jsonrpc": "2.0", "method": "Customers.create", "params": {"customer": {"phone": "79001112244"}}}
+    )
     assert standard.status_code == 200 and standard.content == b""
     # a failing notification is not answered either
     failing = rpc.post({"id": None, "method": "Customers.create", "params": {"customer": {"phone": "79001112233"}}})
@@ -80,7 +84,9 @@ def test_batch_of_notifications_only_and_empty_batch(rpc: Rpc) -> None:
     empty = rpc.post([])
     assert empty.status_code == 200
     assert empty.json()["id"] is None and checked_error(empty.json()["error"])["code"] == -32600
-    huge = rpc.post([{"id": None, "method": "Customers.create", "params": {"customer": {"phone": "79001000004"}}}] * 1001)
+    huge = rpc.post(
+        [{"id": None, "method": "Customers.create", "params": {"customer": {"phone": "79001000004"}}}] * 1001
+    )
     assert checked_error(huge.json()["error"])["code"] == -32600 and "1000" in huge.json()["error"]["message"]
     assert rpc("Customers.get_by_phone", phone="79001000004") is None  # refused as a whole
 
@@ -118,7 +124,12 @@ def test_invalid_request(rpc: Rpc, body: object) -> None:
 def test_unknown_method(rpc: Rpc) -> None:
     error = rpc.error("Customers.fly", id=1)
     assert error["code"] == -32601
-    assert error["data"] == {"code": "METHOD_NOT_FOUND", "method": "Customers.fly", "type": "MethodNotFound", "base_type": "ClientError"}
+    assert error["data"] == {
+        "code": "METHOD_NOT_FOUND",
+        "method": "Customers.fly",
+        "type": "MethodNotFound",
+        "base_type": "ClientError",
+    }
 
 
 @pytest.mark.parametrize(
@@ -146,9 +157,17 @@ def test_too_many_positional_params(rpc: Rpc) -> None:
 def test_type_tags_and_nulls_are_not_given(rpc: Rpc) -> None:
     """The original clients send every field of their models, unset ones as null, with `_type`."""
     customer = {
-        "_type": "CustomerCreate", "phone": "+7 912 345-67-89", "source_id": None, "email": None,
-        "email_confirmed": None, "profile": {"first_name": "Анна", "city": None}, "meta": None,
-        "subscriptions": None, "loyalty_enabled": None, "accept_tender_offer": None, "created": None,
+        "_type": "CustomerCreate",
+        "phone": "+7 912 345-67-89",
+        "source_id": None,
+        "email": None,
+        "email_confirmed": None,
+        "profile": {"first_name": "Анна", "city": None},
+        "meta": None,
+        "subscriptions": None,
+        "loyalty_enabled": None,
+        "accept_tender_offer": None,
+        "created": None,
         "prioritize_sms_verification": None,
     }
     created = rpc("Customers.create", customer=customer)
@@ -157,9 +176,15 @@ def test_type_tags_and_nulls_are_not_given(rpc: Rpc) -> None:
     assert len(created["created"]) == 10  # YYYY-MM-DD
 
     update = {
-        "_type": "CustomerUpdate", "source_id": None, "profile": {"_type": "Profile", "city": "Казань", "first_name": None},
-        "meta": None, "subscriptions": None, "loyalty_enabled": False, "accept_tender_offer": None,
-        "prioritize_sms_verification": None, "created": None,
+        "_type": "CustomerUpdate",
+        "source_id": None,
+        "profile": {"_type": "Profile", "city": "Казань", "first_name": None},
+        "meta": None,
+        "subscriptions": None,
+        "loyalty_enabled": False,
+        "accept_tender_offer": None,
+        "prioritize_sms_verification": None,
+        "created": None,
     }
     updated = rpc("Customers.update", id=created["id"], customer=update)
     assert updated["profile"] == {"first_name": "Анна", "city": "Казань"}  # a null is not a removal
@@ -186,14 +211,20 @@ def test_error_object_shape_for_service_errors(rpc: Rpc) -> None:
     }
 
 
-def test_unexpected_error_is_internal_without_a_trace(rpc: Rpc, conninfo: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_unexpected_error_is_internal_without_a_trace(
+    rpc: Rpc, conninfo: str, caplog: pytest.LogCaptureFixture
+) -> None:
     # A database error the service gives no meaning to: a trigger left in the database refuses
     # every new group. (A NUL character in a name served here before; it is invalid params now.)
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("CREATE FUNCTION test_refuse_groups() RETURNS trigger LANGUAGE plpgsql AS "
-                     "$$ BEGIN RAISE EXCEPTION 'secret detail of the refusal'; END $$")
-        conn.execute("CREATE TRIGGER test_refuse_groups BEFORE INSERT ON customer_groups "
-                     "FOR EACH ROW EXECUTE FUNCTION test_refuse_groups()")
+        conn.execute(
+            "CREATE FUNCTION test_refuse_groups() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'secret detail of the refusal'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER test_refuse_groups BEFORE INSERT ON customer_groups "
+            "FOR EACH ROW EXECUTE FUNCTION test_refuse_groups()"
+        )
     caplog.set_level(logging.ERROR, logger="customers.rpc")
     try:
         response = rpc.post({"id": 0, "method": "Groups.create", "params": {"name": "g"}})
@@ -259,7 +290,9 @@ def test_timeout_header_bounds_the_call(rpc: Rpc, conninfo: str) -> None:
     try:
         assert locked.wait(10)
         started = time.monotonic()
-        answer = rpc.answer("Customers.update", {"id": created["id"], "customer": {"loyalty_enabled": False}}, Timeout="0.5")
+        answer = rpc.answer(
+            "Customers.update", {"id": created["id"], "customer": {"loyalty_enabled": False}}, Timeout="0.5"
+        )
         elapsed = time.monotonic() - started
         error = checked_error(answer["error"])
         assert error["code"] == 504
@@ -285,5 +318,10 @@ def test_endpoint_is_in_the_openapi_document(rpc: Rpc) -> None:
     post = schema["paths"][PATH]["post"]
     assert "application/octet-stream" in post["requestBody"]["content"]
     assert "Groups.customers.add_customer_groups" in post["description"]
-    for path in ("/groups", "/groups/{group_id}/customers", "/customers/{customer_id}/cards", "/customers/by-card/{card_id}"):
+    for path in (
+        "/groups",
+        "/groups/{group_id}/customers",
+        "/customers/{customer_id}/cards",
+        "/customers/by-card/{card_id}",
+    ):
         assert path in schema["paths"], path

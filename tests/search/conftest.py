@@ -25,8 +25,12 @@ from tests.helpers import ADMIN_TOKEN
 @pytest.fixture
 def rclient(search_settings: Settings) -> Iterator[redis.Redis]:
     """A client of the test Redis, emptied before the test."""
-    client = redis.Redis(host=search_settings.services_redis_host, port=search_settings.services_redis_port,
-                         protocol=2, decode_responses=True)
+    client = redis.Redis(
+        host=search_settings.services_redis_host,
+        port=search_settings.services_redis_port,
+        protocol=2,
+        decode_responses=True,
+    )
     client.flushdb()
     yield client
     client.close()
@@ -80,9 +84,24 @@ class OwnRedis:
     def start(self) -> None:
         binary, module = search_server()
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--loadmodule", module, *self.module_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--loadmodule",
+                module,
+                *self.module_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         client = redis.Redis(port=self.port, protocol=2)
         deadline = time.monotonic() + 15

@@ -12,7 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from customers import search
 from customers.config import Settings
@@ -53,12 +55,18 @@ def _customer(rng: random.Random, i: int) -> dict[str, Any]:
         profile["favourite_store"] = rng.choice(STORES)
     if maybe(0.3):
         profile["about"] = " ".join(rng.sample(["люблю", "книги", "и", "спорт", "Travel", "кофе-брейк"], 3))
-    data: dict[str, Any] = {"phone": f"+7 912 {i // 10000 % 1000:03d}-{i % 10000:04d}", "profile": profile,
-                            "loyalty_enabled": maybe(0.8)}
+    data: dict[str, Any] = {
+        "phone": f"+7 912 {i // 10000 % 1000:03d}-{i % 10000:04d}",
+        "profile": profile,
+        "loyalty_enabled": maybe(0.8),
+    }
     if maybe(0.6):
         data["email"] = f"User{i}@Example.ru"
     if maybe(0.5):
-        data["meta"] = {"legacy_id": f"L-{rng.randint(1, 30)}", "registration_channel": rng.choice(["store", "web", "app"])}
+        data["meta"] = {
+            "legacy_id": f"L-{rng.randint(1, 30)}",
+            "registration_channel": rng.choice(["store", "web", "app"]),
+        }
     return data
 
 
@@ -93,9 +101,9 @@ def _value_for(kind: str) -> st.SearchStrategy[Any]:
     if f.options:
         return st.sampled_from(list(f.options[:6]))
     if kind == "city":
-        return st.sampled_from(CITIES + ["МОСКВА", "санкт", "нет такого"])
+        return st.sampled_from([*CITIES, "МОСКВА", "санкт", "нет такого"])
     if kind == "favourite_store":
-        return st.sampled_from(STORES + ["store"])
+        return st.sampled_from([*STORES, "store"])
     if kind == "meta.legacy_id":
         return st.sampled_from(["L-1", "l-2", "L-30", "L-99"])
     if kind == "email":
@@ -151,7 +159,11 @@ requests = st.fixed_dictionaries(
         "sort_key": st.sampled_from(SORTABLE),
         "sort_order": st.sampled_from(["asc", "desc"]),
     },
-    optional={"query": st.sampled_from(["ива", "Иван", "петров ив", "ёл", "sidorov sm", "книги", "o'бр", "кофе брейк", "мария луиза"])},
+    optional={
+        "query": st.sampled_from(
+            ["ива", "Иван", "петров ив", "ёл", "sidorov sm", "книги", "o'бр", "кофе брейк", "мария луиза"]
+        )
+    },
 )
 
 
@@ -171,7 +183,10 @@ def _run(settings: Settings, conninfo: str, request: search.FindRequest, *, redi
 @hyp_settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=requests)
 def test_redisearch_and_postgresql_return_the_same_customers(
-    body: dict[str, Any], dataset: None, search_settings: Settings, conninfo: str,
+    body: dict[str, Any],
+    dataset: None,
+    search_settings: Settings,
+    conninfo: str,
 ) -> None:
     request = search.FindRequest(**body, limit=1000)
     indexed = _run(search_settings, conninfo, request, redis_on=True)
@@ -185,13 +200,24 @@ def test_redisearch_and_postgresql_return_the_same_customers(
 
 
 @hyp_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(offset=st.integers(min_value=0, max_value=210), limit=st.integers(min_value=0, max_value=40),
-       desc=st.booleans(), flt=st.lists(filters(), max_size=1))
+@given(
+    offset=st.integers(min_value=0, max_value=210),
+    limit=st.integers(min_value=0, max_value=40),
+    desc=st.booleans(),
+    flt=st.lists(filters(), max_size=1),
+)
 def test_pages_by_id_are_identical(
-    offset: int, limit: int, desc: bool, flt: list[dict[str, Any]], dataset: None,
-    search_settings: Settings, conninfo: str,
+    offset: int,
+    limit: int,
+    desc: bool,
+    flt: list[dict[str, Any]],
+    dataset: None,
+    search_settings: Settings,
+    conninfo: str,
 ) -> None:
-    request = search.FindRequest(filters=flt, offset=offset, limit=limit, sort_key="id", sort_order="desc" if desc else "asc")
+    request = search.FindRequest(
+        filters=flt, offset=offset, limit=limit, sort_key="id", sort_order="desc" if desc else "asc"
+    )
     indexed = _run(search_settings, conninfo, request, redis_on=True)
     exact = _run(search_settings, conninfo, request, redis_on=False)
     assert indexed.engine == "redisearch"

@@ -39,8 +39,12 @@ def _customer(rng: random.Random, i: int) -> dict[str, Any]:
         profile["city"] = rng.choice(CITIES)
     if rng.random() < 0.8:
         profile["first_name"] = rng.choice(NAMES)
-    data: dict[str, Any] = {"phone": f"+7 913 {i // 10000 % 1000:03d}-{i % 10000:04d}", "profile": profile,
-                            "created": rng.choice(DATES), "loyalty_enabled": rng.random() < 0.7}
+    data: dict[str, Any] = {
+        "phone": f"+7 913 {i // 10000 % 1000:03d}-{i % 10000:04d}",
+        "profile": profile,
+        "created": rng.choice(DATES),
+        "loyalty_enabled": rng.random() < 0.7,
+    }
     if rng.random() < 0.6:
         data["source_id"] = rng.choice([7, 8, 9])
     return data
@@ -75,8 +79,9 @@ def _find(settings: Settings, conninfo: str, body: dict[str, Any], *, redis_on: 
         runtime = search.SearchRuntime.open(settings) if redis_on else None
         try:
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                return await search.find(conn, Questionnaire.default(), search.FindRequest(**body),
-                                         settings=settings, runtime=runtime)
+                return await search.find(
+                    conn, Questionnaire.default(), search.FindRequest(**body), settings=settings, runtime=runtime
+                )
         finally:
             if runtime is not None:
                 await runtime.close()
@@ -109,7 +114,12 @@ def narrowing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 @pytest.mark.parametrize("sort_key", ["created", "birth_date", "source_id", "updated_at", "city", "first_name", "id"])
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_sorted_pages_equal_postgresql_with_ties(
-    ties: None, narrowing: str, sort_key: str, order: str, search_settings: Settings, conninfo: str,
+    ties: None,
+    narrowing: str,
+    sort_key: str,
+    order: str,
+    search_settings: Settings,
+    conninfo: str,
 ) -> None:
     for offset, limit in PAGES:
         _same(search_settings, conninfo, {"sort_key": sort_key, "sort_order": order, "offset": offset, "limit": limit})
@@ -117,14 +127,25 @@ def test_sorted_pages_equal_postgresql_with_ties(
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_filtered_sorted_pages_equal_postgresql(
-    ties: None, narrowing: str, order: str, search_settings: Settings, conninfo: str,
+    ties: None,
+    narrowing: str,
+    order: str,
+    search_settings: Settings,
+    conninfo: str,
 ) -> None:
     filters = [{"kind": "loyalty_enabled", "condition": "eq", "value": True}]
     for offset, limit in [(0, 20), (25, 30), (100, 15), (160, 40)]:
         for key in ("created", "city"):
-            _same(search_settings, conninfo,
-                  {"filters": filters, "sort_key": key, "sort_order": order, "offset": offset, "limit": limit})
-    _same(search_settings, conninfo, {"query": "ив", "sort_key": "created", "sort_order": order, "offset": 30, "limit": 10})
+            _same(
+                search_settings,
+                conninfo,
+                {"filters": filters, "sort_key": key, "sort_order": order, "offset": offset, "limit": limit},
+            )
+    _same(
+        search_settings,
+        conninfo,
+        {"query": "ив", "sort_key": "created", "sort_order": order, "offset": 30, "limit": 10},
+    )
 
 
 def test_count_only_and_pages_past_the_end(ties: None, search_settings: Settings, conninfo: str) -> None:
@@ -137,7 +158,12 @@ def test_count_only_and_pages_past_the_end(ties: None, search_settings: Settings
 @pytest.mark.parametrize("order", ["asc", "desc"])
 @pytest.mark.parametrize("offset", [0, 30, 100])
 def test_a_deep_page_is_read_from_a_narrow_range(
-    ties: None, order: str, offset: int, search_settings: Settings, conninfo: str, monkeypatch: pytest.MonkeyPatch,
+    ties: None,
+    order: str,
+    offset: int,
+    search_settings: Settings,
+    conninfo: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The server sorts only the matches inside a range of the sort value, never all of them,
     and the page is PostgreSQL's."""
@@ -155,8 +181,15 @@ def test_a_deep_page_is_read_from_a_narrow_range(
             assert current is not None
             dialect = await runtime.dialect()
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                pager = _Pager(runtime.client, dialect, dialect.search_target(IndexState.ALIAS, current),
-                               IndexState.doc_prefix(current), checked, conn, {})
+                pager = _Pager(
+                    runtime.client,
+                    dialect,
+                    dialect.search_target(IndexState.ALIAS, current),
+                    IndexState.doc_prefix(current),
+                    checked,
+                    conn,
+                    {},
+                )
                 call = pager._call
 
                 async def spy(*args: Any) -> Any:
@@ -178,7 +211,10 @@ def test_a_deep_page_is_read_from_a_narrow_range(
 
 
 def test_equal_text_values_beyond_the_bound_are_ordered_by_postgresql(
-    ties: None, search_settings: Settings, conninfo: str, monkeypatch: pytest.MonkeyPatch,
+    ties: None,
+    search_settings: Settings,
+    conninfo: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(find_module, "TEXT_GROUP_MAX", 5)
     monkeypatch.setattr(find_module, "WINDOW_MARGIN", 2)
@@ -192,7 +228,11 @@ def test_equal_text_values_beyond_the_bound_are_ordered_by_postgresql(
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_runs_of_equal_values_longer_than_the_window(
-    ties: None, order: str, search_settings: Settings, conninfo: str, monkeypatch: pytest.MonkeyPatch,
+    ties: None,
+    order: str,
+    search_settings: Settings,
+    conninfo: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Runs of equal values cut by the window are read in id order by queries of their own."""
     monkeypatch.setattr(find_module, "WINDOW_MARGIN", 2)
@@ -209,7 +249,9 @@ def test_module_timeout_from_load_arguments() -> None:
     assert module_timeout(("MAXEXPANSIONS", "1000")) == module_timeout(()) == DEFAULT_QUERY_TIMEOUT
 
 
-def test_the_server_timeout_decides_when_a_sorted_total_is_checked(ties: None, search_settings: Settings, conninfo: str) -> None:
+def test_the_server_timeout_decides_when_a_sorted_total_is_checked(
+    ties: None, search_settings: Settings, conninfo: str
+) -> None:
     """A sorted query is checked against a count only when it ran as long as the server's
     timeout (read from the server on 2.x); a fast one costs a single query."""
     schema = schema_for(Questionnaire.default())
@@ -226,8 +268,16 @@ def test_the_server_timeout_decides_when_a_sorted_total_is_checked(ties: None, s
             dialect = await runtime.dialect()
             server_timeout = await runtime.query_timeout()
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                pager = _Pager(runtime.client, dialect, dialect.search_target(IndexState.ALIAS, current),
-                               IndexState.doc_prefix(current), checked, conn, {}, timeout)
+                pager = _Pager(
+                    runtime.client,
+                    dialect,
+                    dialect.search_target(IndexState.ALIAS, current),
+                    IndexState.doc_prefix(current),
+                    checked,
+                    conn,
+                    {},
+                    timeout,
+                )
                 call = pager._call
 
                 async def spy(*args: Any) -> Any:

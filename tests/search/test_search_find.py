@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 
-
 def _create(api: httpx.Client, phone: str, **fields: object) -> dict:
     response = api.post("/customers", json={"phone": phone, **fields})
     assert response.status_code == 201, response.text
@@ -27,15 +26,42 @@ def _ids(result: dict) -> list[int]:
 def people(search_api: httpx.Client) -> dict[str, dict]:
     assert search_api.post("/search/index/init").json() == {"created": True, "loaded": 0}
     return {
-        "ivan": _create(search_api, "+7 912 000-00-01", email="Ivan@Example.ru",
-                        profile={"first_name": "ИВАН", "last_name": "Петров", "city": "Москва", "birth_date": "1985-03-04",
-                                 "interests": ["sport", "books"], "gender": "male"}),
-        "anna": _create(search_api, "+7 912 000-00-02",
-                        profile={"first_name": "Анна", "last_name": "Иванова", "city": "москва", "birth_date": "1992-07-01",
-                                 "interests": ["books"], "gender": "female"}),
-        "oleg": _create(search_api, "+7 912 000-00-03",
-                        profile={"first_name": "Oleg", "last_name": "Sidorov-Smith", "city": "Санкт-Петербург",
-                                 "birth_date": "1979-12-31", "gender": "male"}),
+        "ivan": _create(
+            search_api,
+            "+7 912 000-00-01",
+            email="Ivan@Example.ru",
+            profile={
+                "first_name": "ИВАН",
+                "last_name": "Петров",
+                "city": "Москва",
+                "birth_date": "1985-03-04",
+                "interests": ["sport", "books"],
+                "gender": "male",
+            },
+        ),
+        "anna": _create(
+            search_api,
+            "+7 912 000-00-02",
+            profile={
+                "first_name": "Анна",
+                "last_name": "Иванова",
+                "city": "москва",
+                "birth_date": "1992-07-01",
+                "interests": ["books"],
+                "gender": "female",
+            },
+        ),
+        "oleg": _create(
+            search_api,
+            "+7 912 000-00-03",
+            profile={
+                "first_name": "Oleg",
+                "last_name": "Sidorov-Smith",
+                "city": "Санкт-Петербург",
+                "birth_date": "1979-12-31",
+                "gender": "male",
+            },
+        ),
     }
 
 
@@ -81,23 +107,53 @@ def test_ranges_lists_negation_and_sorting(search_api: httpx.Client, people: dic
     assert _ids(_find(search_api, query="sidorov smi")) == [oleg]
 
 
-HOSTILE = ['@city:{x}', 'a-b', 'a|b', '{}', '*', '"quoted"', 'x)', '(', '+7', '\\', "o'brien", 'a b', '-', '%_', '№5', '«Европа»', 'a\u00a0b']
+HOSTILE = [
+    "@city:{x}",
+    "a-b",
+    "a|b",
+    "{}",
+    "*",
+    '"quoted"',
+    "x)",
+    "(",
+    "+7",
+    "\\",
+    "o'brien",
+    "a b",
+    "-",
+    "%_",
+    "№5",
+    "«Европа»",
+    "a\u00a0b",
+]
 
 
 def test_hostile_values_are_escaped(search_api: httpx.Client, people: dict[str, dict]) -> None:
     """No value changes the query's structure: each finds exactly what PostgreSQL finds."""
-    weird = _create(search_api, "+7 912 000-00-09", profile={"city": "a|b {x} *@-+", "favourite_store": '"q" (x) +7', "last_name": "O'Brien-Смит"})
+    weird = _create(
+        search_api,
+        "+7 912 000-00-09",
+        profile={"city": "a|b {x} *@-+", "favourite_store": '"q" (x) +7', "last_name": "O'Brien-Смит"},
+    )
     wid = weird["id"]
     assert _ids(_find(search_api, filters=[{"kind": "city", "condition": "eq", "value": "A|B {X} *@-+"}])) == [wid]
-    assert _ids(_find(search_api, filters=[{"kind": "favourite_store", "condition": "eq", "value": '"q" (x) +7'}])) == [wid]
-    assert _ids(_find(search_api, filters=[{"kind": "favourite_store", "condition": "prefix", "value": '"q" (x) +'}])) == [wid]
+    assert _ids(_find(search_api, filters=[{"kind": "favourite_store", "condition": "eq", "value": '"q" (x) +7'}])) == [
+        wid
+    ]
+    assert _ids(
+        _find(search_api, filters=[{"kind": "favourite_store", "condition": "prefix", "value": '"q" (x) +'}])
+    ) == [wid]
     assert _ids(_find(search_api, query="o'brien-см")) == [wid]
     store = _create(search_api, "+7 912 000-00-08", profile={"favourite_store": "ТЦ «Европа» №5"})["id"]
-    assert _ids(_find(search_api, filters=[{"kind": "favourite_store", "condition": "eq", "value": "тц «европа» №5"}])) == [store]
+    assert _ids(
+        _find(search_api, filters=[{"kind": "favourite_store", "condition": "eq", "value": "тц «европа» №5"}])
+    ) == [store]
     for value in HOSTILE:
-        for flt in ({"kind": "city", "condition": "eq", "value": value},
-                    {"kind": "city", "condition": "ne", "value": value},
-                    {"kind": "meta.legacy_id", "condition": "in", "value": [value, "x"]}):
+        for flt in (
+            {"kind": "city", "condition": "eq", "value": value},
+            {"kind": "city", "condition": "ne", "value": value},
+            {"kind": "meta.legacy_id", "condition": "in", "value": [value, "x"]},
+        ):
             result = _find(search_api, filters=[flt])
             assert result["engine"] == "redisearch"
             expected = _find(search_api, limit=0)["total"] if flt["condition"] == "ne" else 0
@@ -115,21 +171,49 @@ def _error(api: httpx.Client, **body: object) -> dict:
 def test_what_redisearch_would_get_silently_wrong_is_a_422(search_api: httpx.Client, people: dict[str, dict]) -> None:
     err = _error(search_api, filters=[{"id": "f1", "kind": "no_such_field", "condition": "eq", "value": "x"}])
     assert err["field"] == "filters[0] (f1).kind" and err["code"] == "UNKNOWN_FIELD"
-    assert _error(search_api, filters=[{"kind": "registration_store", "condition": "eq", "value": "x"}])["code"] == "UNKNOWN_FIELD"
+    assert (
+        _error(search_api, filters=[{"kind": "registration_store", "condition": "eq", "value": "x"}])["code"]
+        == "UNKNOWN_FIELD"
+    )
     err = _error(search_api, sort_key="gender")
     assert err["field"] == "sort_key" and "not sortable" in err["message"]
     assert _error(search_api, sort_key="nope")["code"] == "UNKNOWN_FIELD"
     err = _error(search_api, filters=[{"kind": "city", "condition": "gt", "value": "x"}])
     assert err["field"] == "filters[0].condition" and err["code"] == "TYPE_MISMATCH"
-    assert _error(search_api, filters=[{"kind": "first_name", "condition": "eq", "value": "x"}])["code"] == "TYPE_MISMATCH"
-    assert _error(search_api, filters=[{"kind": "phone", "condition": "prefix", "value": "79"}])["code"] == "TYPE_MISMATCH"
-    assert _error(search_api, filters=[{"kind": "birth_date", "condition": "gt", "value": 1990}])["code"] == "TYPE_MISMATCH"
-    assert _error(search_api, filters=[{"kind": "birth_date", "condition": "gt", "value": "1990-13-01"}])["code"] == "INVALID_FORMAT"
-    assert _error(search_api, filters=[{"kind": "gender", "condition": "eq", "value": "other"}])["code"] == "INVALID_ENUM_VALUE"
-    assert _error(search_api, filters=[{"kind": "children_count", "condition": "between", "value": [3, 1]}])["code"] == "NUMBER_CONSTRAINT"
-    assert _error(search_api, filters=[{"kind": "first_name", "condition": "prefix", "value": "и"}])["code"] == "LENGTH_CONSTRAINT"
-    assert _error(search_api, filters=[{"kind": "phone", "condition": "eq", "value": "+7 abc"}])["code"] == "INVALID_FORMAT"
-    assert _error(search_api, filters=[{"kind": "car_owner", "condition": "eq", "value": "yes"}])["code"] == "TYPE_MISMATCH"
+    assert (
+        _error(search_api, filters=[{"kind": "first_name", "condition": "eq", "value": "x"}])["code"] == "TYPE_MISMATCH"
+    )
+    assert (
+        _error(search_api, filters=[{"kind": "phone", "condition": "prefix", "value": "79"}])["code"] == "TYPE_MISMATCH"
+    )
+    assert (
+        _error(search_api, filters=[{"kind": "birth_date", "condition": "gt", "value": 1990}])["code"]
+        == "TYPE_MISMATCH"
+    )
+    assert (
+        _error(search_api, filters=[{"kind": "birth_date", "condition": "gt", "value": "1990-13-01"}])["code"]
+        == "INVALID_FORMAT"
+    )
+    assert (
+        _error(search_api, filters=[{"kind": "gender", "condition": "eq", "value": "other"}])["code"]
+        == "INVALID_ENUM_VALUE"
+    )
+    assert (
+        _error(search_api, filters=[{"kind": "children_count", "condition": "between", "value": [3, 1]}])["code"]
+        == "NUMBER_CONSTRAINT"
+    )
+    assert (
+        _error(search_api, filters=[{"kind": "first_name", "condition": "prefix", "value": "и"}])["code"]
+        == "LENGTH_CONSTRAINT"
+    )
+    assert (
+        _error(search_api, filters=[{"kind": "phone", "condition": "eq", "value": "+7 abc"}])["code"]
+        == "INVALID_FORMAT"
+    )
+    assert (
+        _error(search_api, filters=[{"kind": "car_owner", "condition": "eq", "value": "yes"}])["code"]
+        == "TYPE_MISMATCH"
+    )
     err = _error(search_api, limit=1001)
     assert err["field"] == "limit" and err["code"] == "NUMBER_CONSTRAINT"
     err = _error(search_api, offset=9990, limit=20)
@@ -138,12 +222,23 @@ def test_what_redisearch_would_get_silently_wrong_is_a_422(search_api: httpx.Cli
     assert _error(search_api, filters=[{"kind": "city", "condition": "eq"}])["code"] == "TYPE_MISMATCH"
 
 
-def test_postgresql_answers_the_same_with_search_off(search_api: httpx.Client, api: httpx.Client, people: dict[str, dict]) -> None:
+def test_postgresql_answers_the_same_with_search_off(
+    search_api: httpx.Client, api: httpx.Client, people: dict[str, dict]
+) -> None:
     """`api` is the service with search off, on the same database."""
     bodies = [
         {"query": "Ива"},
-        {"filters": [{"kind": "city", "condition": "eq", "value": "МОСКВА"}], "sort_key": "birth_date", "sort_order": "desc"},
-        {"filters": [{"kind": "interests", "condition": "ne", "value": "sport"}, {"kind": "gender", "condition": "ne", "value": "female"}]},
+        {
+            "filters": [{"kind": "city", "condition": "eq", "value": "МОСКВА"}],
+            "sort_key": "birth_date",
+            "sort_order": "desc",
+        },
+        {
+            "filters": [
+                {"kind": "interests", "condition": "ne", "value": "sport"},
+                {"kind": "gender", "condition": "ne", "value": "female"},
+            ]
+        },
         {"filters": [{"kind": "phone", "condition": "eq", "value": "+7 912 000-00-03"}]},
     ]
     for body in bodies:

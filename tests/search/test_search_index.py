@@ -29,8 +29,10 @@ def _find(api: httpx.Client, **body: object) -> dict:
 
 def _customers(n: int, start: int = 0) -> list[dict[str, Any]]:
     return [
-        {"phone": f"+7 913 {(start + i) // 10000:03d}-{(start + i) % 10000:04d}",
-         "profile": {"first_name": f"Имя{(start + i) % 7}", "city": ["Москва", "Тверь"][(start + i) % 2]}}
+        {
+            "phone": f"+7 913 {(start + i) // 10000:03d}-{(start + i) % 10000:04d}",
+            "profile": {"first_name": f"Имя{(start + i) % 7}", "city": ["Москва", "Тверь"][(start + i) % 2]},
+        }
         for i in range(n)
     ]
 
@@ -50,7 +52,7 @@ def test_init_flush_status(env: Settings, conninfo: str, rclient: redis.Redis) -
     assert status["dialect"] in ("1.x", "2.x")
     assert search.flush_index(env) == 1
     assert rclient.get(IndexState.CURRENT) is None
-    assert not [k for k in rclient.scan_iter("cs:*")]  # documents dropped too
+    assert not list(rclient.scan_iter("cs:*"))  # documents dropped too
     assert search.index_status(env)["index"] is None
 
 
@@ -59,7 +61,9 @@ def test_migrate_switches_and_drops_the_old_index(env: Settings, conninfo: str, 
     search.init_index(env, load_docs=True)
     old = rclient.get(IndexState.CURRENT)
     seen: list[tuple[int, int]] = []
-    result = search.migrate_index(env.model_copy(update={"search_chunk_size": 50}), progress=lambda d, t: seen.append((d, t)))
+    result = search.migrate_index(
+        env.model_copy(update={"search_chunk_size": 50}), progress=lambda d, t: seen.append((d, t))
+    )
     assert seen == [(50, 120), (100, 120), (120, 120)]
     assert result.previous == old and result.dropped == [old] and result.documents == 120
     assert rclient.get(IndexState.CURRENT) == result.index != old
@@ -68,7 +72,9 @@ def test_migrate_switches_and_drops_the_old_index(env: Settings, conninfo: str, 
     assert search.index_status(env)["documents"] == 120
 
 
-def test_documents_are_unlinked_in_batches(env: Settings, conninfo: str, rclient: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_documents_are_unlinked_in_batches(
+    env: Settings, conninfo: str, rclient: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the index is dropped alone and its hashes removed batch by batch (one FT.DROP ... DD
     # blocked the server for seconds at a million documents)
     from customers.search import admin
@@ -83,7 +89,9 @@ def test_documents_are_unlinked_in_batches(env: Settings, conninfo: str, rclient
     assert rclient.get("cs-other:1") == "not ours"
 
 
-def test_an_interrupted_drop_is_finished_by_the_next_migrate(env: Settings, conninfo: str, rclient: redis.Redis) -> None:
+def test_an_interrupted_drop_is_finished_by_the_next_migrate(
+    env: Settings, conninfo: str, rclient: redis.Redis
+) -> None:
     add_customers(conninfo, _customers(25))
     search.init_index(env, load_docs=True)
     first = search.migrate_index(env)
@@ -100,7 +108,9 @@ def test_an_interrupted_drop_is_finished_by_the_next_migrate(env: Settings, conn
     assert len(list(rclient.scan_iter(f"{IndexState.doc_prefix(second.index)}*"))) == 25
 
 
-def test_writes_during_migrate_are_in_the_new_index(search_api: httpx.Client, search_settings: Settings, conninfo: str) -> None:
+def test_writes_during_migrate_are_in_the_new_index(
+    search_api: httpx.Client, search_settings: Settings, conninfo: str
+) -> None:
     add_customers(conninfo, _customers(150))
     search.init_index(search_settings, load_docs=True)
     during: dict[str, Any] = {}
@@ -117,7 +127,9 @@ def test_writes_during_migrate_are_in_the_new_index(search_api: httpx.Client, se
         search_api.patch("/customers/140", json={"profile": {"city": "Казань"}})  # not yet loaded
         assert search_api.delete("/customers/20").status_code == 204  # already loaded
         with psycopg.connect(conninfo, autocommit=True) as conn:  # a writer that notifies nobody
-            conn.execute("""UPDATE customers SET profile = profile || '{"city": "Казань"}', updated_at = now() WHERE id = 5""")
+            conn.execute(
+                """UPDATE customers SET profile = profile || '{"city": "Казань"}', updated_at = now() WHERE id = 5"""
+            )
 
     result = search.migrate_index(search_settings.model_copy(update={"search_chunk_size": 50}), progress=progress)
     assert during["served"]["engine"] == "redisearch" and during["served"]["total"] == 75
@@ -134,7 +146,9 @@ class Interrupted(Exception):
     pass
 
 
-def test_interrupted_migrate_leaves_the_old_index_serving(search_api: httpx.Client, search_settings: Settings, conninfo: str, rclient: redis.Redis) -> None:
+def test_interrupted_migrate_leaves_the_old_index_serving(
+    search_api: httpx.Client, search_settings: Settings, conninfo: str, rclient: redis.Redis
+) -> None:
     add_customers(conninfo, _customers(120))
     search.init_index(search_settings, load_docs=True)
     old = rclient.get(IndexState.CURRENT)
@@ -153,7 +167,9 @@ def test_interrupted_migrate_leaves_the_old_index_serving(search_api: httpx.Clie
     assert _indexes(rclient) == {result.index}
 
 
-def test_a_crashed_migrate_is_finished_cleanly_by_the_next(search_api: httpx.Client, search_settings: Settings, conninfo: str, rclient: redis.Redis) -> None:
+def test_a_crashed_migrate_is_finished_cleanly_by_the_next(
+    search_api: httpx.Client, search_settings: Settings, conninfo: str, rclient: redis.Redis
+) -> None:
     """The process dies half-way (no cleanup at all); the next run drops the leftover."""
     add_customers(conninfo, _customers(120))
     search.init_index(search_settings, load_docs=True)
@@ -168,9 +184,14 @@ def test_a_crashed_migrate_is_finished_cleanly_by_the_next(search_api: httpx.Cli
         "search.migrate_index(settings, progress=die)\n"
     )
     crashed = subprocess.run(
-        [sys.executable, "-c", script], input=search_settings.model_copy(update={"search_chunk_size": 50}).model_dump_json(
-            context=None, exclude={"auth_tokens", "services_db_password", "services_redis_password"}),
-        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()},
+        [sys.executable, "-c", script],
+        input=search_settings.model_copy(update={"search_chunk_size": 50}).model_dump_json(
+            context=None, exclude={"auth_tokens", "services_db_password", "services_redis_password"}
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     assert crashed.returncode == 3, crashed.stderr
     leftover = rclient.get(IndexState.BUILDING)
@@ -226,8 +247,11 @@ def test_consistency_check_and_repair(env: Settings, conninfo: str, rclient: red
         conn.execute("""UPDATE customers SET profile = '{"city": "Ялта"}' WHERE id = 3""")  # drift
         conn.execute("DELETE FROM customers WHERE id = 4")  # stale document
     client = search.SearchRuntime  # noqa: F841 - the API surface used by the jobs
-    dialect_cmd = ("FT.DEL", index, IndexState.doc_key(index, 5), "DD") if search.index_status(env)["dialect"] == "1.x" \
+    dialect_cmd = (
+        ("FT.DEL", index, IndexState.doc_key(index, 5), "DD")
+        if search.index_status(env)["dialect"] == "1.x"
         else ("DEL", IndexState.doc_key(index, 5))
+    )
     rclient.execute_command(*dialect_cmd)  # missing document
     report = search.check_consistency(env, sample=40)
     assert not report.consistent
@@ -242,8 +266,7 @@ def test_cli_commands(env: Settings, conninfo: str) -> None:
     runner = CliRunner()
 
     def run(*args: str) -> Any:
-        result = runner.invoke(main, ["search", *args], obj={"settings": env})
-        return result
+        return runner.invoke(main, ["search", *args], obj={"settings": env})
 
     first = run("init", "--load-docs", "--json")
     assert first.exit_code == 0, first.output

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from customers import search
 from customers.config import Settings
-from customers.search.admin import SearchIndexError, _resp, RawStream
+from customers.search.admin import RawStream, SearchIndexError, _resp
 from customers.search.client import SearchUnavailable
 from customers.search.schema import PREFIX_MIN, PREFIX_TAG_MAX, SEP
 from customers.search.state import IndexState
@@ -27,19 +27,26 @@ def _prefixes(words: list[str]) -> set[str]:
 def test_rebuilt_documents_carry_every_prefix_once(env: Settings, conninfo: str, rclient: redis.Redis) -> None:
     names = ["Анна-Мария Аннабель", "Я", "Ли", "Константинопольский", "Olga  olga OLGAnna", None]
     cities = ["Санкт-Петербург", "Ко", "М", None, "Москва", "Ростов-на-Дону"]
-    rows = add_customers(conninfo, [
-        {"phone": f"+7 913 000-00{i:02d}",
-         "profile": {k: v for k, v in (("first_name", name), ("city", city)) if v is not None}}
-        for i, (name, city) in enumerate(zip(names, cities))
-    ])
+    rows = add_customers(
+        conninfo,
+        [
+            {
+                "phone": f"+7 913 000-00{i:02d}",
+                "profile": {k: v for k, v in (("first_name", name), ("city", city)) if v is not None},
+            }
+            for i, (name, city) in enumerate(zip(names, cities, strict=False))
+        ],
+    )
     result = search.migrate_index(env)
     assert result.documents == len(rows)
-    for row, name, city in zip(rows, names, cities):
+    for row, name, city in zip(rows, names, cities, strict=False):
         doc = rclient.hgetall(IndexState.doc_key(result.index, row["id"]))
         words = re.findall(r"\w+", name.lower()) if name else []
         expected_first = _prefixes(words)
         assert set(doc.get("_p_first_name", "").split(SEP)) - {""} == expected_first, name
-        assert len(doc.get("_p_first_name", "").split(SEP)) == len(expected_first) or not expected_first  # no duplicates
+        assert (
+            len(doc.get("_p_first_name", "").split(SEP)) == len(expected_first) or not expected_first
+        )  # no duplicates
         expected_city = _prefixes([city.lower()]) if city else set()
         assert set(doc.get("_p_city", "").split(SEP)) - {""} == expected_city, city
         assert doc["phone"] == row["phone"]
@@ -105,8 +112,12 @@ def test_stream_selects_the_database_and_authenticates(env: Settings, rclient: r
     assert rclient.get("stream:auth") == "yes"
 
 
-def test_refused_writes_abandon_the_rebuild_and_the_old_index_serves(search_api: httpx.Client, search_settings: Settings, conninfo: str, rclient: redis.Redis) -> None:
-    rows = add_customers(conninfo, [{"phone": f"+7 913 100-{i:04d}", "profile": {"first_name": "Пётр"}} for i in range(120)])
+def test_refused_writes_abandon_the_rebuild_and_the_old_index_serves(
+    search_api: httpx.Client, search_settings: Settings, conninfo: str, rclient: redis.Redis
+) -> None:
+    rows = add_customers(
+        conninfo, [{"phone": f"+7 913 100-{i:04d}", "profile": {"first_name": "Пётр"}} for i in range(120)]
+    )
     search.init_index(search_settings, load_docs=True)
     old = rclient.get(IndexState.CURRENT)
     blocked: list[str] = []

@@ -11,8 +11,8 @@ import httpx
 from customers import search
 from customers.config import Settings
 from tests.conftest import client_for, start_server
-from tests.search.conftest import OwnRedis
 from tests.helpers import ADMIN_TOKEN
+from tests.search.conftest import OwnRedis
 
 
 def _find(api: httpx.Client, **body: object) -> dict:
@@ -29,8 +29,10 @@ def _ids(api: httpx.Client, **body: object) -> list[int]:
 
 def test_every_kind_of_write_reaches_the_index(search_api: httpx.Client) -> None:
     search_api.post("/search/index/init")
-    cid = search_api.post("/customers", json={"phone": "+7 900 100-00-01", "email": "a@b.ru",
-                                              "profile": {"first_name": "Гоша", "city": "Тула"}}).json()["id"]
+    cid = search_api.post(
+        "/customers",
+        json={"phone": "+7 900 100-00-01", "email": "a@b.ru", "profile": {"first_name": "Гоша", "city": "Тула"}},
+    ).json()["id"]
     assert _ids(search_api, query="гош") == [cid]
     search_api.patch(f"/customers/{cid}", json={"profile": {"city": None, "last_name": "Куценко"}})
     # the replaced document keeps no stale field (the 1.2 REPLACE trap)
@@ -43,8 +45,13 @@ def test_every_kind_of_write_reaches_the_index(search_api: httpx.Client) -> None
     assert _ids(search_api, filters=[{"kind": "phone", "condition": "eq", "value": "+79001000009"}]) == [cid]
     assert _ids(search_api, filters=[{"kind": "phone", "condition": "eq", "value": "+79001000001"}]) == []
     search_api.put(f"/customers/{cid}/email", json={"email": "New@B.ru"})
-    assert _ids(search_api, filters=[{"kind": "email", "condition": "eq", "value": "new@b.ru"},
-                                     {"kind": "email_confirmed", "condition": "eq", "value": False}]) == [cid]
+    assert _ids(
+        search_api,
+        filters=[
+            {"kind": "email", "condition": "eq", "value": "new@b.ru"},
+            {"kind": "email_confirmed", "condition": "eq", "value": False},
+        ],
+    ) == [cid]
     search_api.post(f"/customers/{cid}/email/activate")
     assert _ids(search_api, filters=[{"kind": "email_confirmed", "condition": "eq", "value": True}]) == [cid]
     assert search_api.delete(f"/customers/{cid}").status_code == 204
@@ -53,7 +60,9 @@ def test_every_kind_of_write_reaches_the_index(search_api: httpx.Client) -> None
     assert health["search"]["ok"] is True and health["search"]["index"] is not None
 
 
-def test_redis_down_never_fails_a_write_and_migrate_repairs(own_redis: OwnRedis, settings: Settings, clean_db: None) -> None:
+def test_redis_down_never_fails_a_write_and_migrate_repairs(
+    own_redis: OwnRedis, settings: Settings, clean_db: None
+) -> None:
     from service.app import create_app
 
     config = settings.model_copy(update={"search_enabled": True, "services_redis_port": own_redis.port})
@@ -64,7 +73,10 @@ def test_redis_down_never_fails_a_write_and_migrate_repairs(own_redis: OwnRedis,
             first = api.post("/customers", json={"phone": "+7 900 200-00-01", "profile": {"city": "Псков"}})
             assert first.status_code == 201
             own_redis.stop()
-            written = [api.post("/customers", json={"phone": f"+7 900 200-00-1{i}", "profile": {"city": "Псков"}}) for i in range(3)]
+            written = [
+                api.post("/customers", json={"phone": f"+7 900 200-00-1{i}", "profile": {"city": "Псков"}})
+                for i in range(3)
+            ]
             assert [r.status_code for r in written] == [201, 201, 201]
             assert api.patch(f"/customers/{first.json()['id']}", json={"profile": {"city": "Орёл"}}).status_code == 200
             health = api.get("/health")
@@ -110,7 +122,9 @@ def test_search_off_never_touches_redis(settings: Settings, clean_db: None) -> N
     live = start_server(create_app(config))
     try:
         with client_for(live.url, ADMIN_TOKEN) as api:
-            cid = api.post("/customers", json={"phone": "+7 900 300-00-01", "profile": {"city": "Вологда"}}).json()["id"]
+            cid = api.post("/customers", json={"phone": "+7 900 300-00-01", "profile": {"city": "Вологда"}}).json()[
+                "id"
+            ]
             api.patch(f"/customers/{cid}", json={"profile": {"city": "Вязьма"}})
             result = _find(api, filters=[{"kind": "city", "condition": "eq", "value": "вязьма"}])
             assert result == {"total": 1, "items": result["items"], "engine": "postgresql", "fallback": None}

@@ -26,11 +26,15 @@ def _find(api: httpx.Client, **body: object) -> dict:
     return response.json()
 
 
-def test_prefix_beyond_200_expansions_finds_everyone(search_api: httpx.Client, search_settings: Settings, conninfo: str, rclient: redis.Redis) -> None:
+def test_prefix_beyond_200_expansions_finds_everyone(
+    search_api: httpx.Client, search_settings: Settings, conninfo: str, rclient: redis.Redis
+) -> None:
     letters = "абвгдежзийклмнопрстуфхцчшщ"
     names = [f"Ива{letters[i % 26]}{letters[i // 26]}" for i in range(260)]
     assert len(set(names)) == 260
-    add_customers(conninfo, [{"phone": f"+7 915 000-{i:04d}", "profile": {"first_name": n}} for i, n in enumerate(names)])
+    add_customers(
+        conninfo, [{"phone": f"+7 915 000-{i:04d}", "profile": {"first_name": n}} for i, n in enumerate(names)]
+    )
     search.init_index(search_settings, load_docs=True)
     index = rclient.get(IndexState.CURRENT)
     native = int(rclient.execute_command("FT.SEARCH", index, "@first_name:ива*", "NOCONTENT", "LIMIT", 0, 1)[0])
@@ -40,25 +44,36 @@ def test_prefix_beyond_200_expansions_finds_everyone(search_api: httpx.Client, s
         assert (result["engine"], result["total"]) == ("redisearch", 260)
 
 
-def test_a_bad_number_in_the_data_does_not_break_the_load(search_api: httpx.Client, search_settings: Settings, conninfo: str, api: httpx.Client) -> None:
+def test_a_bad_number_in_the_data_does_not_break_the_load(
+    search_api: httpx.Client, search_settings: Settings, conninfo: str, api: httpx.Client
+) -> None:
     """Legacy rows may hold a string where the questionnaire now wants a number: such a value
     is left out of the document (1.2 would write the hash and refuse to index it)."""
     add_customers(conninfo, [{"phone": "+7 916 000-00-01", "profile": {"children_count": 2}}])
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("""INSERT INTO customers (phone, profile) VALUES
-                        ('79160000002', '{"children_count": "many", "shoe_size": "NaN", "birth_date": "31/12/1990"}')""")
+        conn.execute(
+            "INSERT INTO customers (phone, profile) VALUES "
+            """('79160000002', '{"children_count": "many", "shoe_size": "NaN", "birth_date": "31/12/1990"}')"""
+        )
     assert search.init_index(search_settings, load_docs=True) == 2
-    for body in ({"filters": [{"kind": "children_count", "condition": "exists", "value": False}]},
-                 {"filters": [{"kind": "children_count", "condition": "gte", "value": 0}]},
-                 {"filters": [{"kind": "birth_date", "condition": "exists"}]}):
+    for body in (
+        {"filters": [{"kind": "children_count", "condition": "exists", "value": False}]},
+        {"filters": [{"kind": "children_count", "condition": "gte", "value": 0}]},
+        {"filters": [{"kind": "birth_date", "condition": "exists"}]},
+    ):
         on, off = _find(search_api, **body), _find(api, **body)
         assert on["engine"] == "redisearch" and off["engine"] == "postgresql"
         assert [c["id"] for c in on["items"]] == [c["id"] for c in off["items"]]
-    assert [c["phone"] for c in _find(search_api, filters=[{"kind": "children_count", "condition": "exists", "value": False}])["items"]] == ["79160000002"]
+    assert [
+        c["phone"]
+        for c in _find(search_api, filters=[{"kind": "children_count", "condition": "exists", "value": False}])["items"]
+    ] == ["79160000002"]
     assert search.check_consistency(search_settings).consistent
 
 
-def test_an_index_older_than_the_questionnaire_is_not_trusted(search_api: httpx.Client, search_settings: Settings) -> None:
+def test_an_index_older_than_the_questionnaire_is_not_trusted(
+    search_api: httpx.Client, search_settings: Settings
+) -> None:
     search_api.post("/customers", json={"phone": "+7 917 000-00-01", "meta": {"registration_store": "Склад №5"}})
     search_api.post("/search/index/init", params={"load_docs": True})
     document = default_document().model_dump(exclude_none=True)
@@ -79,10 +94,16 @@ def test_an_index_older_than_the_questionnaire_is_not_trusted(search_api: httpx.
 
 def test_missing_sort_values_sort_last_ascending_first_descending(search_api: httpx.Client, api: httpx.Client) -> None:
     search_api.post("/search/index/init")
-    ids = [search_api.post("/customers", json={"phone": f"+7 918 000-00-0{i}", "profile": profile}).json()["id"]
-           for i, profile in enumerate([{"birth_date": "1990-01-01"}, {}, {"birth_date": "1980-01-01"}, {}, {"birth_date": "2000-01-01"}])]
-    for order, expected_head, expected_tail in (("asc", [ids[2], ids[0], ids[4]], {ids[1], ids[3]}),
-                                                ("desc", [ids[4], ids[0], ids[2]], {ids[1], ids[3]})):
+    ids = [
+        search_api.post("/customers", json={"phone": f"+7 918 000-00-0{i}", "profile": profile}).json()["id"]
+        for i, profile in enumerate(
+            [{"birth_date": "1990-01-01"}, {}, {"birth_date": "1980-01-01"}, {}, {"birth_date": "2000-01-01"}]
+        )
+    ]
+    for order, expected_head, expected_tail in (
+        ("asc", [ids[2], ids[0], ids[4]], {ids[1], ids[3]}),
+        ("desc", [ids[4], ids[0], ids[2]], {ids[1], ids[3]}),
+    ):
         for client, engine in ((search_api, "redisearch"), (api, "postgresql")):
             result = _find(client, sort_key="birth_date", sort_order=order)
             got = [c["id"] for c in result["items"]]
@@ -101,7 +122,9 @@ def test_clients_speak_resp2(search_settings: Settings, rclient: redis.Redis) ->
         if status["dialect"] == "1.x":
             rclient.execute_command("FT.CREATE", "resp3_probe", "SCHEMA", "t", "TEXT")
             rclient.execute_command("FT.ADD", "resp3_probe", "d1", 1.0, "FIELDS", "t", "hello")
-            resp3 = redis.Redis(host=search_settings.services_redis_host, port=search_settings.services_redis_port, protocol=3)
+            resp3 = redis.Redis(
+                host=search_settings.services_redis_host, port=search_settings.services_redis_port, protocol=3
+            )
             try:
                 outcome = resp3.ft("resp3_probe").search("hello")
                 broken = not (getattr(outcome, "total", None) == 1 and outcome.docs[0].id == "d1")
@@ -115,7 +138,9 @@ def test_clients_speak_resp2(search_settings: Settings, rclient: redis.Redis) ->
         client.close()
 
 
-def test_a_timed_out_query_is_answered_by_postgresql(tmp_path: Path, settings: Settings, clean_db: None, conninfo: str) -> None:
+def test_a_timed_out_query_is_answered_by_postgresql(
+    tmp_path: Path, settings: Settings, clean_db: None, conninfo: str
+) -> None:
     """A 1.2 server loaded with `TIMEOUT 1 ON_TIMEOUT fail`: a deep sorted page over 10,000
     documents times out into an error, and PostgreSQL answers instead (never a partial page)."""
     import asyncio

@@ -18,7 +18,16 @@ def customer_id(api: httpx.Client) -> int:
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "Bearer", "Bearer  x y", "Basic dXNlcjpwYXNz", f"Token {ADMIN_TOKEN}", "Bearer wrong-token-wrong-token", f"Bearer {ADMIN_TOKEN}x"],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer  x y",
+        "Basic dXNlcjpwYXNz",
+        f"Token {ADMIN_TOKEN}",
+        "Bearer wrong-token-wrong-token",
+        f"Bearer {ADMIN_TOKEN}x",
+    ],
 )
 def test_missing_or_bad_token_is_401(live, customer_id: int, header: str | None) -> None:  # type: ignore[no-untyped-def]
     headers = {"Authorization": header} if header is not None else {}
@@ -50,10 +59,20 @@ def test_health_and_openapi_need_no_token(live) -> None:  # type: ignore[no-unty
     with httpx.Client(base_url=live.url) as client:
         assert client.get("/health").json()["database"]["ok"] is True
         paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/customers", "/customers/{customer_id}", "/customers/by-phone/{phone}", "/customers/by-email/{email}",
-                 "/customers/{customer_id}/block", "/customers/{customer_id}/unblock", "/customers/{customer_id}/phone",
-                 "/customers/{customer_id}/email", "/customers/{customer_id}/email/activate", "/settings",
-                 "/settings/reset", "/health"):
+    for path in (
+        "/customers",
+        "/customers/{customer_id}",
+        "/customers/by-phone/{phone}",
+        "/customers/by-email/{email}",
+        "/customers/{customer_id}/block",
+        "/customers/{customer_id}/unblock",
+        "/customers/{customer_id}/phone",
+        "/customers/{customer_id}/email",
+        "/customers/{customer_id}/email/activate",
+        "/settings",
+        "/settings/reset",
+        "/health",
+    ):
         assert path in paths
 
 

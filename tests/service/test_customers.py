@@ -36,7 +36,9 @@ def test_crud_round_trip(api: httpx.Client) -> None:
         assert api.get(f"/customers/by-phone/{phone}").json()["id"] == cid
     assert api.get("/customers/by-email/IVAN.PETROV@example.ru").json()["id"] == cid
 
-    updated = api.patch(f"/customers/{cid}", json={"profile": {"last_name": "Петров", "interests": None}, "loyalty_enabled": False})
+    updated = api.patch(
+        f"/customers/{cid}", json={"profile": {"last_name": "Петров", "interests": None}, "loyalty_enabled": False}
+    )
     assert updated.status_code == 200, updated.text
     body = updated.json()
     assert body["profile"] == {"first_name": "Иван", "birth_date": "1990-12-31", "last_name": "Петров"}
@@ -108,9 +110,14 @@ def test_duplicate_phone_and_email_conflict(api: httpx.Client) -> None:
 
 def test_concurrent_creates_of_one_phone(api: httpx.Client, live) -> None:  # type: ignore[no-untyped-def]
     async def burst() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+        ) as client:
             return await asyncio.gather(
-                *(client.post("/customers", json={"phone": "+7 912 000 00 01", "profile": {"first_name": f"N{i}"}}) for i in range(50))
+                *(
+                    client.post("/customers", json={"phone": "+7 912 000 00 01", "profile": {"first_name": f"N{i}"}})
+                    for i in range(50)
+                )
             )
 
     responses = asyncio.run(burst())
@@ -134,7 +141,11 @@ def test_concurrent_creates_of_one_phone(api: httpx.Client, live) -> None:  # ty
         ({"phone": "79123456789", "nickname": "x"}, "nickname", "UNKNOWN_FIELD"),
         ({"phone": "79123456789", "profile": {"nickname": "x"}}, "profile.nickname", "UNKNOWN_FIELD"),
         ({"phone": "79123456789", "profile": []}, "profile", "TYPE_MISMATCH"),
-        ({"phone": "79123456789", "meta": {"registration_channel": "fax"}}, "meta.registration_channel", "INVALID_ENUM_VALUE"),
+        (
+            {"phone": "79123456789", "meta": {"registration_channel": "fax"}},
+            "meta.registration_channel",
+            "INVALID_ENUM_VALUE",
+        ),
     ],
 )
 def test_bad_input_is_422_naming_the_field(api: httpx.Client, body: dict, field: str, code: str) -> None:
@@ -147,7 +158,9 @@ def test_bad_input_is_422_naming_the_field(api: httpx.Client, body: dict, field:
 
 
 def test_every_error_is_reported_at_once(api: httpx.Client) -> None:
-    response = api.post("/customers", json={"phone": "1", "email": "x", "profile": {"children_count": -1, "gender": "x"}})
+    response = api.post(
+        "/customers", json={"phone": "1", "email": "x", "profile": {"children_count": -1, "gender": "x"}}
+    )
     fields = {e["field"] for e in response.json()["errors"]}
     assert fields == {"phone", "email", "profile.children_count", "profile.gender"}
 
@@ -166,7 +179,11 @@ def test_update_validates_the_merged_profile(api: httpx.Client) -> None:
     cid = create(api, profile={"children_count": 2})["id"]
     bad = api.patch(f"/customers/{cid}", json={"profile": {"children_count": 99}, "accept_tender_offer": True})
     assert bad.status_code == 422
-    assert bad.json()["errors"][0] == {"field": "profile.children_count", "code": "NUMBER_CONSTRAINT", "message": bad.json()["errors"][0]["message"]}
+    assert bad.json()["errors"][0] == {
+        "field": "profile.children_count",
+        "code": "NUMBER_CONSTRAINT",
+        "message": bad.json()["errors"][0]["message"],
+    }
     # the failed request changed nothing
     current = api.get(f"/customers/{cid}").json()
     assert current["profile"] == {"children_count": 2} and current["accept_tender_offer"] is False
@@ -177,7 +194,11 @@ def test_activate_email_without_email_is_refused(api: httpx.Client) -> None:
     cid = create(api)["id"]
     response = api.post(f"/customers/{cid}/email/activate")
     assert response.status_code == 422
-    assert response.json()["errors"][0] == {"field": "email", "code": "MISSING", "message": "the customer has no email to activate"}
+    assert response.json()["errors"][0] == {
+        "field": "email",
+        "code": "MISSING",
+        "message": "the customer has no email to activate",
+    }
 
 
 def test_non_numeric_id_is_no_customer_path(api: httpx.Client) -> None:

@@ -24,7 +24,9 @@ def default_doc() -> dict:
 
 def with_required_nickname() -> dict:
     doc = default_doc()
-    doc["fields"].append({"key": "nickname", "label": "Ник", "type": "string", "required": True, "min_length": 3, "search": "text"})
+    doc["fields"].append(
+        {"key": "nickname", "label": "Ник", "type": "string", "required": True, "min_length": 3, "search": "text"}
+    )
     return doc
 
 
@@ -115,7 +117,9 @@ def test_change_reaches_another_service_process(api: httpx.Client, settings: Set
         env.update(SERVICES_DB_HOST=str(settings.services_db_host), SERVICES_DB_DATABASE=settings.services_db_database)
     proc = subprocess.Popen(
         [sys.executable, "-m", "customers", "serve", "--port", str(port), "--no-migrate"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         other = client_for(f"http://127.0.0.1:{port}", ADMIN_TOKEN)
