@@ -31,7 +31,7 @@ from customers.search.admin import (
     reindex_ids,
     reindex_since,
 )
-from customers.search.client import SearchDisabled, SearchUnavailable
+from customers.search.client import SearchDisabled, SearchUnavailable, require_enabled
 from customers.search.find import FindResult, find
 from customers.search.query import Filter, FindRequest
 from customers.search.runtime import SearchRuntime
@@ -67,4 +67,5 @@ __all__ = [
     "reindex_ids",
     "reindex_since",
     "repair_consistency",
+    "require_enabled",
 ]

@@ -14,8 +14,7 @@ def _settings(ctx: click.Context) -> Any:
     from customers.cli import settings_from
 
     settings = settings_from(ctx)
-    if not settings.search_enabled:
-        raise search.SearchDisabled("search is disabled: set search_enabled=true (and services_redis_*)")
+    search.require_enabled(settings)
     return settings
 
 

@@ -42,6 +42,12 @@ class SearchDisabled(CustomersError):
     status = 409
 
 
+def require_enabled(settings: Settings) -> None:
+    """Refuse index work when search is switched off (the one place that says so)."""
+    if not settings.search_enabled:
+        raise SearchDisabled("search is disabled (search_enabled=false): set search_enabled=true and services_redis_*")
+
+
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
@@ -74,8 +80,7 @@ RETRY_ON = (redis.ConnectionError,)
 
 def connect(settings: Settings, *, timeout: float | None = SOCKET_TIMEOUT) -> SyncClient:
     """A synchronous client (admin commands, rebuilds, jobs); `timeout` in seconds per reply."""
-    if not settings.search_enabled:
-        raise SearchDisabled("search is disabled (search_enabled=false)")
+    require_enabled(settings)
     options = {**_options(settings), "socket_timeout": timeout, "retry": Retry(NoBackoff(), RETRIES, RETRY_ON)}
     if settings.services_redis_cluster:
         return RedisCluster(**options)
@@ -84,8 +89,7 @@ def connect(settings: Settings, *, timeout: float | None = SOCKET_TIMEOUT) -> Sy
 
 def connect_async(settings: Settings) -> AsyncClient:
     """An asyncio client (the service's find and write path)."""
-    if not settings.search_enabled:
-        raise SearchDisabled("search is disabled (search_enabled=false)")
+    require_enabled(settings)
     options = {**_options(settings), "retry": AsyncRetry(NoBackoff(), RETRIES, RETRY_ON)}
     if settings.services_redis_cluster:
         return AsyncRedisCluster(**options)

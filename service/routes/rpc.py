@@ -341,29 +341,24 @@ async def customers_find(
 # Redis runs to its end (a rebuild is safe to interrupt only between its own steps).
 
 
-def _search_enabled(settings: Settings) -> None:
-    if not settings.search_enabled:
-        raise search.SearchDisabled("search is disabled (search_enabled=false)")
-
-
 @method("Customers.search.idx.init", "admin")
 async def search_idx_init(call: Call, load_docs: StrictBool = False) -> Any:
     """Create the index if there is none: documents loaded, or null when it existed."""
-    _search_enabled(call.settings)
+    search.require_enabled(call.settings)
     return await asyncio.to_thread(search.init_index, call.settings, load_docs=load_docs)
 
 
 @method("Customers.search.idx.flush", "admin")
 async def search_idx_flush(call: Call) -> Any:
     """Drop the index with all its documents: how many indexes were dropped."""
-    _search_enabled(call.settings)
+    search.require_enabled(call.settings)
     return await asyncio.to_thread(search.flush_index, call.settings)
 
 
 @method("Customers.search.idx.migrate", "admin")
 async def search_idx_migrate(call: Call, load_docs: StrictBool = True) -> Any:
     """Rebuild the index from the questionnaire in force and switch to it: documents loaded."""
-    _search_enabled(call.settings)
+    search.require_enabled(call.settings)
     result = await asyncio.to_thread(search.migrate_index, call.settings, load_docs=load_docs)
     return result.documents
 

@@ -10,7 +10,6 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from customers import search, store
-from customers.search.client import SearchDisabled
 from service.deps import AdminDep, ConnDep, QuestionnaireDep, ReaderDep, SettingsDep
 from service.responses import ErrorBody, JSONResponse
 
@@ -62,15 +61,10 @@ async def find(
     return JSONResponse(result.to_dict(), headers={"Server-Timing": timing} if timing else None)
 
 
-def _enabled(settings: Any) -> None:
-    if not settings.search_enabled:
-        raise SearchDisabled("search is disabled (search_enabled=false)")
-
-
 @router.post("/search/index/init", responses=_ADMIN_ERRORS)
 async def init_index(_: AdminDep, settings: SettingsDep, load_docs: bool = False) -> JSONResponse:
     """Create the index if it does not exist; `loaded` is null when it existed."""
-    _enabled(settings)
+    search.require_enabled(settings)
     loaded = await run_in_threadpool(search.init_index, settings, load_docs=load_docs)
     return JSONResponse({"created": loaded is not None, "loaded": loaded})
 
@@ -78,14 +72,14 @@ async def init_index(_: AdminDep, settings: SettingsDep, load_docs: bool = False
 @router.post("/search/index/flush", responses=_ADMIN_ERRORS)
 async def flush_index(_: AdminDep, settings: SettingsDep) -> JSONResponse:
     """Drop the index and all its documents."""
-    _enabled(settings)
+    search.require_enabled(settings)
     return JSONResponse({"dropped": await run_in_threadpool(search.flush_index, settings)})
 
 
 @router.post("/search/index/migrate", responses=_ADMIN_ERRORS)
 async def migrate_index(_: AdminDep, settings: SettingsDep, load_docs: bool = True) -> JSONResponse:
     """Build a new index version in chunks, switch to it atomically, drop the old one."""
-    _enabled(settings)
+    search.require_enabled(settings)
     result = await run_in_threadpool(search.migrate_index, settings, load_docs=load_docs)
     return JSONResponse(result.to_dict())
 
@@ -93,13 +87,13 @@ async def migrate_index(_: AdminDep, settings: SettingsDep, load_docs: bool = Tr
 @router.get("/search/index/status", responses=_ADMIN_ERRORS)
 async def index_status(_: AdminDep, settings: SettingsDep) -> JSONResponse:
     """Current index, its document count against the customers count, the last rebuild."""
-    _enabled(settings)
+    search.require_enabled(settings)
     return JSONResponse(await run_in_threadpool(search.index_status, settings))
 
 
 @router.post("/search/index/consistency", responses=_ADMIN_ERRORS)
 async def consistency(_: AdminDep, settings: SettingsDep, sample: int = 200, repair: bool = False) -> JSONResponse:
     """Compare the index with PostgreSQL (counts and a sample field by field); repair on demand."""
-    _enabled(settings)
+    search.require_enabled(settings)
     report = await run_in_threadpool(search.check_consistency, settings, sample=sample, repair=repair)
     return JSONResponse(report.to_dict())
