@@ -20,8 +20,8 @@ from customers.search.client import SearchDisabled, SearchUnavailable, require_e
 from customers.search.consistency import ConsistencyReport, check_consistency, repair_consistency
 from customers.search.find import FindResult, find
 from customers.search.lifecycle import MigrateResult, flush_index, index_status, init_index, migrate_index
-from customers.search.query import Filter, FindRequest
 from customers.search.reindex import reindex_ids, reindex_since
+from customers.search.request import Filter, FindRequest
 from customers.search.runs import SearchBusy
 from customers.search.runtime import SearchRuntime
 from customers.search.session import load_questionnaire

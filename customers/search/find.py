@@ -23,7 +23,9 @@ from customers.db import AsyncConn
 from customers.questionnaire import Questionnaire
 from customers.search.client import REDIS_ERRORS, Dialect, pairs
 from customers.search.pg import fetch_ordered, find_pg, sample_sort_values
-from customers.search.query import FindRequest, Plan, escape_tag, plan
+from customers.search.plan import QueryPlan, plan_query
+from customers.search.redis_query import escape_tag, query_string
+from customers.search.request import FindRequest
 from customers.search.runtime import DEFAULT_QUERY_TIMEOUT, SearchRuntime
 from customers.search.schema import IndexSchema
 from customers.search.state import IndexState
@@ -81,7 +83,9 @@ async def find(
 ) -> FindResult:
     """Find customers: free text, filters, a page and an order; raises ValidationFailed (422)
     for anything the engines could answer wrongly."""
-    checked = plan(request, schema_for(q), max_window=settings.search_max_window, region=settings.phone_default_region)
+    checked = plan_query(
+        request, schema_for(q), max_window=settings.search_max_window, region=settings.phone_default_region
+    )
     fallback: str | None = None
     timings: dict[str, float] = {}
     if settings.search_enabled and runtime is not None:
@@ -95,10 +99,10 @@ async def find(
         except redis.ResponseError as exc:
             if "timeout" in str(exc).lower():  # 2.x, or 1.2 with ON_TIMEOUT fail
                 fallback = f"the search query timed out ({exc})"
-                log.warning("RediSearch timed out on %r", checked.redis_query())
+                log.warning("RediSearch timed out on %r", query_string(checked))
             else:
                 fallback = f"the search server refused the query: {exc}"
-                log.error("RediSearch refused %r: %s", checked.redis_query(), exc)
+                log.error("RediSearch refused %r: %s", query_string(checked), exc)
         runtime.counters.find_fallbacks += 1
     started = time.perf_counter()
     total, items = await find_pg(conn, checked)
@@ -106,7 +110,9 @@ async def find(
     return FindResult(total, items, "postgresql", fallback, timings)
 
 
-async def _find_redis(conn: AsyncConn, checked: Plan, runtime: SearchRuntime, timings: dict[str, float]) -> FindResult:
+async def _find_redis(
+    conn: AsyncConn, checked: QueryPlan, runtime: SearchRuntime, timings: dict[str, float]
+) -> FindResult:
     started = time.perf_counter()
     dialect = await runtime.dialect()
     current, _ = await runtime.targets()
@@ -172,7 +178,7 @@ class _Pager:
         dialect: Dialect,
         target: str,
         prefix: str,
-        plan: Plan,
+        plan: QueryPlan,
         conn: AsyncConn,
         timings: dict[str, float],
         timeout: float | None = DEFAULT_QUERY_TIMEOUT,
@@ -186,7 +192,7 @@ class _Pager:
         self.plan = plan
         self.conn = conn
         self.timings = timings
-        self.query = plan.redis_query()
+        self.query = query_string(plan)
         self.attr = plan.sort.attr
         self.numeric = plan.sort.kind == "numeric"
 

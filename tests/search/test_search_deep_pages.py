@@ -19,7 +19,7 @@ from customers.config import Settings
 from customers.questionnaire import Questionnaire
 from customers.search.client import probe
 from customers.search.find import _Pager, schema_for
-from customers.search.query import plan
+from customers.search.plan import plan_query
 from customers.search.state import IndexState
 from tests.search.conftest import add_customers
 
@@ -171,7 +171,7 @@ def test_a_deep_page_is_read_from_a_narrow_range(
     monkeypatch.setattr(find_module, "WINDOW_MARGIN", 3)
     schema = schema_for(Questionnaire.default())
     request = search.FindRequest(sort_key="created", sort_order=order, offset=offset, limit=10)
-    checked = plan(request, schema, max_window=10_000, region="RU")
+    checked = plan_query(request, schema, max_window=10_000, region="RU")
 
     async def go() -> tuple[int, list[int], list[tuple[str, int]]]:
         runtime = search.SearchRuntime.open(search_settings)
@@ -257,7 +257,7 @@ def test_the_server_timeout_decides_when_a_sorted_total_is_checked(
     schema = schema_for(Questionnaire.default())
     filters = [{"kind": "loyalty_enabled", "condition": "eq", "value": True}]
     request = search.FindRequest(filters=filters, sort_key="created", offset=3, limit=5)
-    checked = plan(request, schema, max_window=10_000, region="RU")
+    checked = plan_query(request, schema, max_window=10_000, region="RU")
 
     async def go(timeout: float | None) -> tuple[int, list[int], int, float | None]:
         runtime = search.SearchRuntime.open(search_settings)
