@@ -49,10 +49,12 @@ import redis  # noqa: E402
 
 from customers import db, search  # noqa: E402
 from customers.config import Settings  # noqa: E402
-from customers.search.admin import RawStream, load_questionnaire, unlink_documents  # noqa: E402
+from customers.search.bulk import RawStream  # noqa: E402
 from customers.search.client import pairs, probe  # noqa: E402
 from customers.search.documents import encoded_sql  # noqa: E402
+from customers.search.lifecycle import unlink_documents  # noqa: E402
 from customers.search.schema import IndexSchema  # noqa: E402
+from customers.search.session import load_questionnaire  # noqa: E402
 
 MODULE = "/usr/lib/redis/modules/redisearch.so"
 LOG = Path(tempfile.gettempdir()) / "bench_search_redis.log"

@@ -15,34 +15,17 @@ rebuilds and index administration. The public API, documented in docs/search.md:
 
 from __future__ import annotations
 
-from customers.config import Settings
-from customers.search.admin import (
-    ConsistencyReport,
-    MigrateResult,
-    Progress,
-    SearchBusy,
-    SearchIndexError,
-    check_consistency,
-    flush_index,
-    index_status,
-    init_index,
-    load_questionnaire,
-    migrate_index,
-    reindex_ids,
-    reindex_since,
-)
+from customers.search.bulk import RebuildProgress, SearchIndexError
 from customers.search.client import SearchDisabled, SearchUnavailable, require_enabled
+from customers.search.consistency import ConsistencyReport, check_consistency, repair_consistency
 from customers.search.find import FindResult, find
-from customers.search.query import Filter, FindRequest
+from customers.search.lifecycle import MigrateResult, flush_index, index_status, init_index, migrate_index
+from customers.search.reindex import reindex_ids, reindex_since
+from customers.search.request import Filter, FindRequest
+from customers.search.runs import SearchBusy
 from customers.search.runtime import SearchRuntime
+from customers.search.session import load_questionnaire
 from customers.search.sync import IndexWriter
-
-
-def repair_consistency(settings: Settings, *, sample: int = 200) -> ConsistencyReport:
-    """`check_consistency` that also re-indexes drifted and missing customers and removes
-    stale documents."""
-    return check_consistency(settings, sample=sample, repair=True)
-
 
 __all__ = [
     "ConsistencyReport",
@@ -51,7 +34,7 @@ __all__ = [
     "FindResult",
     "IndexWriter",
     "MigrateResult",
-    "Progress",
+    "RebuildProgress",
     "SearchBusy",
     "SearchDisabled",
     "SearchIndexError",

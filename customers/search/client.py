@@ -51,13 +51,6 @@ def require_enabled(settings: Settings) -> None:
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
-def translate(exc: BaseException) -> BaseException:
-    """Connection problems become SearchUnavailable; anything else is returned unchanged."""
-    if isinstance(exc, REDIS_ERRORS):
-        return SearchUnavailable(f"Redis is unavailable: {exc}")
-    return exc
-
-
 def _options(settings: Settings) -> dict[str, Any]:
     password = settings.services_redis_password.get_secret_value() if settings.services_redis_password else None
     return {
@@ -96,10 +89,16 @@ def connect_async(settings: Settings) -> AsyncClient:
     return aredis.Redis(db=settings.services_redis_db, **options)
 
 
+def command(client: SyncClient, *args: Any) -> Any:
+    """Send one command given by its name and arguments (MODULE, FT.*) and return the reply."""
+    # redis-py declares `execute_command` without types; this is the one untyped call
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
 def dialect_for(modules: Any) -> Dialect:
     """Pick the dialect from a `MODULE LIST` reply."""
     for module in modules or []:
-        entry = _pairs(module)
+        entry = pairs(module)
         if str(entry.get("name", "")).lower() in ("ft", "search"):
             dialect: Dialect = DialectV2() if int(entry.get("ver", 0)) >= 20000 else DialectV1()
             dialect.version = int(entry.get("ver", 0))
@@ -111,7 +110,7 @@ def dialect_for(modules: Any) -> Dialect:
 def probe(client: SyncClient) -> Dialect:
     """Ask the server which RediSearch generation it runs."""
     try:
-        return dialect_for(client.execute_command("MODULE", "LIST"))
+        return dialect_for(command(client, "MODULE", "LIST"))
     except REDIS_ERRORS as exc:
         raise SearchUnavailable(f"Redis is unavailable: {exc}") from exc
 
@@ -123,7 +122,7 @@ async def probe_async(client: AsyncClient) -> Dialect:
         raise SearchUnavailable(f"Redis is unavailable: {exc}") from exc
 
 
-def _pairs(reply: Any) -> dict[str, Any]:
+def pairs(reply: Any) -> dict[str, Any]:
     """A flat `[k, v, k, v]` reply (RESP2) as a dict; a dict is returned as is."""
 
     def text(value: Any) -> Any:
@@ -133,9 +132,6 @@ def _pairs(reply: Any) -> dict[str, Any]:
         return {str(text(k)): text(v) for k, v in reply.items()}
     items = list(reply)
     return {str(text(items[i])): text(items[i + 1]) for i in range(0, len(items) - 1, 2)}
-
-
-pairs = _pairs
 
 
 def text(value: Any) -> str | None:

@@ -3,7 +3,7 @@
 What differs from 2.x and is handled here: `FT.ADD ... REPLACE` keeps fields that are not resent
 (so a replace is `FT.DEL key DD` + `FT.ADD`), `FT.DEL` needs `DD` to remove the hash, `FT.DROP`
 deletes every document inside one blocking command (so the index is dropped with `KEEPDOCS` and
-its hashes are unlinked in batches afterwards, see `admin._drop`), there are no aliases (the
+its hashes are unlinked in batches afterwards, see `lifecycle._drop`), there are no aliases (the
 current index name lives in a key of ours, see `IndexState.CURRENT`) and `FT.INFO` reports
 `num_docs` as a string.
 """

@@ -1,7 +1,7 @@
 """RediSearch 2.x (Redis 8, Redis Stack): hashes under a versioned key prefix are indexed by the
 server itself (`FT.CREATE ... ON HASH PREFIX`), queries go through an alias switched atomically
 with `FT.ALIASUPDATE`. `FT.DROPINDEX ... DD` would drop an index with its documents in one blocking
-command; the index is dropped alone and its hashes unlinked in batches (see `admin._drop`)."""
+command; the index is dropped alone and its hashes unlinked in batches (see `lifecycle._drop`)."""
 
 from __future__ import annotations
 

@@ -8,13 +8,14 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from customers.db import AsyncConn
-from customers.search.query import Plan
+from customers.search.plan import QueryPlan
+from customers.search.sql_query import order_by, where_clause
 from customers.store import COLUMNS, translated
 
 
-async def find_pg(conn: AsyncConn, plan: Plan) -> tuple[int, list[dict[str, Any]]]:
+async def find_pg(conn: AsyncConn, plan: QueryPlan) -> tuple[int, list[dict[str, Any]]]:
     """(total, the requested page of full customer records)."""
-    where, params = plan.sql_where()
+    where, params = where_clause(plan)
     async with translated:
         cur = await conn.execute(f"SELECT count(*) FROM customers WHERE {where}", params)
         row = await cur.fetchone()
@@ -23,7 +24,7 @@ async def find_pg(conn: AsyncConn, plan: Plan) -> tuple[int, list[dict[str, Any]
             return total, []
         page = conn.cursor(row_factory=dict_row)
         await page.execute(
-            f"SELECT {COLUMNS} FROM customers WHERE {where} ORDER BY {plan.sql_order()} OFFSET %s LIMIT %s",
+            f"SELECT {COLUMNS} FROM customers WHERE {where} ORDER BY {order_by(plan)} OFFSET %s LIMIT %s",
             [*params, plan.offset, plan.limit],
         )
         return total, await page.fetchall()
@@ -40,12 +41,12 @@ async def fetch_ordered(conn: AsyncConn, ids: list[int]) -> list[dict[str, Any]]
     return [rows[i] for i in ids if i in rows]
 
 
-async def sample_sort_values(conn: AsyncConn, plan: Plan, pages: int, min_rows: int) -> tuple[list[float], float]:
+async def sample_sort_values(conn: AsyncConn, plan: QueryPlan, pages: int, min_rows: int) -> tuple[list[float], float]:
     """The sort values of the matching customers on about `pages` random pages of the table
     (`TABLESAMPLE SYSTEM`), in the plan's order, and the fraction of the table sampled: an
     estimate of where a deep page's values lie. Nothing when the table holds fewer than
     `min_rows` customers by the planner's statistics."""
-    where, params = plan.sql_where()
+    where, params = where_clause(plan)
     direction = "DESC" if plan.desc else "ASC"
     async with translated:
         cur = await conn.execute(

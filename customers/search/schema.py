@@ -18,7 +18,6 @@ Normalisation, the same on both engines:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -265,10 +264,6 @@ class IndexSchema:
             tuple(IndexField(**{**i, "options": tuple(i["options"]) if i.get("options") else None}) for i in items)
         )
 
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
-
     # -- documents ------------------------------------------------------------------------
 
     def document_columns(self) -> list[str]:
@@ -285,11 +280,11 @@ class IndexSchema:
         """Attribute names holding numbers (float8 columns)."""
         return {f.attr for f in self.fields if f.kind == "numeric"}
 
-    def documents_sql(self, where: str, *, order: bool = True, limit: bool = False) -> str:
+    def documents_sql(self, where: str, *, limit: bool = False) -> str:
         """SELECT id and every document attribute for the customers matching `where`.
 
         Each field's normalised value is computed once, in an inner query (kept apart by its
-        ORDER BY / OFFSET, so the planner does not fold it back), and the document columns,
+        ORDER BY, so the planner does not fold it back), and the document columns,
         prefix tags and the `_has` list are derived from it: the rebuild's cost is mostly
         this query."""
         values: list[str] = []
@@ -305,11 +300,7 @@ class IndexSchema:
                 has.append(f"CASE WHEN {f.present_sql(value)} THEN '{f.attr}' END")
         exprs.append(f"nullif(concat_ws(E'\\x1f', {', '.join(has)}), '')" if has else "NULL")
         columns = ", ".join(f"{e} AS c{i}" for i, e in enumerate(exprs))
-        inner = f"SELECT customers.id, {', '.join(values)} FROM customers WHERE {where}"
-        inner += " ORDER BY customers.id" if order else " OFFSET 0"
+        inner = f"SELECT customers.id, {', '.join(values)} FROM customers WHERE {where} ORDER BY customers.id"
         if limit:
             inner += " LIMIT %(limit)s"
-        sql = f"SELECT v.id, {columns} FROM ({inner}) AS v"
-        if order:
-            sql += " ORDER BY v.id"
-        return sql
+        return f"SELECT v.id, {columns} FROM ({inner}) AS v ORDER BY v.id"

@@ -20,7 +20,7 @@ from customers import search
 from customers.config import Settings
 from customers.questionnaire import Questionnaire
 from customers.search.find import schema_for
-from customers.search.query import words
+from customers.search.plan import words
 from tests.search.conftest import add_customers
 
 FIRST = ["Иван", "ИВАН", "иванна", "Анна", "Ёлка", "Oleg", "olga", "Мария-Луиза", "Пётр", "Ян"]

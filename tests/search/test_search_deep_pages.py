@@ -5,7 +5,6 @@ deep pages narrowed by a range of the sort value give the same pages."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -17,14 +16,14 @@ import redis
 from customers import search
 from customers.config import Settings
 from customers.questionnaire import Questionnaire
+from customers.search import pager as pager_module
 from customers.search.client import probe
-from customers.search.find import _Pager, schema_for
-from customers.search.query import plan
+from customers.search.find import schema_for
+from customers.search.pager import IndexPager
+from customers.search.plan import plan_query
 from customers.search.state import IndexState
 from tests.search.conftest import add_customers
 
-# the module (the package exports the function `find` under the same name)
-find_module = importlib.import_module("customers.search.find")
 N = 240
 DATES = ["2019-03-01", "2019-03-02", "2020-01-15", "2021-07-07", "2021-07-08", "2023-12-31"]
 NAMES = ["Иван", "иван петр", "Анна", "Oleg"]
@@ -105,9 +104,9 @@ def narrowing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     """Pages read whole, and pages narrowed by a range of the sort value from a small sample
     (so the estimate misses and is widened now and then)."""
     if request.param == "narrowed":
-        monkeypatch.setattr(find_module, "NARROW_MIN", 10)
-        monkeypatch.setattr(find_module, "NARROW_FILTERED_DEPTH", 0)
-        monkeypatch.setattr(find_module, "SAMPLE_PAGES", 2)
+        monkeypatch.setattr(pager_module, "NARROW_MIN", 10)
+        monkeypatch.setattr(pager_module, "NARROW_FILTERED_DEPTH", 0)
+        monkeypatch.setattr(pager_module, "SAMPLE_PAGES", 2)
     return str(request.param)
 
 
@@ -167,11 +166,11 @@ def test_a_deep_page_is_read_from_a_narrow_range(
 ) -> None:
     """The server sorts only the matches inside a range of the sort value, never all of them,
     and the page is PostgreSQL's."""
-    monkeypatch.setattr(find_module, "NARROW_MIN", 10)
-    monkeypatch.setattr(find_module, "WINDOW_MARGIN", 3)
+    monkeypatch.setattr(pager_module, "NARROW_MIN", 10)
+    monkeypatch.setattr(pager_module, "WINDOW_MARGIN", 3)
     schema = schema_for(Questionnaire.default())
     request = search.FindRequest(sort_key="created", sort_order=order, offset=offset, limit=10)
-    checked = plan(request, schema, max_window=10_000, region="RU")
+    checked = plan_query(request, schema, max_window=10_000, region="RU")
 
     async def go() -> tuple[int, list[int], list[tuple[str, int]]]:
         runtime = search.SearchRuntime.open(search_settings)
@@ -181,7 +180,7 @@ def test_a_deep_page_is_read_from_a_narrow_range(
             assert current is not None
             dialect = await runtime.dialect()
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                pager = _Pager(
+                pager = IndexPager(
                     runtime.client,
                     dialect,
                     dialect.search_target(IndexState.ALIAS, current),
@@ -216,8 +215,8 @@ def test_equal_text_values_beyond_the_bound_are_ordered_by_postgresql(
     conninfo: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(find_module, "TEXT_GROUP_MAX", 5)
-    monkeypatch.setattr(find_module, "WINDOW_MARGIN", 2)
+    monkeypatch.setattr(pager_module, "TEXT_GROUP_MAX", 5)
+    monkeypatch.setattr(pager_module, "WINDOW_MARGIN", 2)
     body = {"sort_key": "first_name", "offset": 20, "limit": 10}
     indexed = _find(search_settings, conninfo, body, redis_on=True)
     exact = _find(search_settings, conninfo, body, redis_on=False)
@@ -235,7 +234,7 @@ def test_runs_of_equal_values_longer_than_the_window(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Runs of equal values cut by the window are read in id order by queries of their own."""
-    monkeypatch.setattr(find_module, "WINDOW_MARGIN", 2)
+    monkeypatch.setattr(pager_module, "WINDOW_MARGIN", 2)
     for key in ("created", "birth_date", "source_id", "updated_at", "city", "first_name"):
         for offset, limit in PAGES:
             _same(search_settings, conninfo, {"sort_key": key, "sort_order": order, "offset": offset, "limit": limit})
@@ -257,7 +256,7 @@ def test_the_server_timeout_decides_when_a_sorted_total_is_checked(
     schema = schema_for(Questionnaire.default())
     filters = [{"kind": "loyalty_enabled", "condition": "eq", "value": True}]
     request = search.FindRequest(filters=filters, sort_key="created", offset=3, limit=5)
-    checked = plan(request, schema, max_window=10_000, region="RU")
+    checked = plan_query(request, schema, max_window=10_000, region="RU")
 
     async def go(timeout: float | None) -> tuple[int, list[int], int, float | None]:
         runtime = search.SearchRuntime.open(search_settings)
@@ -268,7 +267,7 @@ def test_the_server_timeout_decides_when_a_sorted_total_is_checked(
             dialect = await runtime.dialect()
             server_timeout = await runtime.query_timeout()
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                pager = _Pager(
+                pager = IndexPager(
                     runtime.client,
                     dialect,
                     dialect.search_target(IndexState.ALIAS, current),

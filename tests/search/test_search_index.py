@@ -77,9 +77,9 @@ def test_documents_are_unlinked_in_batches(
 ) -> None:
     # the index is dropped alone and its hashes removed batch by batch (one FT.DROP ... DD
     # blocked the server for seconds at a million documents)
-    from customers.search import admin
+    from customers.search import lifecycle
 
-    monkeypatch.setattr(admin, "UNLINK_BATCH", 7)
+    monkeypatch.setattr(lifecycle, "UNLINK_BATCH", 7)
     add_customers(conninfo, _customers(40))
     search.init_index(env, load_docs=True)
     assert len(list(rclient.scan_iter("cs:*"))) == 40

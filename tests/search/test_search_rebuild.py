@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from customers import search
 from customers.config import Settings
-from customers.search.admin import RawStream, SearchIndexError, _resp
+from customers.search.bulk import RawStream, SearchIndexError, encode_command
 from customers.search.client import SearchUnavailable
 from customers.search.schema import PREFIX_MIN, PREFIX_TAG_MAX, SEP
 from customers.search.state import IndexState
@@ -61,7 +61,7 @@ def _settings(env: Settings, **update: object) -> Settings:
 
 
 def test_stream_counts_replies_and_refusals_across_reads(env: Settings, rclient: redis.Redis) -> None:
-    incr, refused = _resp(("INCR", "stream:n")), _resp(("NOSUCHCOMMAND", "x"))
+    incr, refused = encode_command(("INCR", "stream:n")), encode_command(("NOSUCHCOMMAND", "x"))
     stream = RawStream(env)
     stream.READ = 64  # tiny reads: replies and error lines split between them
     stream.buffer = bytearray(64)
@@ -83,13 +83,13 @@ def test_stream_refuses_a_value_reply(env: Settings, rclient: redis.Redis) -> No
     rclient.set("stream:v", "1")
     stream = RawStream(env)
     with pytest.raises(SearchIndexError, match="value"):
-        stream.send((1, _resp(("GET", "stream:v"))))
+        stream.send((1, encode_command(("GET", "stream:v"))))
         stream.close()
 
 
 def test_stream_selects_the_database_and_authenticates(env: Settings, rclient: redis.Redis) -> None:
     stream = RawStream(_settings(env, services_redis_db=3))
-    stream.send((1, _resp(("SET", "stream:db", "3"))))
+    stream.send((1, encode_command(("SET", "stream:db", "3"))))
     stream.close()
     assert rclient.get("stream:db") is None
     other = redis.Redis(host=env.services_redis_host, port=env.services_redis_port, db=3, protocol=2)
@@ -103,7 +103,7 @@ def test_stream_selects_the_database_and_authenticates(env: Settings, rclient: r
         with pytest.raises(SearchUnavailable):
             RawStream(_settings(env, services_redis_password=SecretStr("wrong")))
         stream = RawStream(_settings(env, services_redis_password=SecretStr("s3cret")))
-        stream.send((1, _resp(("SET", "stream:auth", "yes"))))
+        stream.send((1, encode_command(("SET", "stream:auth", "yes"))))
         stream.close()
         assert stream.failed == 0
     finally:
