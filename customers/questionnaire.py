@@ -263,8 +263,11 @@ def _finite(value: float) -> float:
     return value
 
 
-def _annotation(spec: FieldSpec) -> Any:
-    """The pydantic type of one field."""
+def field_annotation(spec: FieldSpec) -> Any:
+    """The pydantic type of one field: the rule its values are held to.
+
+    The single-customer model is built from it, and the bulk checks validate with it the values
+    they do not check as polars expressions, so both paths share one definition of each type."""
     text_constraints = StringConstraints(min_length=spec.min_length, max_length=spec.max_length, pattern=spec.pattern)
     number = {"ge": spec.min, "le": spec.max}
     match spec.type:
@@ -302,7 +305,7 @@ def build_model(name: str, specs: list[FieldSpec]) -> type[BaseModel]:
     """A strict pydantic model with one optional (or required) attribute per field."""
     definitions: dict[str, Any] = {}
     for spec in specs:
-        annotation = _annotation(spec)
+        annotation = field_annotation(spec)
         definitions[spec.key] = (annotation, ...) if spec.required else (annotation | None, None)
     config = ConfigDict(extra="forbid", regex_engine="rust-regex", str_strip_whitespace=False)
     return create_model(name, __config__=config, **definitions)
