@@ -19,6 +19,7 @@ EMAIL_PATTERN = (
 )
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
 EMAIL_MAX_LENGTH = 254
+INVALID_EMAIL = "not a valid email address"
 
 
 class InvalidPhone(ValueError):
@@ -50,5 +51,5 @@ def normalize_email(raw: str) -> str:
     """Return the trimmed, lower-cased address, or raise InvalidEmail."""
     email = raw.strip().lower()
     if len(email) > EMAIL_MAX_LENGTH or not _EMAIL_RE.match(email):
-        raise InvalidEmail("not a valid email address")
+        raise InvalidEmail(INVALID_EMAIL)
     return email

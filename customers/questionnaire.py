@@ -138,10 +138,6 @@ class FieldSpec(BaseModel):
             raise ValueError("a list cannot be sortable")
         return self
 
-    @property
-    def option_set(self) -> frozenset[str]:
-        return frozenset(self.options or ())
-
 
 def _check_pattern(pattern: str) -> None:
     """A pattern must compile for Python and for the Rust engine used by polars and pydantic."""
@@ -263,10 +259,12 @@ def _finite(value: float) -> float:
     return value
 
 
-def _annotation(spec: FieldSpec) -> Any:
-    """The pydantic type of one field."""
+def field_annotation(spec: FieldSpec) -> Any:
+    """The pydantic type of one field: the rule its values are held to.
+
+    The single-customer model is built from it, and the bulk checks validate with it the values
+    they do not check as polars expressions, so both paths share one definition of each type."""
     text_constraints = StringConstraints(min_length=spec.min_length, max_length=spec.max_length, pattern=spec.pattern)
-    number = {"ge": spec.min, "le": spec.max}
     match spec.type:
         case "string" | "text":
             return Annotated[StrictStr, text_constraints]
@@ -277,9 +275,9 @@ def _annotation(spec: FieldSpec) -> Any:
                 AfterValidator(_email),
             ]
         case "integer":
-            return Annotated[StrictInt, Field(**number)]
+            return Annotated[StrictInt, Field(ge=spec.min, le=spec.max)]
         case "decimal":
-            return Annotated[StrictFloat, AfterValidator(_finite), Field(**number)]
+            return Annotated[StrictFloat, AfterValidator(_finite), Field(ge=spec.min, le=spec.max)]
         case "boolean":
             return StrictBool
         case "date":
@@ -287,10 +285,10 @@ def _annotation(spec: FieldSpec) -> Any:
         case "datetime":
             return Annotated[dt.datetime, BeforeValidator(parse_datetime)]
         case "enum":
-            return Literal[tuple(spec.options or ())]  # type: ignore[misc]
+            return Literal[tuple(spec.options or ())]
         case "list":
             item: Any = (
-                Literal[tuple(spec.options or ())]  # type: ignore[misc]
+                Literal[tuple(spec.options or ())]
                 if spec.items == "enum"
                 else Annotated[StrictStr, StringConstraints(pattern=spec.pattern)]
             )
@@ -302,7 +300,7 @@ def build_model(name: str, specs: list[FieldSpec]) -> type[BaseModel]:
     """A strict pydantic model with one optional (or required) attribute per field."""
     definitions: dict[str, Any] = {}
     for spec in specs:
-        annotation = _annotation(spec)
+        annotation = field_annotation(spec)
         definitions[spec.key] = (annotation, ...) if spec.required else (annotation | None, None)
     config = ConfigDict(extra="forbid", regex_engine="rust-regex", str_strip_whitespace=False)
     return create_model(name, __config__=config, **definitions)
@@ -370,10 +368,6 @@ class Questionnaire:
     @cached_property
     def meta_model(self) -> type[BaseModel]:
         return build_model("Meta", self.document.meta_fields)
-
-    @cached_property
-    def fields_by_key(self) -> dict[str, FieldSpec]:
-        return {spec.key: spec for spec in self.document.fields}
 
     def validate_profile(self, profile: dict[str, Any]) -> dict[str, Any]:
         return _validate(self.profile_model, self.document.fields, profile, "profile")

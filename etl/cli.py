@@ -15,7 +15,8 @@ import orjson
 
 from customers.cli import conninfo, fail, settings_from
 from etl.export import export_customers
-from etl.pipeline import ImportOptions, Progress, import_file, publish
+from etl.pipeline import ImportOptions, import_file, publish
+from etl.pipeline import ImportProgress as Progress
 from etl.read import ReadOptions, load_mapping
 from etl.report import Report
 from etl.samples import generate

@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 
 from customers.questionnaire import Questionnaire, QuestionnaireDocument
 from etl.read import ROW
+from etl.rejects import REJECT_SCHEMA, empty_rejects
 from etl.validate import STAGED
 
 Mode = Literal["insert", "upsert", "update"]
@@ -188,7 +189,7 @@ class Staging:
         # customers once per staged row; customers grows during the INSERT (invisible rows are
         # still read), which makes that quadratic. Hash joins are linear in both tables.
         conn.execute("SET LOCAL enable_nestloop = off")
-        result = MergeResult(rejects=_empty())
+        result = MergeResult(rejects=empty_rejects())
         row = conn.execute("SELECT now()").fetchone()
         assert row is not None
         result.changed_since = row[0]
@@ -203,7 +204,7 @@ class Staging:
                     "value": [r[1] for r in taken],
                     "message": ["the email belongs to another customer"] * len(taken),
                 },
-                schema=_empty().schema,
+                schema=REJECT_SCHEMA,
             )
         ]
         self.drop_rows(pl.Series([r[0] for r in taken], dtype=pl.Int64))
@@ -221,7 +222,7 @@ class Staging:
                         "message": ["no customer has this phone (--mode update touches existing customers only)"]
                         * len(missing),
                     },
-                    schema=_empty().schema,
+                    schema=REJECT_SCHEMA,
                 )
             )
             self.drop_rows(pl.Series([r[0] for r in missing], dtype=pl.Int64))
@@ -268,12 +269,6 @@ def copy_frames(copy: Any, frame: pl.DataFrame) -> None:
     buffer = io.BytesIO()
     frame.select(STAGED).write_csv(buffer, include_header=False, null_value="", date_format="%Y-%m-%d")
     copy.write(buffer.getvalue())
-
-
-def _empty() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={"row": pl.Int64, "column": pl.String, "code": pl.String, "value": pl.String, "message": pl.String}
-    )
 
 
 def _min(a: int | None, b: int | None) -> int | None:

@@ -25,13 +25,15 @@ from psycopg import errors as pg_errors
 from customers import db, metrics
 from customers.config import Settings
 from customers.errors import CustomersError, DatabaseUnavailable
+from etl.duplicates import OnDuplicate, resolve_duplicates
 from etl.load import Mode, Staging, copy_frames, current_questionnaire, finish_run, start_run
 from etl.read import FileRejected, RaggedFile, ReadOptions, Source, batches, exact_batches, file_checksum, open_source
+from etl.rejects import empty_rejects
 from etl.report import Report, summarise_rejects, write_rejects
-from etl.validate import Batch, OnDuplicate, Plan, empty_rejects, resolve_duplicates
+from etl.validate import ValidatedBatch, ValidationPlan
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int], None]
+ImportProgress = Callable[[int], None]  # called with the number of rows read so far
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def import_file(
     path: Path,
     options: ImportOptions,
     *,
-    progress: Progress | None = None,
+    progress: ImportProgress | None = None,
     after_copy: Callable[[psycopg.Connection[Any]], None] | None = None,
 ) -> Report:
     """Import one file; returns its report. Raises FileRejected before anything is written when
@@ -83,7 +85,9 @@ def import_file(
     try:
         with db.connect(conninfo, autocommit=True) as control:
             questionnaire = current_questionnaire(control)
-            plan = Plan(questionnaire, source.columns, region=options.region, ignore_unknown=options.ignore_unknown)
+            plan = ValidationPlan(
+                questionnaire, source.columns, region=options.region, ignore_unknown=options.ignore_unknown
+            )
             if source.format == "parquet":
                 plan.check_types(source.schema)
             report.questionnaire_version = questionnaire.version
@@ -151,10 +155,10 @@ def _one_line(exc: BaseException) -> str:
 def _load(
     conninfo: str,
     source: Source,
-    plan: Plan,
+    plan: ValidationPlan,
     options: ImportOptions,
     report: Report,
-    progress: Progress | None,
+    progress: ImportProgress | None,
     after_copy: Callable[[psycopg.Connection[Any]], None] | None,
 ) -> None:
     assert report.run_id is not None
@@ -200,7 +204,7 @@ def _load(
         write_rejects(options.rejects, everything)
 
 
-def _validated(plan: Plan, frames: Iterator[pl.DataFrame]) -> Iterator[Batch]:
+def _validated(plan: ValidationPlan, frames: Iterator[pl.DataFrame]) -> Iterator[ValidatedBatch]:
     """Validate frames in a worker thread, one frame ahead of the consumer (memory stays at a
     couple of frames); errors of the worker are raised here."""
     handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
@@ -238,9 +242,9 @@ def _stream(
     conn: psycopg.Connection[Any],
     staging: Staging,
     source: Source,
-    plan: Plan,
+    plan: ValidationPlan,
     frames: Iterator[pl.DataFrame],
-    progress: Progress | None,
+    progress: ImportProgress | None,
     after_copy: Callable[[psycopg.Connection[Any]], None] | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """COPY every validated frame into staging; returns (rejects, keys of the staged rows)."""
@@ -273,10 +277,10 @@ class _Conflict(Exception):
 def _load_direct(
     conninfo: str,
     source: Source,
-    plan: Plan,
+    plan: ValidationPlan,
     options: ImportOptions,
     report: Report,
-    progress: Progress | None,
+    progress: ImportProgress | None,
     after_copy: Callable[[psycopg.Connection[Any]], None] | None,
 ) -> None:
     """Insert mode, first row wins: each validated frame goes straight into customers by COPY

@@ -32,7 +32,6 @@ Format = Literal["csv", "parquet"]
 Encoding = Literal["utf-8", "utf-8-sig", "cp1251"]
 ROW = "__row"
 RAGGED = "__ragged"
-_EXTRA = "__extra"
 DELIMITERS = (",", ";", "\t")
 _SNIFF_BYTES = 1 << 16
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import polars as pl
 
-REJECT_COLUMNS = ["row", "column", "code", "value", "message"]
+from etl.rejects import REJECT_SCHEMA
+
 SAMPLE_SIZE = 10
 
 
@@ -117,4 +118,4 @@ def summarise_rejects(report: Report, rejects: pl.DataFrame, duplicate_rows: int
 def write_rejects(path: Path, rejects: pl.DataFrame) -> None:
     """The rejects file: one line per problem (row, column, code, raw value, message), CSV."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rejects.select(REJECT_COLUMNS).sort("row", maintain_order=True).write_csv(path)
+    rejects.select(list(REJECT_SCHEMA)).sort("row", maintain_order=True).write_csv(path)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
-from etl.validate import bulk_emails, bulk_phones
+from etl.contacts import bulk_emails, bulk_phones
 
 
 def one_by_one_phone(value: str) -> str | None:

@@ -14,7 +14,7 @@ import pytest
 from customers.errors import ValidationFailed
 from customers.questionnaire import Questionnaire, parse_document
 from etl.read import ROW
-from etl.validate import Plan
+from etl.validate import ValidationPlan
 
 DOCUMENT = {
     "fields": [
@@ -97,7 +97,7 @@ def http_outcome(q: Questionnaire, key: str, value: Any) -> tuple[str, Any]:
 
 
 def bulk_outcomes(q: Questionnaire, key: str, cells: list[str]) -> list[tuple[str, Any]]:
-    plan = Plan(q, ["phone", key, "meta.code"])
+    plan = ValidationPlan(q, ["phone", key, "meta.code"])
     frame = pl.DataFrame(
         {
             ROW: list(range(2, len(cells) + 2)),
@@ -125,6 +125,6 @@ def test_required_field_missing_in_both(questionnaire: Questionnaire) -> None:
     with pytest.raises(ValidationFailed) as exc:
         questionnaire.validate_meta({})
     assert exc.value.errors[0].code == "MISSING"
-    plan = Plan(questionnaire, ["phone", "meta.code"])
+    plan = ValidationPlan(questionnaire, ["phone", "meta.code"])
     batch = plan.apply(pl.DataFrame({ROW: [2], "phone": ["89123456789"], "meta.code": [""]}))
     assert batch.rejects.select("column", "code").rows() == [("meta.code", "MISSING")]
