@@ -18,7 +18,7 @@ def run(settings: Settings, *args: str, env: dict[str, str] | None = None) -> su
     if not settings.embedded:
         base.update(SERVICES_DB_HOST=str(settings.services_db_host), SERVICES_DB_DATABASE=settings.services_db_database)
     return subprocess.run(
-        [sys.executable, "-m", "customers", *args],
+        [sys.executable, "-m", "cli", *args],
         env={**base, **(env or {})},
         capture_output=True,
         text=True,
