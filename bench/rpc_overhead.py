@@ -31,9 +31,9 @@ import orjson
 import psycopg
 import uvicorn
 
+from cli.app import create_app
 from customers import db
 from customers.config import load_settings
-from service.app import create_app
 
 
 def start(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:

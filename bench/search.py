@@ -439,7 +439,7 @@ def main() -> None:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "service.app:create_app",
+                "cli.app:service",
                 "--factory",
                 "--host",
                 "127.0.0.1",

@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 AsyncConn = psycopg.AsyncConnection[Any]
 Conn = psycopg.Connection[Any]
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+# The migrations are the source tree's top-level `sql/`; a wheel carries them as `customers/sql`.
+_PACKAGED_SQL_DIR = Path(__file__).resolve().parent / "sql"
+_SOURCE_SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # pg_advisory_xact_lock key of `customers db migrate` ("cust" "migr" as two int4).
 MIGRATION_LOCK = 0x63757374_6D696772 & 0x7FFFFFFFFFFFFFFF
 EMBEDDED_DATABASE = "customers"
@@ -166,14 +168,24 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-def available_migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
-    """The numbered `NNN_name.sql` files, in order."""
+def migrations_dir() -> Path:
+    """Where the migrations are: in the package when it was installed from a wheel, else in the
+    source tree (a checkout, an editable install)."""
+    return _PACKAGED_SQL_DIR if _PACKAGED_SQL_DIR.is_dir() else _SOURCE_SQL_DIR
+
+
+def available_migrations(sql_dir: Path | None = None) -> list[Migration]:
+    """The numbered `NNN_name.sql` files, in order; none at all is an error (an installation
+    without its migrations would otherwise look up to date)."""
+    sql_dir = sql_dir or migrations_dir()
     found = []
     for path in sorted(sql_dir.glob("*.sql")):
         match = re.match(r"^(\d+)_(.+)\.sql$", path.name)
         if not match:
             raise CustomersError(f"migration file {path.name} is not named NNN_name.sql")
         found.append(Migration(int(match[1]), match[2], path.read_text(encoding="utf-8")))
+    if not found:
+        raise CustomersError(f"no migrations found in {sql_dir}: the installation is incomplete")
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise CustomersError("two migration files share a number")
@@ -189,18 +201,19 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
-def migrate(conn: psycopg.Connection[Any], sql_dir: Path = SQL_DIR) -> list[Migration]:
+def migrate(conn: psycopg.Connection[Any], sql_dir: Path | None = None) -> list[Migration]:
     """Apply the pending migrations in one transaction; return those applied.
 
     A transaction-scoped advisory lock serialises concurrent runs: the second waits, then
     finds everything applied and does nothing.
     """
+    migrations = available_migrations(sql_dir)
     pending: list[Migration] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         conn.execute(_MIGRATIONS_TABLE)
         applied = {row[0]: row[1] for row in conn.execute("SELECT version, checksum FROM schema_migrations")}
-        for migration in available_migrations(sql_dir):
+        for migration in migrations:
             if migration.version in applied:
                 if applied[migration.version] != migration.checksum:
                     log.warning("migration %03d_%s changed after it was applied", migration.version, migration.name)
@@ -214,16 +227,14 @@ def migrate(conn: psycopg.Connection[Any], sql_dir: Path = SQL_DIR) -> list[Migr
     return pending
 
 
-def migration_status(conn: psycopg.Connection[Any], sql_dir: Path = SQL_DIR) -> list[dict[str, Any]]:
+def migration_status(conn: psycopg.Connection[Any], sql_dir: Path | None = None) -> list[dict[str, Any]]:
     """Every known migration with its applied time (None when pending)."""
+    migrations = available_migrations(sql_dir)
     exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
     applied: dict[int, Any] = {}
     if exists and exists[0]:
         applied = dict(conn.execute("SELECT version, applied_at FROM schema_migrations"))
-    return [
-        {"version": m.version, "name": m.name, "applied_at": applied.get(m.version)}
-        for m in available_migrations(sql_dir)
-    ]
+    return [{"version": m.version, "name": m.name, "applied_at": applied.get(m.version)} for m in migrations]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from customers.import_runs import STAGING_PREFIX
 from customers.questionnaire import Questionnaire, QuestionnaireDocument
 from etl.read import ROW
 from etl.rejects import REJECT_SCHEMA, empty_rejects
@@ -27,7 +28,6 @@ from etl.validate import STAGED
 
 Mode = Literal["insert", "upsert", "update"]
 Conn = psycopg.Connection[Any]
-STAGING_PREFIX = "import_staging_"
 
 _CURRENT_QUESTIONNAIRE = "SELECT version, document FROM questionnaire_versions ORDER BY version DESC LIMIT 1"
 

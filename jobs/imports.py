@@ -13,15 +13,15 @@ from typing import Any
 from psycopg import sql
 
 from customers.db import AsyncConn
+from customers.import_runs import STAGING_PREFIX
 
-STAGING_PREFIX = "import_staging_"
 RUNS_TABLE = "import_runs"
 
 _STAGING_TABLES = r"""
 SELECT c.relname::text
   FROM pg_class c
  WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) AND c.relkind IN ('r', 'p')
-   AND c.relname LIKE 'import\_staging\_%%'"""
+   AND starts_with(c.relname::text, %(prefix)s)"""
 
 # A staging table goes when its run is over and started long enough ago; a table without a run
 # record to date it goes that long after the cleanup first saw it.
@@ -31,7 +31,7 @@ SELECT s.name
   JOIN import_cleanup_seen seen ON seen.table_name = %(schema)s || '.' || s.name
   {runs_join}
  WHERE {condition}"""
-_WITH_RUNS_JOIN = "LEFT JOIN {runs} r ON r.id::text = substr(s.name, length('import_staging_') + 1)"
+_WITH_RUNS_JOIN = "LEFT JOIN {runs} r ON r.id::text = substr(s.name, length(%(prefix)s) + 1)"
 _WITH_RUNS = (
     "CASE WHEN r.id IS NULL THEN seen.first_seen < now() - %(age)s "
     "ELSE r.status <> 'running' AND r.started_at < now() - %(age)s END"
@@ -67,7 +67,7 @@ async def import_cleanup(
             )
             marked = sorted(str(r[0]) for r in await cur.fetchall())
 
-        cur = await conn.execute(_STAGING_TABLES, {"schema": schema})
+        cur = await conn.execute(_STAGING_TABLES, {"schema": schema, "prefix": STAGING_PREFIX})
         tables = [r[0] for r in await cur.fetchall()]
         qualified = [f"{schema}.{t}" for t in tables]
         # forget tables that are gone, remember the new ones
@@ -85,7 +85,9 @@ async def import_cleanup(
             )
         else:
             query = sql.SQL(_EXPIRED).format(runs_join=sql.SQL(""), condition=sql.SQL(_WITHOUT_RUNS))
-        cur = await conn.execute(query, {"tables": tables, "schema": schema, "age": older_than})
+        cur = await conn.execute(
+            query, {"tables": tables, "schema": schema, "age": older_than, "prefix": STAGING_PREFIX}
+        )
         expired = sorted(r[0] for r in await cur.fetchall())
         if expired:
             await conn.execute(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import psycopg
 from fastapi import Depends, FastAPI, Request
@@ -19,7 +19,6 @@ from customers.config import Settings, get_settings
 from customers.errors import CustomersError, DatabaseUnavailable, FieldError, ValidationFailed
 from customers.questionnaire import field_errors
 from customers.store import QuestionnaireCache
-from jobs import host as jobs_host
 from service.deps import Forbidden, Unauthorized, no_nul_text
 from service.fastlane import ServiceAPI
 from service.middleware import ServiceMiddleware, recheck_pool
@@ -29,9 +28,18 @@ from service.routes import jobs as jobs_routes
 
 log = logging.getLogger("customers.service")
 
+# Something that runs for as long as the application does (entered once it has started, left
+# before it shuts down), e.g. a scheduler hosted in the service process.
+LifespanHook = Callable[[], AbstractAsyncContextManager[object]]
 
-def create_app(config: Settings | None = None) -> FastAPI:
-    """Build the ASGI application (uvicorn calls this as a factory)."""
+
+def create_app(
+    config: Settings | None = None,
+    *,
+    jobs: jobs_routes.JobsAdmin | None = None,
+    lifespan_hooks: Sequence[LifespanHook] = (),
+) -> FastAPI:
+    """Build the ASGI application; with `jobs`, it serves their administration routes."""
     config = config or get_settings()
 
     @asynccontextmanager
@@ -53,7 +61,10 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.db_target = target
         app.state.lookups = customers.Lookups(pool, coalescing=config.lookup_coalescing)
         try:
-            yield
+            async with AsyncExitStack() as hooks:
+                for hook in lifespan_hooks:
+                    await hooks.enter_async_context(hook())
+                yield
         finally:
             await app.state.lookups.aclose()
             await pool.close()
@@ -73,8 +84,9 @@ def create_app(config: Settings | None = None) -> FastAPI:
 
     for module in (search, customers, settings, health, metrics, groups, cards, rpc):
         app.include_router(module.router)
-    app.include_router(jobs_routes.router)
-    jobs_host.install(app, config)
+    if jobs is not None:
+        app.state.jobs_admin = jobs
+        app.include_router(jobs_routes.router)
     _install_error_handlers(app)
     app.add_middleware(
         ServiceMiddleware,

@@ -119,7 +119,7 @@ def start_server(app: Any) -> LiveServer:
 
 @pytest.fixture(scope="session")
 def live(settings: Settings) -> Iterator[LiveServer]:
-    from service.app import create_app
+    from cli.app import create_app
 
     server = start_server(create_app(settings))
     yield server

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from cli.main import main
+from customers import db
 from customers.config import Settings
 
 
@@ -18,7 +21,7 @@ def run(settings: Settings, *args: str, env: dict[str, str] | None = None) -> su
     if not settings.embedded:
         base.update(SERVICES_DB_HOST=str(settings.services_db_host), SERVICES_DB_DATABASE=settings.services_db_database)
     return subprocess.run(
-        [sys.executable, "-m", "customers", *args],
+        [sys.executable, "-m", "cli", *args],
         env={**base, **(env or {})},
         capture_output=True,
         text=True,
@@ -93,3 +96,15 @@ def test_serve_refuses_public_address_without_tokens(settings: Settings) -> None
     result = run(settings, "serve", "--host", "0.0.0.0", env={"AUTH_TOKENS": ""})
     assert result.returncode == 1
     assert "refusing to listen on 0.0.0.0" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["db", "migrate"], ["serve", "--port", "1"]])
+def test_no_migrations_found_is_one_line(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """An installation without its migrations fails instead of calling the database up to date."""
+    monkeypatch.setattr(db, "migrations_dir", lambda: tmp_path)
+    result = CliRunner().invoke(main, command, obj={"settings": settings})
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == f"error: no migrations found in {tmp_path}: the installation is incomplete\n"

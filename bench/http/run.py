@@ -273,7 +273,7 @@ def main() -> None:
                 [
                     python,
                     "-m",
-                    "customers",
+                    "cli",
                     "serve",
                     "--workers",
                     str(args.workers),
@@ -319,7 +319,7 @@ def main() -> None:
                 [
                     python,
                     "-m",
-                    "customers",
+                    "cli",
                     "serve",
                     "--workers",
                     str(args.workers),

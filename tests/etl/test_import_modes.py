@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from etl_support import customers, rejects_of
 
-from customers.cli import main
+from cli.main import main
 from customers.config import Settings
 from etl.export import export_customers
 from etl.report import Report

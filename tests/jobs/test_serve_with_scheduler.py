@@ -1,17 +1,22 @@
 """`customers serve --with-scheduler`: the service's worker processes host the scheduler and
-elect one leader between them."""
+elect one leader between them; the plain `customers serve` hosts none."""
 
 from __future__ import annotations
 
 import json
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
-from tests.conftest import free_port
+from cli.app import create_app
+from customers.config import Settings
+from jobs.schedule import TIMETABLE
+from tests.conftest import free_port, start_server
 from tests.jobs.support import Processes, customers_command, wait_for
 
 
@@ -44,3 +49,21 @@ def test_service_workers_host_one_scheduler_leader(
     server.send_signal(signal.SIGTERM)
     assert server.wait(30) == 0, (tmp_path / "serve.log").read_text()
     assert all(row[1] != "running" for row in brin_runs(conninfo))
+
+
+def electors() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "customers-scheduler-elector" and t.is_alive()]
+
+
+@pytest.mark.parametrize("with_scheduler", [False, True])
+def test_only_the_scheduler_composition_hosts_a_scheduler(
+    settings: Settings, clean_db: None, monkeypatch: pytest.MonkeyPatch, with_scheduler: bool
+) -> None:
+    monkeypatch.setenv("JOBS_SCHEDULE", json.dumps({job.name: "off" for job in TIMETABLE}))
+    assert electors() == []
+    server = start_server(create_app(settings, with_scheduler=with_scheduler))
+    try:
+        assert len(electors()) == (1 if with_scheduler else 0)
+    finally:
+        server.stop()
+    assert electors() == [], "the hosted scheduler stops with the application"

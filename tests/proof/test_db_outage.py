@@ -61,7 +61,7 @@ def own_service(settings: Settings, tmp_path: Path) -> Iterator[tuple[LiveServer
     with psycopg.connect(target.conninfo, autocommit=True) as conn:
         db.migrate(conn)
     options = shlex.join(shlex.split((pgdata / "postmaster.opts").read_text())[1:])
-    from service.app import create_app
+    from cli.app import create_app
 
     server = start_server(create_app(config))
     database = OwnDatabase(pgdata, target.conninfo, options)

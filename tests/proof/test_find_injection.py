@@ -33,7 +33,7 @@ HOSTILE = [
 
 @pytest.fixture
 def find_api(search_settings: Settings, clean_db: None) -> Iterator[httpx.Client]:
-    from service.app import create_app
+    from cli.app import create_app
 
     client = redis.Redis(host=search_settings.services_redis_host, port=search_settings.services_redis_port, protocol=2)
     client.flushdb()

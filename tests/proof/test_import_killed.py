@@ -38,13 +38,13 @@ def test_sigkill_mid_copy_then_rerun_loads_once(
     env = _env(settings)
     path = tmp_path / "legacy.csv"
     subprocess.run(
-        [sys.executable, "-m", "customers", "samples", "generate", str(ROWS), str(path), "--seed", "11"],
+        [sys.executable, "-m", "cli", "samples", "generate", str(ROWS), str(path), "--seed", "11"],
         env=env,
         check=True,
         capture_output=True,
         timeout=120,
     )
-    command = [sys.executable, "-m", "customers", "import", str(path), "--batch-size", "5000", "--json"]
+    command = [sys.executable, "-m", "cli", "import", str(path), "--batch-size", "5000", "--json"]
 
     victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

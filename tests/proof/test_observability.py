@@ -188,7 +188,7 @@ def served(settings: Settings, clean_db: None, tmp_path: Path) -> Iterator[tuple
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "customers", "serve", "--workers", "2", "--port", str(port), "--no-migrate"],
+            [sys.executable, "-m", "cli", "serve", "--workers", "2", "--port", str(port), "--no-migrate"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

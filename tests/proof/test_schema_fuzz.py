@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from cli.app import create_app
 from customers.config import Settings
-from service.app import create_app
 from tests.conftest import LiveServer
 from tests.helpers import ADMIN_TOKEN
 

@@ -76,7 +76,7 @@ def rpc_search_live(search_settings: Any) -> Iterator[Any]:
 
     Module-scoped: its write-path listener is process-global (`store.on_change`) and must not
     outlive the tests that need it, or writes served by the other live servers would call it."""
-    from service.app import create_app
+    from cli.app import create_app
     from tests.conftest import start_server
 
     server = start_server(create_app(search_settings))

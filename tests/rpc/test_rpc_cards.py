@@ -129,7 +129,7 @@ def test_login_codes(rpc: Rpc, settings: Settings) -> None:
 
 
 def test_login_codes_expire(settings: Settings, clean_db: None) -> None:
-    from service.app import create_app
+    from cli.app import create_app
     from tests.conftest import start_server
 
     server = start_server(create_app(settings.model_copy(update={"login_code_ttl_seconds": 1})))

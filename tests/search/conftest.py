@@ -44,7 +44,7 @@ def env(search_settings: Settings, clean_db: None, rclient: redis.Redis) -> Sett
 
 @pytest.fixture(scope="session")
 def search_live(search_settings: Settings) -> Iterator[LiveServer]:
-    from service.app import create_app
+    from cli.app import create_app
 
     server = start_server(create_app(search_settings))
     yield server

@@ -14,8 +14,8 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from cli.main import main
 from customers import search
-from customers.cli import main
 from customers.config import Settings
 from customers.search.state import IndexState
 from tests.search.conftest import add_customers

@@ -63,7 +63,7 @@ def test_every_kind_of_write_reaches_the_index(search_api: httpx.Client) -> None
 def test_redis_down_never_fails_a_write_and_migrate_repairs(
     own_redis: OwnRedis, settings: Settings, clean_db: None
 ) -> None:
-    from service.app import create_app
+    from cli.app import create_app
 
     config = settings.model_copy(update={"search_enabled": True, "services_redis_port": own_redis.port})
     live = start_server(create_app(config))
@@ -100,7 +100,7 @@ def test_redis_down_never_fails_a_write_and_migrate_repairs(
 
 def test_search_off_never_touches_redis(settings: Settings, clean_db: None) -> None:
     """Point the Redis settings at a socket of ours: with search off nobody connects to it."""
-    from service.app import create_app
+    from cli.app import create_app
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from cli.app import create_app
 from customers.config import Settings
-from service.app import create_app
 from tests.conftest import client_for, start_server
 from tests.helpers import ADMIN_TOKEN, READER_TOKEN
 

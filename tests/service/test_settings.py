@@ -116,7 +116,7 @@ def test_change_reaches_another_service_process(api: httpx.Client, settings: Set
     if not settings.embedded:
         env.update(SERVICES_DB_HOST=str(settings.services_db_host), SERVICES_DB_DATABASE=settings.services_db_database)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "customers", "serve", "--port", str(port), "--no-migrate"],
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--no-migrate"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
+from cli.context import emit, fail, run_async, settings_from
 from customers import db
-from customers.cli import emit, fail, run_async, settings_from
 from jobs import history, stats
 from jobs.runner import Progress, ensure_known, run_job
 from jobs.schedule import jobs_by_name, plan

@@ -8,18 +8,24 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 import orjson
 
-from customers.cli import conninfo, fail, settings_from
+from cli.context import conninfo, fail, settings_from
 from etl.export import export_customers
 from etl.pipeline import ImportOptions, import_file, publish
 from etl.pipeline import ImportProgress as Progress
 from etl.read import ReadOptions, load_mapping
 from etl.report import Report
 from etl.samples import generate
+
+# The values click.Choice allows below, typed as the options of etl take them.
+FileFormat = Literal["csv", "parquet"]
+Encoding = Literal["utf-8", "utf-8-sig", "cp1251"]
+Mode = Literal["insert", "upsert", "update"]
+OnDuplicate = Literal["first", "last", "reject"]
 
 _DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t"}
 
@@ -83,14 +89,14 @@ _DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t"}
 def import_command(
     ctx: click.Context,
     paths: tuple[Path, ...],
-    fmt: str | None,
+    fmt: FileFormat | None,
     delimiter: str | None,
     quote_char: str,
     no_header: bool,
-    encoding: str,
+    encoding: Encoding,
     mapping: Path | None,
-    mode: str,
-    on_duplicate: str,
+    mode: Mode,
+    on_duplicate: OnDuplicate,
     dry_run: bool,
     rejects: Path | None,
     batch_size: int,
@@ -100,11 +106,11 @@ def import_command(
     """Import customers from CSV or Parquet files, each file whole or not at all."""
     settings = settings_from(ctx)
     read = ReadOptions(
-        format=fmt,  # type: ignore[arg-type]
+        format=fmt,
         delimiter=_DELIMITERS[delimiter] if delimiter else None,
         quote_char=quote_char,
         has_header=not no_header,
-        encoding=encoding,  # type: ignore[arg-type]
+        encoding=encoding,
         batch_size=batch_size,
         mapping=load_mapping(mapping) if mapping else {},
     )
@@ -116,7 +122,7 @@ def import_command(
             read=read,
             mode=mode,
             on_duplicate=on_duplicate,
-            dry_run=dry_run,  # type: ignore[arg-type]
+            dry_run=dry_run,
             ignore_unknown=ignore_unknown,
             rejects=_rejects_path(rejects, path, len(paths)),
             region=settings.phone_default_region,
@@ -186,9 +192,11 @@ def _progress(path: Path, quiet: bool) -> Iterator[Progress | None]:
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only customers changed on or after this date.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def export_command(ctx: click.Context, path: Path, fmt: str | None, since: dt.datetime | None, as_json: bool) -> None:
+def export_command(
+    ctx: click.Context, path: Path, fmt: FileFormat | None, since: dt.datetime | None, as_json: bool
+) -> None:
     """Export customers to a file that `customers import` reads back."""
-    result = export_customers(conninfo(ctx), path, fmt, since.date() if since else None)  # type: ignore[arg-type]
+    result = export_customers(conninfo(ctx), path, fmt, since.date() if since else None)
     if as_json:
         click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -209,11 +217,11 @@ def samples_group() -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same file.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), help="Default: told by the extension.")
 @click.option("--json", "as_json", is_flag=True, help="Print the list of dirty rows as JSON.")
-def samples_generate(n: int, path: Path, dirty: float, seed: int, fmt: str | None, as_json: bool) -> None:
+def samples_generate(n: int, path: Path, dirty: float, seed: int, fmt: FileFormat | None, as_json: bool) -> None:
     """Write N realistic customers (deterministic for a seed) to PATH."""
     if path.is_dir():
         fail(f"{path} is a directory")
-    defects = generate(n, path, dirty=dirty, seed=seed, fmt=fmt)  # type: ignore[arg-type]
+    defects = generate(n, path, dirty=dirty, seed=seed, fmt=fmt)
     if as_json:
         click.echo(
             orjson.dumps(

@@ -7,12 +7,12 @@ from typing import Any
 import click
 import orjson
 
+from cli.context import settings_from
 from customers import search
+from customers.config import Settings
 
 
-def _settings(ctx: click.Context) -> Any:
-    from customers.cli import settings_from
-
+def _settings(ctx: click.Context) -> Settings:
     settings = settings_from(ctx)
     search.require_enabled(settings)
     return settings
