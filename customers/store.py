@@ -1,7 +1,7 @@
 """The customer store and the questionnaire settings store: all runtime SQL of the core.
 
 Functions take an open async connection from the caller (the service's pool or a CLI
-connection) and raise the service's errors; psycopg errors are translated by `customers.db`.
+connection) and raise the service's errors; driver errors are translated by `customers.db`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
-from customers.db import AsyncConn, translate
+from customers.db import AsyncConn, translated
 from customers.errors import CustomerNotFound, FieldError, SettingsVersionNotFound, ValidationFailed
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, QuestionnaireDocument, default_document, parse_document
@@ -49,22 +49,6 @@ async def _changed(upserted: list[dict[str, Any]], deleted: list[int]) -> None:
             await listener(upserted, deleted)
         except Exception:  # the write has committed; a copy failing must not undo it
             log.exception("a change listener failed")
-
-
-class _Translated:
-    """`async with _Translated():` turns driver errors into service errors."""
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None:
-            translated = translate(exc)
-            if translated is not exc:
-                raise translated from exc
-
-
-translated = _Translated()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,10 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import psycopg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -109,9 +108,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"code": "FORBIDDEN", "message": str(exc)}, status_code=403)
 
     async def driver_error(request: Request, exc: Exception) -> JSONResponse:
-        translated = db.translate(exc)
-        if isinstance(translated, CustomersError):
-            return await service_error(request, translated)
+        service_exc = db.translate(exc)
+        if isinstance(service_exc, CustomersError):
+            return await service_error(request, service_exc)
         log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"code": "INTERNAL_ERROR", "message": "internal error"}, status_code=500)
 
@@ -131,8 +130,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(Unauthorized, unauthorized)
     app.add_exception_handler(Forbidden, forbidden)
-    app.add_exception_handler(psycopg.Error, driver_error)
-    app.add_exception_handler(PoolTimeout, driver_error)
+    for driver_error_type in db.DRIVER_ERRORS:
+        app.add_exception_handler(driver_error_type, driver_error)
 
 
 def _allowed_methods(request: Request) -> list[str]:

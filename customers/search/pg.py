@@ -7,9 +7,9 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from customers.db import AsyncConn
+from customers.db import AsyncConn, translated
 from customers.search.query import Plan
-from customers.store import COLUMNS, translated
+from customers.store import COLUMNS
 
 
 async def find_pg(conn: AsyncConn, plan: Plan) -> tuple[int, list[dict[str, Any]]]:

@@ -23,12 +23,11 @@ from typing import Annotated, Any, ClassVar, get_type_hints
 import orjson
 import psycopg
 from fastapi import APIRouter, Request, Response
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, create_model
 
-from customers import cards, groups, search, store
+from customers import cards, db, groups, search, store
 from customers.config import Role, Settings
-from customers.db import translate
 from customers.errors import CustomersError, ValidationFailed, nul_text_errors
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, field_errors
@@ -110,8 +109,7 @@ def _base_type(code: int) -> str:
 
 def error_object(exc: BaseException) -> JsonObject:
     """The `error` member for any exception: always code, message and an object `data`."""
-    if isinstance(exc, (psycopg.Error, PoolTimeout)):
-        exc = translate(exc)
+    exc = db.translate(exc)
     if isinstance(exc, RpcError):
         code, type_name, message = exc.code, exc.type_name, exc.message
         data: JsonObject = {**exc.data, "code": exc.service_code}
