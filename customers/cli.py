@@ -16,7 +16,7 @@ import click
 import orjson
 import psycopg
 
-from customers import db, store
+from customers import db, settings_store
 from customers.config import SETTINGS_FILE_ENV, ConfigError, Settings, get_settings
 from customers.errors import CustomersError
 
@@ -180,7 +180,7 @@ def settings_group() -> None:
 def settings_show(ctx: click.Context, version: int | None, history: bool, as_json: bool) -> None:
     """Print the settings in force (a document you can edit and `set` again)."""
     if history:
-        rows = run_async(ctx, store.settings_history)
+        rows = run_async(ctx, settings_store.settings_history)
         emit(
             rows,
             as_json,
@@ -189,7 +189,7 @@ def settings_show(ctx: click.Context, version: int | None, history: bool, as_jso
             ],
         )
         return
-    current = run_async(ctx, lambda conn: store.get_settings(conn, version))
+    current = run_async(ctx, lambda conn: settings_store.get_settings(conn, version))
     if as_json:
         emit(current, True, print)
     else:
@@ -207,7 +207,7 @@ def settings_set(ctx: click.Context, file: Path, as_json: bool) -> None:
         document = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         fail(f"{file} is not a JSON document: {exc}")
-    row = run_async(ctx, lambda conn: store.set_settings(conn, document))
+    row = run_async(ctx, lambda conn: settings_store.set_settings(conn, document))
     emit({"version": row["version"]}, as_json, lambda r: click.echo(f"settings version {r['version']} in force"))
 
 
@@ -216,7 +216,7 @@ def settings_set(ctx: click.Context, file: Path, as_json: bool) -> None:
 @click.pass_context
 def settings_reset(ctx: click.Context, as_json: bool) -> None:
     """Return to the shipped default settings (as a new version)."""
-    row = run_async(ctx, store.reset_settings)
+    row = run_async(ctx, settings_store.reset_settings)
     emit(
         {"version": row["version"]},
         as_json,

@@ -1,12 +1,12 @@
-"""The customer store and the questionnaire settings store: all runtime SQL of the core.
+"""The customer store: customers' runtime SQL, their lookups and the notification of writes.
 
 Functions take an open async connection from the caller (the service's pool or a CLI
 connection) and raise the service's errors; driver errors are translated by `customers.db`.
+The questionnaire settings have their own store, `customers.settings_store`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,9 +16,9 @@ from psycopg.types.json import Jsonb
 
 from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
 from customers.db import AsyncConn, translated
-from customers.errors import CustomerNotFound, FieldError, SettingsVersionNotFound, ValidationFailed
+from customers.errors import CustomerNotFound, FieldError, ValidationFailed
 from customers.models import CustomerCreate, CustomerUpdate
-from customers.questionnaire import Questionnaire, QuestionnaireDocument, default_document, parse_document
+from customers.questionnaire import Questionnaire
 
 log = logging.getLogger(__name__)
 
@@ -49,102 +49,6 @@ async def _changed(upserted: list[dict[str, Any]], deleted: list[int]) -> None:
             await listener(upserted, deleted)
         except Exception:  # the write has committed; a copy failing must not undo it
             log.exception("a change listener failed")
-
-
-# ---------------------------------------------------------------------------------------------
-# Questionnaire settings
-
-_CURRENT_VERSION = "SELECT version, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT 1"
-_CURRENT_IF_NEWER = """
-SELECT version, CASE WHEN version <> %s THEN document END AS document
-  FROM questionnaire_versions ORDER BY version DESC LIMIT 1"""
-_VERSION = "SELECT version, document, action, created_at FROM questionnaire_versions WHERE version = %s"
-_INSERT_VERSION = """
-INSERT INTO questionnaire_versions (version, document, action)
-SELECT coalesce(max(version), 0) + 1, %s, %s FROM questionnaire_versions
-RETURNING version, document, action, created_at"""
-# one writer of the settings at a time, across processes
-_SETTINGS_LOCK = "SELECT pg_advisory_xact_lock(7300501)"
-
-
-class QuestionnaireCache:
-    """The questionnaire in force, rebuilt only when another version is current.
-
-    Each call costs one small query (the current version number); the document and the
-    models derived from it are re-read only after a change, by this process or another.
-    """
-
-    def __init__(self) -> None:
-        self._current = Questionnaire.default()
-        self._lock = asyncio.Lock()
-
-    async def get(self, conn: AsyncConn) -> Questionnaire:
-        async with translated:
-            cur = await conn.execute(_CURRENT_IF_NEWER, (self._current.version,))
-            row = await cur.fetchone()
-        if row is None:
-            if self._current.version != 0:
-                self._current = Questionnaire.default()
-            return self._current
-        version, document = row
-        if document is not None:
-            async with self._lock:
-                if self._current.version != version:
-                    self._current = Questionnaire(QuestionnaireDocument.model_validate(document), version)
-        return self._current
-
-
-async def get_settings(conn: AsyncConn, version: int | None = None) -> dict[str, Any]:
-    """The settings in force (or a given version) with their version number."""
-    async with translated:
-        if version is None:
-            cur = await conn.execute(_CURRENT_VERSION)
-            row = await cur.fetchone()
-            if row is None:
-                return {
-                    "version": 0,
-                    "action": "default",
-                    "created_at": None,
-                    "document": default_document().model_dump(exclude_none=True),
-                }
-            version = row[0]
-        cur = await conn.cursor(row_factory=dict_row).execute(_VERSION, (version,))
-        found = await cur.fetchone()
-    if found is None:
-        raise SettingsVersionNotFound(f"settings version {version} does not exist")
-    return found
-
-
-async def set_settings(conn: AsyncConn, data: Any) -> dict[str, Any]:
-    """Put a new settings document in force; an invalid one raises InvalidSettings and
-    leaves the previous version in force."""
-    document = parse_document(data)
-    return await _insert_version(conn, document, "set")
-
-
-async def reset_settings(conn: AsyncConn) -> dict[str, Any]:
-    """Return to the shipped default (as a new version)."""
-    return await _insert_version(conn, default_document(), "reset")
-
-
-async def _insert_version(conn: AsyncConn, document: QuestionnaireDocument, action: str) -> dict[str, Any]:
-    async with translated, conn.transaction():
-        await conn.execute(_SETTINGS_LOCK)
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_INSERT_VERSION, (Jsonb(document.model_dump(exclude_none=True)), action))
-        row = await cur.fetchone()
-    assert row is not None
-    return row
-
-
-async def settings_history(conn: AsyncConn, limit: int = 100) -> list[dict[str, Any]]:
-    async with translated:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            "SELECT version, action, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT %s",
-            (limit,),
-        )
-        return await cur.fetchall()
 
 
 # ---------------------------------------------------------------------------------------------

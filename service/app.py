@@ -17,7 +17,7 @@ from customers import db
 from customers.config import Settings, get_settings
 from customers.errors import CustomersError, DatabaseUnavailable, FieldError, ValidationFailed
 from customers.questionnaire import field_errors
-from customers.store import QuestionnaireCache
+from customers.settings_store import QuestionnaireCache
 from jobs import host as jobs_host
 from service.deps import Forbidden, Unauthorized, no_nul_text
 from service.fastlane import ServiceAPI

@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from customers.config import Role, Settings
 from customers.errors import ValidationFailed, nul_text_errors
 from customers.questionnaire import Questionnaire
-from customers.store import QuestionnaireCache
+from customers.settings_store import QuestionnaireCache
 
 
 class Unauthorized(Exception):

@@ -26,12 +26,12 @@ from fastapi import APIRouter, Request, Response
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, create_model
 
-from customers import cards, db, groups, search, store
+from customers import cards, db, groups, search, settings_store, store
 from customers.config import Role, Settings
 from customers.errors import CustomersError, ValidationFailed, nul_text_errors
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, field_errors
-from customers.store import QuestionnaireCache
+from customers.settings_store import QuestionnaireCache
 from service import deps
 from service.responses import JSONResponse
 from service.routes.customers import MAX_ID
@@ -364,54 +364,23 @@ async def search_idx_migrate(call: Call, load_docs: StrictBool = True) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Questionnaire settings
 
-_SPEC_LISTS = ("fields", "meta_fields")
-
-
-def merge_settings(current: JsonObject, patch: JsonObject) -> JsonObject:
-    """A partial settings document applied to the current one: a field spec given with a key
-    that exists replaces that spec, a new key is appended, other top-level members replace."""
-    merged = {**current, **{k: v for k, v in patch.items() if k not in _SPEC_LISTS}}
-    for group in _SPEC_LISTS:
-        if group not in patch:
-            continue
-        given = patch[group]
-        if not isinstance(given, list):
-            merged[group] = given  # not a list: the document validation names the problem
-            continue
-        specs = list(current.get(group, []))
-        position = {spec.get("key"): i for i, spec in enumerate(specs)}
-        for spec in given:
-            key = spec.get("key") if isinstance(spec, dict) else None
-            if key is not None and key in position:
-                specs[position[key]] = spec
-            else:
-                position[key] = len(specs)
-                specs.append(spec)
-        merged[group] = specs
-    return merged
-
 
 @method("Customers.settings.get", "reader")
 async def settings_get(call: Call) -> Any:
     """The questionnaire settings in force, with their version."""
-    return await store.get_settings(call.conn)
+    return await settings_store.get_settings(call.conn)
 
 
 @method("Customers.settings.set", "admin")
 async def settings_set(call: Call, value: JsonObject) -> Any:
     """Merge a partial settings document into the one in force; returns the new settings."""
-    async with call.conn.transaction():
-        # the settings writers' lock, held from the read to the write so that two partial
-        # updates never lose one another (the store takes it again, re-entrantly)
-        await call.conn.execute(store._SETTINGS_LOCK)
-        current = await store.get_settings(call.conn)
-        return await store.set_settings(call.conn, merge_settings(current["document"], value))
+    return await settings_store.update_settings(call.conn, value)
 
 
 @method("Customers.settings.reset", "admin")
 async def settings_reset(call: Call) -> Any:
     """Return to the shipped default settings."""
-    return await store.reset_settings(call.conn)
+    return await settings_store.reset_settings(call.conn)
 
 
 # ---------------------------------------------------------------------------------------------

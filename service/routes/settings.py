@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from customers import store
+from customers import settings_store
 from service.deps import AdminDep, ConnDep, ReaderDep
 from service.responses import ErrorBody, JSONResponse
 
@@ -18,7 +18,7 @@ async def get_settings(
     _: ReaderDep, conn: ConnDep, version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None
 ) -> JSONResponse:
     """The questionnaire settings in force (or an earlier version), with the version number."""
-    return JSONResponse(await store.get_settings(conn, version))
+    return JSONResponse(await settings_store.get_settings(conn, version))
 
 
 @router.put("", responses={422: {"model": ErrorBody, "description": "INVALID_SETTINGS naming the problem"}})
@@ -31,16 +31,16 @@ async def put_settings(
 ) -> JSONResponse:
     """Put a new settings document in force as the next version. An invalid document is refused
     with a message naming the problem, and the previous version stays in force."""
-    return JSONResponse(await store.set_settings(conn, document))
+    return JSONResponse(await settings_store.set_settings(conn, document))
 
 
 @router.post("/reset")
 async def reset_settings(_: AdminDep, conn: ConnDep) -> JSONResponse:
     """Return to the shipped default settings (recorded as a new version)."""
-    return JSONResponse(await store.reset_settings(conn))
+    return JSONResponse(await settings_store.reset_settings(conn))
 
 
 @router.get("/history")
 async def history(_: ReaderDep, conn: ConnDep) -> JSONResponse:
     """Every settings version, newest first."""
-    return JSONResponse({"items": await store.settings_history(conn)})
+    return JSONResponse({"items": await settings_store.settings_history(conn)})

@@ -259,3 +259,11 @@ def test_concurrent_partial_settings_updates_all_survive(rpc: Rpc, live: Any) ->
     assert sorted(a["result"]["version"] for a in answers) == [1, 2, 3, 4, 5, 6]
     keys = {f["key"] for f in rpc("Customers.settings.get")["document"]["fields"]}
     assert {f"extra_{n}" for n in range(6)} <= keys
+
+
+def test_settings_set_with_an_object_as_key_is_refused(rpc: Rpc) -> None:
+    invalid = rpc.error(
+        "Customers.settings.set", value={"fields": [{"key": {"a": "b"}, "label": "x", "type": "string"}]}
+    )
+    assert invalid["code"] == -32702 and invalid["data"]["code"] == "INVALID_SETTINGS"
+    assert rpc("Customers.settings.get")["version"] == 0
