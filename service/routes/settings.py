@@ -1,4 +1,4 @@
-"""Questionnaire settings: read, replace, reset, history."""
+"""Questionnaire settings: read, replace, change in part, reset, history."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from service.responses import ErrorBody, JSONResponse
 
 router = APIRouter(prefix="/settings", tags=["settings"])
 
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "INVALID_SETTINGS naming the problem"}
+}
+
 
 @router.get("", responses={404: {"model": ErrorBody, "description": "SETTINGS_VERSION_NOT_FOUND"}})
 async def get_settings(
@@ -21,7 +25,7 @@ async def get_settings(
     return JSONResponse(await settings_store.get_settings(conn, version))
 
 
-@router.put("", responses={422: {"model": ErrorBody, "description": "INVALID_SETTINGS naming the problem"}})
+@router.put("", responses=_INVALID)
 async def put_settings(
     _: AdminDep,
     conn: ConnDep,
@@ -32,6 +36,24 @@ async def put_settings(
     """Put a new settings document in force as the next version. An invalid document is refused
     with a message naming the problem, and the previous version stays in force."""
     return JSONResponse(await settings_store.set_settings(conn, document))
+
+
+@router.patch("", responses=_INVALID)
+async def patch_settings(
+    _: AdminDep,
+    conn: ConnDep,
+    partial: dict[str, Any] = Body(
+        ..., description="A partial settings document: {fields: [...]} and/or {meta_fields: [...]}"
+    ),
+) -> JSONResponse:
+    """Merge a partial settings document into the one in force, as the next version (as JSON-RPC
+    `Customers.settings.set` does). A field spec in `fields` (or `meta_fields`) whose `key`
+    exists replaces that spec in place (send the whole spec), a new key is appended, fields not
+    mentioned are kept; any other member replaces its value. Removing a field takes `PUT` with
+    the whole document. The merged document is validated as a whole: an invalid one is refused
+    with a message naming the problem, and the previous version stays in force. Concurrent
+    partial changes are serialised, so none is lost."""
+    return JSONResponse(await settings_store.update_settings(conn, partial))
 
 
 @router.post("/reset")
