@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -69,12 +69,30 @@ def _email(raw: str, field: str = "email") -> str:
         raise ValidationFailed([FieldError(field, "INVALID_FORMAT", str(exc), raw)]) from None
 
 
-def lookup_phone(raw: str, region: str) -> str:
-    """Normalise a phone given for a lookup (raises ValidationFailed)."""
-    return _phone(raw, region)
+Found = TypeVar("Found")
+
+
+async def lookup_by_phone(raw: str, region: str, fetch: Callable[[str], Awaitable[Found | None]]) -> Found | None:
+    """The rule of every lookup by a phone as the caller gave it: what `fetch(phone)` finds for
+    the digits as given, else for the normalised number (ValidationFailed when it is no phone).
+
+    Stored phones are E.164 digits, which is what a till usually sends: tried as given first,
+    they need no parsing, which costs a noticeable part of the whole lookup (docs/operations.md).
+    """
+    tried = None
+    if raw.isascii() and raw.isdigit():
+        found = await fetch(raw)
+        if found is not None:
+            return found
+        tried = raw
+    normalised = _phone(raw, region)
+    if normalised == tried:
+        return None
+    return await fetch(normalised)
 
 
 def lookup_email(raw: str) -> str:
+    """Normalise an email given for a lookup (raises ValidationFailed)."""
     return _email(raw)
 
 

@@ -46,7 +46,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
         )
         await pool.open(wait=False)
         # What start-up built (app, models, phone metadata) lives as long as the process: frozen,
-        # it stays out of the collector's full passes, which took ~35 ms each (a p99 spike).
+        # it stays out of the collector's full passes, each long enough to show as a latency
+        # spike (docs/operations.md).
         gc.freeze()
         app.state.pool = pool
         app.state.db_target = target

@@ -248,7 +248,7 @@ async def customers_get(call: Call, id: StrictInt) -> Any:
 @method("Customers.get_by_phone", "reader")
 async def customers_get_by_phone(call: Call, phone: StrictStr) -> Any:
     """A customer by phone in any human format, or null."""
-    return await store.get_by_phone(call.conn, store.lookup_phone(phone, call.region))
+    return await store.lookup_by_phone(phone, call.region, lambda normalised: store.get_by_phone(call.conn, normalised))
 
 
 @method("Customers.get_by_email", "reader")
