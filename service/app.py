@@ -23,8 +23,15 @@ from service.deps import Forbidden, Unauthorized, no_nul_text
 from service.fastlane import ServiceAPI
 from service.middleware import ServiceMiddleware, recheck_pool
 from service.responses import JSONResponse
-from service.routes import cards, customers, groups, health, metrics, rpc, search, settings
+from service.routes import cards as card_routes
+from service.routes import customers as customer_routes
+from service.routes import groups as group_routes
+from service.routes import health as health_routes
 from service.routes import jobs as jobs_routes
+from service.routes import metrics as metrics_routes
+from service.routes import rpc as rpc_routes
+from service.routes import search as search_routes
+from service.routes import settings as settings_routes
 
 log = logging.getLogger("customers.service")
 
@@ -51,7 +58,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         gc.freeze()
         app.state.pool = pool
         app.state.db_target = target
-        app.state.lookups = customers.Lookups(pool, coalescing=config.lookup_coalescing)
+        app.state.lookups = customer_routes.Lookups(pool, coalescing=config.lookup_coalescing)
         try:
             yield
         finally:
@@ -59,7 +66,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
             await pool.close()
 
     app = ServiceAPI(
-        fast_routes=customers.lookup_routes,  # the till's lookups on a short path (service.fastlane)
+        fast_routes=customer_routes.lookup_routes,  # the till's lookups on a short path (service.fastlane)
         dependencies=[Depends(no_nul_text)],
         title="customers",
         summary="Customer data of a retail loyalty program",
@@ -71,8 +78,17 @@ def create_app(config: Settings | None = None) -> FastAPI:
     app.state.questionnaire = QuestionnaireCache()
     app.state.health_probes = {}
 
-    for module in (search, customers, settings, health, metrics, groups, cards, rpc):
-        app.include_router(module.router)
+    for routes in (
+        search_routes,
+        customer_routes,
+        settings_routes,
+        health_routes,
+        metrics_routes,
+        group_routes,
+        card_routes,
+        rpc_routes,
+    ):
+        app.include_router(routes.router)
     app.include_router(jobs_routes.router)
     jobs_host.install(app, config)
     _install_error_handlers(app)
@@ -81,7 +97,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         max_body_bytes=config.http_max_body_bytes,
         max_json_depth=config.http_max_json_depth,
         access_log=config.access_log,
-        own_parsing=(rpc.PATH,),
+        own_parsing=(rpc_routes.PATH,),
     )
     return app
 

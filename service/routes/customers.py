@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from psycopg_pool import AsyncConnectionPool
 from starlette.routing import Match, Route
 from starlette.types import Scope
@@ -14,12 +14,10 @@ from customers.errors import CustomerNotFound, FieldError, ValidationFailed
 from customers.models import Customer, CustomerCreate, CustomerUpdate, EmailChange, PhoneChange
 from service.coalesce import Coalescer
 from service.deps import AdminDep, ConnDep, QuestionnaireDep, ReaderDep, SettingsDep, reader, refuse_nul_text
+from service.params import MAX_ID, CustomerId
 from service.responses import ErrorBody, JSONResponse
 
 router = APIRouter(prefix="/customers", tags=["customers"])
-
-MAX_ID = 2**63 - 1  # ids are PostgreSQL bigints; a larger number is refused, not sent to the database
-CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The id the service assigned")]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "CUSTOMER_NOT_FOUND"},

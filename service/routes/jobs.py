@@ -14,8 +14,8 @@ from jobs.runner import Run, ensure_known
 from jobs.schedule import Entry, jobs_by_name, plan
 from jobs.triggers import load_jobs_settings
 from service.deps import AdminDep, ConnDep, Forbidden, ReaderDep, SettingsDep
+from service.params import MAX_ID
 from service.responses import ErrorBody, JSONResponse
-from service.routes.customers import MAX_ID
 
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "VALIDATION_FAILED with field errors"}

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, get_type_hints
+from typing import Any, ClassVar, get_type_hints
 
 import orjson
 import psycopg
@@ -33,8 +33,8 @@ from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire, field_errors
 from customers.settings_store import QuestionnaireCache
 from service import deps
+from service.params import StrictId, StrictLimit, StrictOffset
 from service.responses import JSONResponse
-from service.routes.customers import MAX_ID
 
 log = logging.getLogger("customers.rpc")
 router = APIRouter(tags=["rpc"])
@@ -43,10 +43,6 @@ PATH = "/public/rpc"
 # calls per batch: a batch runs on one request's time, so it is bounded like a page
 MAX_BATCH = 1000
 JsonObject = dict[str, Any]
-Offset = Annotated[StrictInt, Field(ge=0)]
-Limit = Annotated[StrictInt, Field(ge=1, le=1000)]
-# ids are PostgreSQL bigints: a larger number is a field error, never sent to the database
-Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,8 +422,8 @@ class MembershipItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: Id
-    groups: list[Id]
+    id: StrictId
+    groups: list[StrictId]
 
 
 def _pairs(items: list[MembershipItem]) -> list[tuple[int, list[int]]]:
@@ -441,37 +437,37 @@ async def groups_create(call: Call, name: StrictStr, meta: JsonObject | None = N
 
 
 @method("Groups.update", "admin")
-async def groups_update(call: Call, id: Id, meta: JsonObject) -> Any:
+async def groups_update(call: Call, id: StrictId, meta: JsonObject) -> Any:
     """Replace a group's meta."""
     return await groups.update_group(call.conn, id, meta)
 
 
 @method("Groups.delete", "admin")
-async def groups_delete(call: Call, id: Id) -> Any:
+async def groups_delete(call: Call, id: StrictId) -> Any:
     """Delete a group and its memberships; returns the deleted group."""
     return await groups.delete_group(call.conn, id)
 
 
 @method("Groups.list", "reader")
-async def groups_list(call: Call, offset: Offset = 0, limit: Limit = 100) -> Any:
+async def groups_list(call: Call, offset: StrictOffset = 0, limit: StrictLimit = 100) -> Any:
     """A page of groups, by id."""
     return await groups.list_groups(call.conn, offset, limit)
 
 
 @method("Groups.customers.add", "admin")
-async def groups_customers_add(call: Call, id: Id, items: list[Id]) -> Any:
+async def groups_customers_add(call: Call, id: StrictId, items: list[StrictId]) -> Any:
     """Put customers (ids) into a group; returns how many were added."""
     return await groups.add_members(call.conn, id, items)
 
 
 @method("Groups.customers.remove", "admin")
-async def groups_customers_remove(call: Call, id: Id, items: list[Id]) -> Any:
+async def groups_customers_remove(call: Call, id: StrictId, items: list[StrictId]) -> Any:
     """Take customers (ids) out of a group; returns how many were removed."""
     return await groups.remove_members(call.conn, id, items)
 
 
 @method("Groups.customers.list", "reader")
-async def groups_customers_list(call: Call, id: Id, offset: Offset = 0, limit: Limit = 100) -> Any:
+async def groups_customers_list(call: Call, id: StrictId, offset: StrictOffset = 0, limit: StrictLimit = 100) -> Any:
     """A page of a group's customers, by id."""
     return await groups.list_members(call.conn, id, offset, limit)
 
