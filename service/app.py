@@ -29,9 +29,9 @@ from service.routes import groups as group_routes
 from service.routes import health as health_routes
 from service.routes import jobs as jobs_routes
 from service.routes import metrics as metrics_routes
-from service.routes import rpc as rpc_routes
 from service.routes import search as search_routes
 from service.routes import settings as settings_routes
+from service.rpc import endpoint as rpc_endpoint
 
 log = logging.getLogger("customers.service")
 
@@ -86,7 +86,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         metrics_routes,
         group_routes,
         card_routes,
-        rpc_routes,
+        rpc_endpoint,
     ):
         app.include_router(routes.router)
     app.include_router(jobs_routes.router)
@@ -97,7 +97,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         max_body_bytes=config.http_max_body_bytes,
         max_json_depth=config.http_max_json_depth,
         access_log=config.access_log,
-        own_parsing=(rpc_routes.PATH,),
+        own_parsing=(rpc_endpoint.PATH,),
     )
     return app
 
