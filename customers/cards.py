@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from psycopg.rows import dict_row
 
@@ -23,7 +23,6 @@ from customers.errors import CardExists, CustomerNotFound, FieldError, InvalidCa
 from customers.store import COLUMNS as CUSTOMER_COLUMNS
 
 CardType = Literal["TEMP", "VIRTUAL", "APPLE", "GOOGLE", "PERSONAL_OFFER", "PHYSICAL"]
-CARD_TYPES: tuple[CardType, ...] = get_args(CardType)
 PREFIXES: dict[CardType, str] = {
     "TEMP": "0",
     "VIRTUAL": "1",

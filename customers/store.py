@@ -206,21 +206,6 @@ async def _json_one(conn: AsyncConn, sql: str, value: Any) -> bytes | None:
     return row[0].encode() if row is not None else None
 
 
-async def customer_json(conn: AsyncConn, customer_id: int) -> bytes | None:
-    """The customer with this id as a JSON document (UTF-8), or None."""
-    return await _json_one(conn, _BY_ID_JSON, customer_id)
-
-
-async def customer_json_by_phone(conn: AsyncConn, phone: str) -> bytes | None:
-    """The customer with this normalised phone as a JSON document, or None."""
-    return await _json_one(conn, _BY_PHONE_JSON, phone)
-
-
-async def customer_json_by_email(conn: AsyncConn, email: str) -> bytes | None:
-    """The customer with this normalised email as a JSON document, or None."""
-    return await _json_one(conn, _BY_EMAIL_JSON, email)
-
-
 # The same documents for many keys in one statement, keyed by what the caller asked for (the
 # service coalesces concurrent lookups into one round trip, see service.coalesce).
 _MANY_BY_ID_JSON = f"SELECT id, {_AS_JSON} FROM customers WHERE id = ANY(%s::bigint[])"
