@@ -68,7 +68,7 @@ def generated_card_type(raw: str | None) -> CardType:
     elif name == "TEMP":
         message = "temporary cards are login codes: create one with create_temp_card"
     elif name in GENERATED_TYPES:
-        return name  # type: ignore[return-value]
+        return name
     else:
         message = f"unknown card type {raw!r} (use one of {', '.join(GENERATED_TYPES)})"
     raise ValidationFailed([FieldError("card_type", "INVALID_ENUM_VALUE", message, raw)])
