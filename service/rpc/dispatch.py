@@ -12,21 +12,15 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from starlette.datastructures import State
 
+from customers.models import JsonObject
 from service import deps
-from service.rpc.protocol import (
-    INTERNAL_ERROR,
-    CallTimeout,
-    InvalidRequest,
-    JsonObject,
-    MethodNotFound,
-    error_object,
-)
+from service.rpc.protocol import INTERNAL_ERROR, CallTimeout, InvalidRequest, MethodNotFound, error_object
 from service.rpc.registry import Call, Method, MethodTable, bind
 
 log = logging.getLogger("customers.rpc")
 
 # calls per batch: a batch runs on one request's time, so it is bounded like a page
-MAX_BATCH = 1000
+MAX_BATCH_CALLS = 1000
 _NO_ID = object()
 
 
@@ -87,10 +81,11 @@ class Dispatch:
         """Answer a request object or a batch; None when nothing is to be answered."""
         if not isinstance(payload, list):
             return await self.call(payload)
-        if not payload or len(payload) > MAX_BATCH:
-            problem = (
-                "an empty batch" if not payload else f"a batch holds at most {MAX_BATCH} calls, not {len(payload)}"
-            )
+        if not payload or len(payload) > MAX_BATCH_CALLS:
+            if not payload:
+                problem = "an empty batch"
+            else:
+                problem = f"a batch holds at most {MAX_BATCH_CALLS} calls, not {len(payload)}"
             return answer(None, False, error=error_object(InvalidRequest(problem)))
         # one call after the other, in the batch's order: a later call sees an earlier one's writes
         answers = [reply for item in payload if (reply := await self.call(item)) is not None]

@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 from customers import db
 from customers.errors import CustomersError, ValidationFailed
+from customers.models import JsonObject
 from service import deps
 
-JsonObject = dict[str, Any]
 INTERNAL_ERROR = -32603
 
 

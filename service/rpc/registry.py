@@ -13,9 +13,10 @@ from customers import search
 from customers.config import Role, Settings
 from customers.db import AsyncConn
 from customers.errors import ValidationFailed, nul_text_errors
+from customers.models import JsonObject
 from customers.questionnaire import Questionnaire, field_errors
 from customers.settings_store import QuestionnaireCache
-from service.rpc.protocol import InvalidParams, JsonObject
+from service.rpc.protocol import InvalidParams
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ from typing import Any
 from pydantic import StrictInt, StrictStr
 
 from customers import cards, search, store
-from customers.models import CustomerCreate, CustomerUpdate
-from service.rpc.protocol import JsonObject
+from customers.models import CustomerCreate, CustomerUpdate, JsonObject
 from service.rpc.registry import Call, MethodTable, model_input
 
 customer_methods = MethodTable()

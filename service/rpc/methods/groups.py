@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
 from customers import groups
+from customers.models import JsonObject
 from service.params import StrictId, StrictLimit, StrictOffset
-from service.rpc.protocol import JsonObject
 from service.rpc.registry import Call, MethodTable
 
 group_methods = MethodTable()

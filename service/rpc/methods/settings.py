@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from customers import settings_store
-from service.rpc.protocol import JsonObject
+from customers.models import JsonObject
 from service.rpc.registry import Call, MethodTable
 
 settings_methods = MethodTable()
