@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import psycopg
 
 from cli import bulk, database, jobs, search, serve, settings
 from cli.context import fail
+from customers import db
 from customers.config import SETTINGS_FILE_ENV, ConfigError, get_settings
 from customers.errors import CustomersError
 
@@ -23,8 +23,11 @@ class Group(click.Group):
             return super().invoke(ctx)
         except (CustomersError, ConfigError) as exc:
             fail(str(exc))
-        except psycopg.OperationalError as exc:
-            fail(f"the database is unavailable: {str(exc).strip().splitlines()[0]}")
+        except db.DRIVER_ERRORS as exc:
+            translated = db.translate(exc)  # e.g. no server: DatabaseUnavailable, one line
+            if not isinstance(translated, CustomersError):
+                raise
+            fail(str(translated))
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

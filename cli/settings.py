@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli.context import emit, fail, run_async
-from customers import store
+from customers import settings_store
 
 
 @click.group("settings")
@@ -25,7 +25,7 @@ def settings_group() -> None:
 def settings_show(ctx: click.Context, version: int | None, history: bool, as_json: bool) -> None:
     """Print the settings in force (a document you can edit and `set` again)."""
     if history:
-        rows = run_async(ctx, store.settings_history)
+        rows = run_async(ctx, settings_store.settings_history)
 
         def human(rs: list[dict[str, Any]]) -> None:
             for r in rs:
@@ -33,7 +33,7 @@ def settings_show(ctx: click.Context, version: int | None, history: bool, as_jso
 
         emit(rows, as_json, human)
         return
-    current = run_async(ctx, lambda conn: store.get_settings(conn, version))
+    current = run_async(ctx, lambda conn: settings_store.get_settings(conn, version))
     if as_json:
         emit(current, True, print)
     else:
@@ -51,7 +51,7 @@ def settings_set(ctx: click.Context, file: Path, as_json: bool) -> None:
         document = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         fail(f"{file} is not a JSON document: {exc}")
-    row = run_async(ctx, lambda conn: store.set_settings(conn, document))
+    row = run_async(ctx, lambda conn: settings_store.set_settings(conn, document))
     emit({"version": row["version"]}, as_json, lambda r: click.echo(f"settings version {r['version']} in force"))
 
 
@@ -60,7 +60,7 @@ def settings_set(ctx: click.Context, file: Path, as_json: bool) -> None:
 @click.pass_context
 def settings_reset(ctx: click.Context, as_json: bool) -> None:
     """Return to the shipped default settings (as a new version)."""
-    row = run_async(ctx, store.reset_settings)
+    row = run_async(ctx, settings_store.reset_settings)
     emit(
         {"version": row["version"]},
         as_json,

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
 from customers import db
-from customers.db import AsyncConn
+from customers.db import AsyncConn, translated
 from customers.errors import CardExists, CustomerNotFound, FieldError, InvalidCardFormat, NotFound, ValidationFailed
 from customers.store import COLUMNS as CUSTOMER_COLUMNS
-from customers.store import translated
 
 CardType = Literal["TEMP", "VIRTUAL", "APPLE", "GOOGLE", "PERSONAL_OFFER", "PHYSICAL"]
-CARD_TYPES: tuple[CardType, ...] = get_args(CardType)
 PREFIXES: dict[CardType, str] = {
     "TEMP": "0",
     "VIRTUAL": "1",
@@ -71,7 +68,7 @@ def generated_card_type(raw: str | None) -> CardType:
     elif name == "TEMP":
         message = "temporary cards are login codes: create one with create_temp_card"
     elif name in GENERATED_TYPES:
-        return name  # type: ignore[return-value]
+        return name
     else:
         message = f"unknown card type {raw!r} (use one of {', '.join(GENERATED_TYPES)})"
     raise ValidationFailed([FieldError("card_type", "INVALID_ENUM_VALUE", message, raw)])
@@ -105,7 +102,7 @@ async def _fetch_one(conn: AsyncConn, sql: str, params: Any) -> dict[str, Any] |
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(sql, params)
             return await cur.fetchone()
-        except pg_errors.ForeignKeyViolation:
+        except db.ForeignKeyViolation:
             # the customer was deleted between our check and the write
             raise CustomerNotFound("no customer with this id") from None
 
@@ -200,9 +197,9 @@ async def create_login_code(conn: AsyncConn, customer_id: int, ttl_seconds: int)
                 await conn.execute(_PURGE_EXPIRED)
                 cur = await conn.execute(_UPSERT_CODE, {"value": value, "ttl": ttl_seconds, "customer_id": customer_id})
                 row = await cur.fetchone()
-        except pg_errors.UniqueViolation:
+        except db.UniqueViolation:
             continue  # the drawn value is another customer's live code: draw again
-        except pg_errors.ForeignKeyViolation:
+        except db.ForeignKeyViolation:
             row = None
         if row is None:
             raise CustomerNotFound(f"customer {customer_id} does not exist")

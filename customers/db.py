@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -240,6 +241,13 @@ def migration_status(conn: psycopg.Connection[Any], sql_dir: Path | None = None)
 # ---------------------------------------------------------------------------------------------
 # Driver errors → service errors, translated here once
 
+# What the driver (and its pool) raise: the exception types an entry point hands to `translate`.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, PoolTimeout)
+# Driver conditions a store function answers itself, with a meaning only it knows (a customer
+# deleted meanwhile, a freshly drawn id already taken).
+ForeignKeyViolation = pg_errors.ForeignKeyViolation
+UniqueViolation = pg_errors.UniqueViolation
+
 # Unique constraint → the error it means. Modules owning other tables (cards, groups) add theirs
 # with `register_unique`.
 _UNIQUE_CONSTRAINTS: dict[str, Callable[[], CustomersError]] = {
@@ -254,7 +262,7 @@ def register_unique(constraint: str, factory: Callable[[], CustomersError]) -> N
 
 
 def translate(exc: BaseException) -> BaseException:
-    """Map a psycopg error onto the service error it means (or return it unchanged)."""
+    """Map a driver error onto the service error it means (or return it unchanged)."""
     if isinstance(exc, pg_errors.UniqueViolation):
         factory = _UNIQUE_CONSTRAINTS.get(exc.diag.constraint_name or "")
         return factory() if factory else exc
@@ -267,6 +275,33 @@ def translate(exc: BaseException) -> BaseException:
         # naming its field (they all do: service.deps, service.middleware, the RPC's bind)
         return ValidationFailed([FieldError("text", "INVALID_FORMAT", NUL_MESSAGE)])
     return exc
+
+
+class _Translation:
+    """`with translated:` or `async with translated:` — a driver error raised inside leaves as
+    the service error it means (chained to it); any other error leaves unchanged."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None:
+            service_error = translate(exc)
+            if service_error is not exc:
+                raise service_error from exc
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+translated = _Translation()
 
 
 def _first_line(exc: BaseException) -> str:

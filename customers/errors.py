@@ -6,7 +6,7 @@ maps them the same way, in one place each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
 from typing import Any, ClassVar, Literal
 
 ValidationCode = Literal[
@@ -72,14 +72,14 @@ class InvalidCardFormat(CustomersError):
     status = 422
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class FieldError:
     """One validation failure: the field's dotted path, its code and a readable message."""
 
     field: str
     code: ValidationCode
     message: str
-    value: Any = field(default=None, compare=False)
+    value: Any = dataclasses.field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"field": self.field, "code": self.code, "message": self.message}

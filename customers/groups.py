@@ -11,14 +11,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from customers.db import AsyncConn
+from customers import db
+from customers.db import AsyncConn, translated
 from customers.errors import CustomerNotFound, FieldError, NotFound, ValidationFailed
 from customers.store import COLUMNS as CUSTOMER_COLUMNS
-from customers.store import translated
 
 GROUP_COLUMNS = "created, id, name, meta"
 NAME_MAX_LENGTH = 200
@@ -198,7 +197,7 @@ async def _add_pairs(conn: AsyncConn, group_ids: list[int], customer_ids: list[i
                 raise CustomerNotFound(_not_found_message("customers", missing), ids=missing[:_SHOWN])
             cur = await conn.execute(_ADD, (group_ids, customer_ids))
             return cur.rowcount
-    except pg_errors.ForeignKeyViolation:
+    except db.ForeignKeyViolation:
         # a customer deleted between the check and the insert
         raise CustomerNotFound("a customer of the request was deleted meanwhile") from None
 

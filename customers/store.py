@@ -1,24 +1,24 @@
-"""The customer store and the questionnaire settings store: all runtime SQL of the core.
+"""The customer store: customers' runtime SQL, their lookups and the notification of writes.
 
 Functions take an open async connection from the caller (the service's pool or a CLI
-connection) and raise the service's errors; psycopg errors are translated by `customers.db`.
+connection) and raise the service's errors; driver errors are translated by `customers.db`.
+The questionnaire settings have their own store, `customers.settings_store`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
-from customers.db import AsyncConn, translate
-from customers.errors import CustomerNotFound, FieldError, SettingsVersionNotFound, ValidationFailed
+from customers.db import AsyncConn, translated
+from customers.errors import CustomerNotFound, FieldError, ValidationFailed
 from customers.models import CustomerCreate, CustomerUpdate
-from customers.questionnaire import Questionnaire, QuestionnaireDocument, default_document, parse_document
+from customers.questionnaire import Questionnaire
 
 log = logging.getLogger(__name__)
 
@@ -51,118 +51,6 @@ async def _changed(upserted: list[dict[str, Any]], deleted: list[int]) -> None:
             log.exception("a change listener failed")
 
 
-class _Translated:
-    """`async with _Translated():` turns driver errors into service errors."""
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None:
-            translated = translate(exc)
-            if translated is not exc:
-                raise translated from exc
-
-
-translated = _Translated()
-
-
-# ---------------------------------------------------------------------------------------------
-# Questionnaire settings
-
-_CURRENT_VERSION = "SELECT version, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT 1"
-_CURRENT_IF_NEWER = """
-SELECT version, CASE WHEN version <> %s THEN document END AS document
-  FROM questionnaire_versions ORDER BY version DESC LIMIT 1"""
-_VERSION = "SELECT version, document, action, created_at FROM questionnaire_versions WHERE version = %s"
-_INSERT_VERSION = """
-INSERT INTO questionnaire_versions (version, document, action)
-SELECT coalesce(max(version), 0) + 1, %s, %s FROM questionnaire_versions
-RETURNING version, document, action, created_at"""
-# one writer of the settings at a time, across processes
-_SETTINGS_LOCK = "SELECT pg_advisory_xact_lock(7300501)"
-
-
-class QuestionnaireCache:
-    """The questionnaire in force, rebuilt only when another version is current.
-
-    Each call costs one small query (the current version number); the document and the
-    models derived from it are re-read only after a change, by this process or another.
-    """
-
-    def __init__(self) -> None:
-        self._current = Questionnaire.default()
-        self._lock = asyncio.Lock()
-
-    async def get(self, conn: AsyncConn) -> Questionnaire:
-        async with translated:
-            cur = await conn.execute(_CURRENT_IF_NEWER, (self._current.version,))
-            row = await cur.fetchone()
-        if row is None:
-            if self._current.version != 0:
-                self._current = Questionnaire.default()
-            return self._current
-        version, document = row
-        if document is not None:
-            async with self._lock:
-                if self._current.version != version:
-                    self._current = Questionnaire(QuestionnaireDocument.model_validate(document), version)
-        return self._current
-
-
-async def get_settings(conn: AsyncConn, version: int | None = None) -> dict[str, Any]:
-    """The settings in force (or a given version) with their version number."""
-    async with translated:
-        if version is None:
-            cur = await conn.execute(_CURRENT_VERSION)
-            row = await cur.fetchone()
-            if row is None:
-                return {
-                    "version": 0,
-                    "action": "default",
-                    "created_at": None,
-                    "document": default_document().model_dump(exclude_none=True),
-                }
-            version = row[0]
-        cur = await conn.cursor(row_factory=dict_row).execute(_VERSION, (version,))
-        found = await cur.fetchone()
-    if found is None:
-        raise SettingsVersionNotFound(f"settings version {version} does not exist")
-    return found
-
-
-async def set_settings(conn: AsyncConn, data: Any) -> dict[str, Any]:
-    """Put a new settings document in force; an invalid one raises InvalidSettings and
-    leaves the previous version in force."""
-    document = parse_document(data)
-    return await _insert_version(conn, document, "set")
-
-
-async def reset_settings(conn: AsyncConn) -> dict[str, Any]:
-    """Return to the shipped default (as a new version)."""
-    return await _insert_version(conn, default_document(), "reset")
-
-
-async def _insert_version(conn: AsyncConn, document: QuestionnaireDocument, action: str) -> dict[str, Any]:
-    async with translated, conn.transaction():
-        await conn.execute(_SETTINGS_LOCK)
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_INSERT_VERSION, (Jsonb(document.model_dump(exclude_none=True)), action))
-        row = await cur.fetchone()
-    assert row is not None
-    return row
-
-
-async def settings_history(conn: AsyncConn, limit: int = 100) -> list[dict[str, Any]]:
-    async with translated:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            "SELECT version, action, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT %s",
-            (limit,),
-        )
-        return await cur.fetchall()
-
-
 # ---------------------------------------------------------------------------------------------
 # Customers
 
@@ -181,12 +69,30 @@ def _email(raw: str, field: str = "email") -> str:
         raise ValidationFailed([FieldError(field, "INVALID_FORMAT", str(exc), raw)]) from None
 
 
-def lookup_phone(raw: str, region: str) -> str:
-    """Normalise a phone given for a lookup (raises ValidationFailed)."""
-    return _phone(raw, region)
+Found = TypeVar("Found")
+
+
+async def lookup_by_phone(raw: str, region: str, fetch: Callable[[str], Awaitable[Found | None]]) -> Found | None:
+    """The rule of every lookup by a phone as the caller gave it: what `fetch(phone)` finds for
+    the digits as given, else for the normalised number (ValidationFailed when it is no phone).
+
+    Stored phones are E.164 digits, which is what a till usually sends: tried as given first,
+    they need no parsing, which costs a noticeable part of the whole lookup (docs/operations.md).
+    """
+    tried = None
+    if raw.isascii() and raw.isdigit():
+        found = await fetch(raw)
+        if found is not None:
+            return found
+        tried = raw
+    normalised = _phone(raw, region)
+    if normalised == tried:
+        return None
+    return await fetch(normalised)
 
 
 def lookup_email(raw: str) -> str:
+    """Normalise an email given for a lookup (raises ValidationFailed)."""
     return _email(raw)
 
 
@@ -298,21 +204,6 @@ async def _json_one(conn: AsyncConn, sql: str, value: Any) -> bytes | None:
         cur = await conn.execute(sql, (value,))
         row = await cur.fetchone()
     return row[0].encode() if row is not None else None
-
-
-async def customer_json(conn: AsyncConn, customer_id: int) -> bytes | None:
-    """The customer with this id as a JSON document (UTF-8), or None."""
-    return await _json_one(conn, _BY_ID_JSON, customer_id)
-
-
-async def customer_json_by_phone(conn: AsyncConn, phone: str) -> bytes | None:
-    """The customer with this normalised phone as a JSON document, or None."""
-    return await _json_one(conn, _BY_PHONE_JSON, phone)
-
-
-async def customer_json_by_email(conn: AsyncConn, email: str) -> bytes | None:
-    """The customer with this normalised email as a JSON document, or None."""
-    return await _json_one(conn, _BY_EMAIL_JSON, email)
 
 
 # The same documents for many keys in one statement, keyed by what the caller asked for (the

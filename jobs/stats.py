@@ -19,7 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from customers import store
+from customers import settings_store
 from customers.db import AsyncConn
 from customers.questionnaire import FieldSpec, QuestionnaireDocument
 
@@ -146,7 +146,7 @@ async def compute_stats(conn: AsyncConn, document: QuestionnaireDocument, top: i
 async def refresh(conn: AsyncConn) -> dict[str, Any]:
     """Compute the statistics for the settings in force and store them as a new snapshot."""
     started = time.perf_counter()
-    current = await store.get_settings(conn)
+    current = await settings_store.get_settings(conn)
     document = QuestionnaireDocument.model_validate(current["document"])
     stats = await compute_stats(conn, document)
     stats["settings_version"] = current["version"]

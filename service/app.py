@@ -7,10 +7,9 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
-import psycopg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -18,13 +17,20 @@ from customers import db
 from customers.config import Settings, get_settings
 from customers.errors import CustomersError, DatabaseUnavailable, FieldError, ValidationFailed
 from customers.questionnaire import field_errors
-from customers.store import QuestionnaireCache
+from customers.settings_store import QuestionnaireCache
 from service.deps import Forbidden, Unauthorized, no_nul_text
 from service.fastlane import ServiceAPI
 from service.middleware import ServiceMiddleware, recheck_pool
 from service.responses import JSONResponse
-from service.routes import cards, customers, groups, health, metrics, rpc, search, settings
+from service.routes import cards as card_routes
+from service.routes import customers as customer_routes
+from service.routes import groups as group_routes
+from service.routes import health as health_routes
 from service.routes import jobs as jobs_routes
+from service.routes import metrics as metrics_routes
+from service.routes import search as search_routes
+from service.routes import settings as settings_routes
+from service.rpc import endpoint as rpc_endpoint
 
 log = logging.getLogger("customers.service")
 
@@ -55,11 +61,12 @@ def create_app(
         )
         await pool.open(wait=False)
         # What start-up built (app, models, phone metadata) lives as long as the process: frozen,
-        # it stays out of the collector's full passes, which took ~35 ms each (a p99 spike).
+        # it stays out of the collector's full passes, each long enough to show as a latency
+        # spike (docs/operations.md).
         gc.freeze()
         app.state.pool = pool
         app.state.db_target = target
-        app.state.lookups = customers.Lookups(pool, coalescing=config.lookup_coalescing)
+        app.state.lookups = customer_routes.Lookups(pool, coalescing=config.lookup_coalescing)
         try:
             async with AsyncExitStack() as hooks:
                 for hook in lifespan_hooks:
@@ -70,7 +77,7 @@ def create_app(
             await pool.close()
 
     app = ServiceAPI(
-        fast_routes=customers.lookup_routes,  # the till's lookups on a short path (service.fastlane)
+        fast_routes=customer_routes.lookup_routes,  # the till's lookups on a short path (service.fastlane)
         dependencies=[Depends(no_nul_text)],
         title="customers",
         summary="Customer data of a retail loyalty program",
@@ -82,8 +89,17 @@ def create_app(
     app.state.questionnaire = QuestionnaireCache()
     app.state.health_probes = {}
 
-    for module in (search, customers, settings, health, metrics, groups, cards, rpc):
-        app.include_router(module.router)
+    for routes in (
+        search_routes,
+        customer_routes,
+        settings_routes,
+        health_routes,
+        metrics_routes,
+        group_routes,
+        card_routes,
+        rpc_endpoint,
+    ):
+        app.include_router(routes.router)
     if jobs is not None:
         app.state.jobs_admin = jobs
         app.include_router(jobs_routes.router)
@@ -93,7 +109,7 @@ def create_app(
         max_body_bytes=config.http_max_body_bytes,
         max_json_depth=config.http_max_json_depth,
         access_log=config.access_log,
-        own_parsing=(rpc.PATH,),
+        own_parsing=(rpc_endpoint.PATH,),
     )
     return app
 
@@ -121,9 +137,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"code": "FORBIDDEN", "message": str(exc)}, status_code=403)
 
     async def driver_error(request: Request, exc: Exception) -> JSONResponse:
-        translated = db.translate(exc)
-        if isinstance(translated, CustomersError):
-            return await service_error(request, translated)
+        service_exc = db.translate(exc)
+        if isinstance(service_exc, CustomersError):
+            return await service_error(request, service_exc)
         log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"code": "INTERNAL_ERROR", "message": "internal error"}, status_code=500)
 
@@ -143,8 +159,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(Unauthorized, unauthorized)
     app.add_exception_handler(Forbidden, forbidden)
-    app.add_exception_handler(psycopg.Error, driver_error)
-    app.add_exception_handler(PoolTimeout, driver_error)
+    for driver_error_type in db.DRIVER_ERRORS:
+        app.add_exception_handler(driver_error_type, driver_error)
 
 
 def _allowed_methods(request: Request) -> list[str]:

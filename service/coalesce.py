@@ -16,11 +16,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from customers.db import AsyncConn
+
 K = TypeVar("K", bound=Hashable)
-Fetch = Callable[[psycopg.AsyncConnection[Any], list[Any]], Awaitable[dict[Any, bytes]]]
+Fetch = Callable[[AsyncConn, list[Any]], Awaitable[dict[Any, bytes]]]
 
 MAX_BATCH = 256  # keys per query: bounds the statement's size and one batch's latency
 MAX_IN_FLIGHT = 2  # queries of one kind at once: overlaps a round trip with the next batch forming

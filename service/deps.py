@@ -6,16 +6,16 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
-import psycopg
 from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
 from customers.config import Role, Settings
+from customers.db import AsyncConn
 from customers.errors import ValidationFailed, nul_text_errors
 from customers.questionnaire import Questionnaire
-from customers.store import QuestionnaireCache
+from customers.settings_store import QuestionnaireCache
 
 
 class Unauthorized(Exception):
@@ -79,7 +79,7 @@ def admin(request: Request) -> Caller:
     return caller
 
 
-async def connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+async def connection(request: Request) -> AsyncIterator[AsyncConn]:
     pool: AsyncConnectionPool = request.app.state.pool
     async with pool.connection() as conn:
         yield conn
@@ -89,9 +89,7 @@ def settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def questionnaire(
-    request: Request, conn: Annotated[psycopg.AsyncConnection[Any], Depends(connection)]
-) -> Questionnaire:
+async def questionnaire(request: Request, conn: Annotated[AsyncConn, Depends(connection)]) -> Questionnaire:
     cache: QuestionnaireCache = request.app.state.questionnaire
     return await cache.get(conn)
 
@@ -120,6 +118,6 @@ async def no_nul_text(request: Request) -> None:
 
 ReaderDep = Annotated[Caller, Depends(_reader)]
 AdminDep = Annotated[Caller, Depends(_admin)]
-ConnDep = Annotated[psycopg.AsyncConnection[Any], Depends(connection)]
+ConnDep = Annotated[AsyncConn, Depends(connection)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 QuestionnaireDep = Annotated[Questionnaire, Depends(questionnaire)]

@@ -12,6 +12,7 @@ and serve whatever the fast routes do not match (a non-numeric id, for one).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,9 +25,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 class ServiceAPI(FastAPI):
     """FastAPI with a fast lane for `fast_routes` (plain Starlette routes)."""
 
-    def __init__(self, *args: Any, fast_routes: list[BaseRoute] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fast_routes: Sequence[BaseRoute] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fast_routes = list(fast_routes or ())
+        self.fast_routes = list(fast_routes)
         self._fast_stack: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from customers.db import AsyncConn
+from customers.db import AsyncConn, translated
 from customers.search.plan import QueryPlan
 from customers.search.sql_query import order_by, where_clause
-from customers.store import COLUMNS, translated
+from customers.store import COLUMNS
 
 
 async def find_pg(conn: AsyncConn, plan: QueryPlan) -> tuple[int, list[dict[str, Any]]]:

@@ -11,8 +11,8 @@ from customers import cards
 from customers.errors import CustomerNotFound
 from customers.models import Customer
 from service.deps import AdminDep, ConnDep, ReaderDep, SettingsDep
+from service.params import CustomerId
 from service.responses import ErrorBody, JSONResponse
-from service.routes.customers import CustomerId
 
 router = APIRouter(prefix="/customers", tags=["cards"])
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from customers import groups
 from customers.errors import CustomerNotFound
 from customers.groups import GroupNotFound
 from service.deps import AdminDep, ConnDep, ReaderDep
+from service.params import CustomerId, GroupId, PageLimit, PageOffset, StrictId
 from service.responses import ErrorBody, JSONResponse
-from service.routes.customers import MAX_ID, CustomerId
 
 router = APIRouter(tags=["groups"])
 
@@ -20,11 +20,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "GROUP_NOT_FOUND or CUSTOMER_NOT_FOUND (with the missing ids)"},
     422: {"model": ErrorBody, "description": "VALIDATION_FAILED with field errors"},
 }
-Offset = Annotated[int, Query(ge=0)]
-# ids are PostgreSQL bigints: a larger number is a field error, never sent to the database
-GroupId = Annotated[int, Path(ge=1, le=MAX_ID, description="The id the service assigned")]
-Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 class _Input(BaseModel):
@@ -55,12 +50,12 @@ class GroupPage(BaseModel):
 
 
 class CustomerIds(_Input):
-    items: list[Id] = Field(max_length=groups.MAX_ITEMS, description="customer ids")
+    items: list[StrictId] = Field(max_length=groups.MAX_ITEMS, description="customer ids")
 
 
 class Membership(_Input):
-    id: Id = Field(description="a customer id")
-    groups: list[Id] = Field(description="group ids")
+    id: StrictId = Field(description="a customer id")
+    groups: list[StrictId] = Field(description="group ids")
 
 
 class Memberships(_Input):
@@ -78,7 +73,7 @@ async def create_group(body: GroupCreate, _: AdminDep, conn: ConnDep) -> JSONRes
 
 
 @router.get("/groups", response_model=GroupPage)
-async def list_groups(_: ReaderDep, conn: ConnDep, offset: Offset = 0, limit: Limit = 100) -> JSONResponse:
+async def list_groups(_: ReaderDep, conn: ConnDep, offset: PageOffset = 0, limit: PageLimit = 100) -> JSONResponse:
     """A page of groups, by id, with the total count."""
     items = await groups.list_groups(conn, offset, limit)
     return JSONResponse({"items": items, "total": await groups.count_groups(conn), "offset": offset, "limit": limit})
@@ -122,7 +117,7 @@ async def delete_group(group_id: GroupId, _: AdminDep, conn: ConnDep) -> Respons
 
 @router.get("/groups/{group_id:int}/customers", responses=_ERRORS)
 async def list_members(
-    group_id: GroupId, _: ReaderDep, conn: ConnDep, offset: Offset = 0, limit: Limit = 100
+    group_id: GroupId, _: ReaderDep, conn: ConnDep, offset: PageOffset = 0, limit: PageLimit = 100
 ) -> JSONResponse:
     """A page of the group's customers (full records, by id), with the total count."""
     items = await groups.list_members(conn, group_id, offset, limit)

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from customers.config import Settings
 from customers.db import AsyncConn
 from service.deps import AdminDep, ConnDep, Forbidden, ReaderDep, SettingsDep
+from service.params import MAX_ID
 from service.responses import ErrorBody, JSONResponse
-from service.routes.customers import MAX_ID
 
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "VALIDATION_FAILED with field errors"}

@@ -1,4 +1,4 @@
-"""Questionnaire settings: read, replace, reset, history."""
+"""Questionnaire settings: read, replace, change in part, reset, history."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from customers import store
+from customers import settings_store
 from service.deps import AdminDep, ConnDep, ReaderDep
 from service.responses import ErrorBody, JSONResponse
 
 router = APIRouter(prefix="/settings", tags=["settings"])
+
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "INVALID_SETTINGS naming the problem"}
+}
 
 
 @router.get("", responses={404: {"model": ErrorBody, "description": "SETTINGS_VERSION_NOT_FOUND"}})
@@ -18,10 +22,10 @@ async def get_settings(
     _: ReaderDep, conn: ConnDep, version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None
 ) -> JSONResponse:
     """The questionnaire settings in force (or an earlier version), with the version number."""
-    return JSONResponse(await store.get_settings(conn, version))
+    return JSONResponse(await settings_store.get_settings(conn, version))
 
 
-@router.put("", responses={422: {"model": ErrorBody, "description": "INVALID_SETTINGS naming the problem"}})
+@router.put("", responses=_INVALID)
 async def put_settings(
     _: AdminDep,
     conn: ConnDep,
@@ -31,16 +35,34 @@ async def put_settings(
 ) -> JSONResponse:
     """Put a new settings document in force as the next version. An invalid document is refused
     with a message naming the problem, and the previous version stays in force."""
-    return JSONResponse(await store.set_settings(conn, document))
+    return JSONResponse(await settings_store.set_settings(conn, document))
+
+
+@router.patch("", responses=_INVALID)
+async def patch_settings(
+    _: AdminDep,
+    conn: ConnDep,
+    partial: dict[str, Any] = Body(
+        ..., description="A partial settings document: {fields: [...]} and/or {meta_fields: [...]}"
+    ),
+) -> JSONResponse:
+    """Merge a partial settings document into the one in force, as the next version (as JSON-RPC
+    `Customers.settings.set` does). A field spec in `fields` (or `meta_fields`) whose `key`
+    exists replaces that spec in place (send the whole spec), a new key is appended, fields not
+    mentioned are kept; any other member replaces its value. Removing a field takes `PUT` with
+    the whole document. The merged document is validated as a whole: an invalid one is refused
+    with a message naming the problem, and the previous version stays in force. Concurrent
+    partial changes are serialised, so none is lost."""
+    return JSONResponse(await settings_store.update_settings(conn, partial))
 
 
 @router.post("/reset")
 async def reset_settings(_: AdminDep, conn: ConnDep) -> JSONResponse:
     """Return to the shipped default settings (recorded as a new version)."""
-    return JSONResponse(await store.reset_settings(conn))
+    return JSONResponse(await settings_store.reset_settings(conn))
 
 
 @router.get("/history")
 async def history(_: ReaderDep, conn: ConnDep) -> JSONResponse:
     """Every settings version, newest first."""
-    return JSONResponse({"items": await store.settings_history(conn)})
+    return JSONResponse({"items": await settings_store.settings_history(conn)})

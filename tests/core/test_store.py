@@ -1,4 +1,5 @@
-"""The store's change notification: after commit, and never failing the write."""
+"""The customer store: its change notification (after commit, never failing the write) and the
+rule of lookups by phone."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import asyncio
 from typing import Any
 
 import psycopg
+import pytest
 
 from customers import store
+from customers.errors import ValidationFailed
 from customers.models import CustomerCreate, CustomerUpdate
 from customers.questionnaire import Questionnaire
 
@@ -43,3 +46,44 @@ def test_listeners_see_committed_writes_and_cannot_fail_them(conninfo: str, clea
     assert len(seen) == 6
     assert all(len(i) == 1 for i in ids[:5]) and len({i[0] for i in ids[:5]}) == 1
     assert seen[5] == ([], [ids[0][0]])
+
+
+def _recording(stored: dict[str, str]) -> tuple[list[str], Any]:
+    """A lookup by phone over `stored` that records the phones it was asked for."""
+    asked: list[str] = []
+
+    async def fetch(phone: str) -> str | None:
+        asked.append(phone)
+        return stored.get(phone)
+
+    return asked, fetch
+
+
+@pytest.mark.parametrize(
+    ("given", "found", "asked"),
+    [
+        # stored digits as given: found without parsing
+        ("79161234567", "ru", ["79161234567"]),
+        ("4915123456789", "de", ["4915123456789"]),  # would not parse as a Russian number
+        # digits that are not a stored phone: then the normalised number
+        ("89161234567", "ru", ["89161234567", "79161234567"]),
+        ("9161234567", "ru", ["9161234567", "79161234567"]),
+        # a human format: the normalised number only
+        ("+7 (916) 123-45-67", "ru", ["79161234567"]),
+        # digits that normalise to themselves are asked for once
+        ("79161230000", None, ["79161230000"]),
+    ],
+)
+def test_phone_lookup_rule(given: str, found: str | None, asked: list[str]) -> None:
+    calls, fetch = _recording({"79161234567": "ru", "4915123456789": "de"})
+    assert asyncio.run(store.lookup_by_phone(given, "RU", fetch)) == found
+    assert calls == asked
+
+
+@pytest.mark.parametrize(("given", "asked"), [("123", ["123"]), ("not a phone", [])])
+def test_phone_lookup_of_no_phone_is_a_field_error(given: str, asked: list[str]) -> None:
+    calls, fetch = _recording({})
+    with pytest.raises(ValidationFailed) as refused:
+        asyncio.run(store.lookup_by_phone(given, "RU", fetch))
+    assert [(e.field, e.code) for e in refused.value.errors] == [("phone", "INVALID_FORMAT")]
+    assert calls == asked

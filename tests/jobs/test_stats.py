@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from customers import store
+from customers import settings_store, store
 from customers.models import CustomerCreate
 from customers.questionnaire import Questionnaire
 from jobs import stats
@@ -107,7 +107,7 @@ def test_fields_follow_the_settings_in_force(conn: psycopg.Connection[Any], conn
 
     async def set_settings() -> None:
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as aconn:
-            await store.set_settings(
+            await settings_store.set_settings(
                 aconn,
                 {
                     "fields": [

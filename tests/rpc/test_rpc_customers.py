@@ -259,3 +259,30 @@ def test_concurrent_partial_settings_updates_all_survive(rpc: Rpc, live: Any) ->
     assert sorted(a["result"]["version"] for a in answers) == [1, 2, 3, 4, 5, 6]
     keys = {f["key"] for f in rpc("Customers.settings.get")["document"]["fields"]}
     assert {f"extra_{n}" for n in range(6)} <= keys
+
+
+def test_phone_lookup_forms_as_rest(rpc: Rpc, api: httpx.Client) -> None:
+    """`Customers.get_by_phone` follows the lookup rule of `GET /customers/by-phone/{phone}`."""
+    ru = new_customer(rpc, "8 916 123 45 67")
+    de = new_customer(rpc, "+49 1512 3456789")
+    for given, expected in (
+        ("79161234567", ru),
+        ("+79161234567", ru),
+        ("89161234567", ru),
+        ("9161234567", ru),
+        ("4915123456789", de),
+        ("+4915123456789", de),
+    ):
+        assert rpc("Customers.get_by_phone", phone=given) == expected, given
+        assert api.get(f"/customers/by-phone/{given}").json()["id"] == expected["id"], given
+    assert rpc("Customers.get_by_phone", phone="79161230000") is None
+    invalid = rpc.error("Customers.get_by_phone", phone="123")
+    assert invalid["code"] == -32702 and invalid["data"]["errors"][0]["field"] == "phone"
+
+
+def test_settings_set_with_an_object_as_key_is_refused(rpc: Rpc) -> None:
+    invalid = rpc.error(
+        "Customers.settings.set", value={"fields": [{"key": {"a": "b"}, "label": "x", "type": "string"}]}
+    )
+    assert invalid["code"] == -32702 and invalid["data"]["code"] == "INVALID_SETTINGS"
+    assert rpc("Customers.settings.get")["version"] == 0

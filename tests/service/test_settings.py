@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
@@ -150,3 +151,73 @@ def test_change_reaches_another_service_process(api: httpx.Client, settings: Set
 def test_sample_questionnaire_is_the_shipped_default(project_root) -> None:  # type: ignore[no-untyped-def]
     sample = json.loads((project_root / "data/samples/questionnaire.json").read_text(encoding="utf-8"))
     assert canonical(sample) == default_doc()
+
+
+def _spec(key: str, label: str, **rules: object) -> dict:
+    return {"key": key, "label": label, "type": "string", **rules}
+
+
+def test_partial_settings_change(api: httpx.Client, reader_api: httpx.Client) -> None:
+    """PATCH merges spec by spec: a known key is replaced in place, a new one appended, the rest kept."""
+    initial = api.get("/settings").json()["document"]
+    keys = [f["key"] for f in initial["fields"]]
+    patched = api.patch(
+        "/settings",
+        json={"fields": [_spec("city", "Город проживания", max_length=50, search="tag"), _spec("pet_name", "Кличка")]},
+    )
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert body["version"] == 1 and body["action"] == "set"
+    fields = body["document"]["fields"]
+    assert [f["key"] for f in fields] == [*keys, "pet_name"]
+    assert next(f for f in fields if f["key"] == "city")["label"] == "Город проживания"
+    assert body["document"]["meta_fields"] == initial["meta_fields"]
+    assert api.get("/settings").json() == body
+    # in force for the next request
+    assert api.post("/customers", json={"phone": "79120000001", "profile": {"city": "x" * 51}}).status_code == 422
+    assert reader_api.patch("/settings", json={"fields": []}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("partial", "message"),
+    [
+        ({"fields": [{"key": "age", "label": "Возраст", "type": "integer", "search": "tag"}]}, "age"),
+        ({"fields": [_spec("first_name", "Имя", colour="red")]}, "colour"),
+        ({"fields": "none"}, "fields"),
+        ({"fields": [{"key": {"nested": "key"}, "label": "x", "type": "string"}]}, "key"),
+    ],
+)
+def test_invalid_partial_settings_are_refused_and_previous_stays(
+    api: httpx.Client, partial: dict, message: str
+) -> None:
+    assert api.put("/settings", json=with_required_nickname()).status_code == 200
+    response = api.patch("/settings", json=partial)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "INVALID_SETTINGS"
+    assert message in response.json()["message"]
+    current = api.get("/settings").json()
+    assert current["version"] == 1 and current["document"] == canonical(with_required_nickname())
+
+
+def test_partial_settings_change_matches_json_rpc(api: httpx.Client) -> None:
+    """REST PATCH and JSON-RPC `Customers.settings.set` put the same document in force."""
+    partial = {"fields": [_spec("city", "Город", max_length=40)], "meta_fields": [_spec("campaign", "Кампания")]}
+    over_rest = api.patch("/settings", json=partial).json()["document"]
+    api.post("/settings/reset")
+    answer = api.post("/public/rpc", json={"id": 0, "method": "Customers.settings.set", "params": {"value": partial}})
+    assert answer.json()["result"]["document"] == over_rest
+
+
+def test_concurrent_partial_settings_changes_all_survive(api: httpx.Client, live) -> None:  # type: ignore[no-untyped-def]
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+        ) as client:
+            return await asyncio.gather(
+                *(client.patch("/settings", json={"fields": [_spec(f"extra_{n}", f"Extra {n}")]}) for n in range(6))
+            )
+
+    responses = asyncio.run(burst())
+    assert sorted(r.json()["version"] for r in responses) == [1, 2, 3, 4, 5, 6]
+    keys = {f["key"] for f in api.get("/settings").json()["document"]["fields"]}
+    assert {f"extra_{n}" for n in range(6)} <= keys

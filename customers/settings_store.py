@@ -1,0 +1,155 @@
+"""The questionnaire settings store: versioned settings documents, and the questionnaire in force.
+
+Every change is a new version (a row of `questionnaire_versions`); with no version stored, the
+shipped default is in force as version 0. Writers take one advisory lock, across processes, so
+versions are numbered without gaps and a read-modify-write never loses another writer's change.
+Functions take an open async connection from the caller; driver errors leave as service errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from customers.db import AsyncConn, translated
+from customers.errors import SettingsVersionNotFound
+from customers.questionnaire import Questionnaire, QuestionnaireDocument, default_document, parse_document
+
+_CURRENT_VERSION = "SELECT version, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT 1"
+_CURRENT_IF_NEWER = """
+SELECT version, CASE WHEN version <> %s THEN document END AS document
+  FROM questionnaire_versions ORDER BY version DESC LIMIT 1"""
+_VERSION = "SELECT version, document, action, created_at FROM questionnaire_versions WHERE version = %s"
+_INSERT_VERSION = """
+INSERT INTO questionnaire_versions (version, document, action)
+SELECT coalesce(max(version), 0) + 1, %s, %s FROM questionnaire_versions
+RETURNING version, document, action, created_at"""
+# one writer of the settings at a time, across processes (re-entrant within a transaction)
+_WRITERS_LOCK = "SELECT pg_advisory_xact_lock(7300501)"
+# the members of a settings document that list field specs, merged spec by spec
+_SPEC_LISTS = ("fields", "meta_fields")
+
+
+class QuestionnaireCache:
+    """The questionnaire in force, rebuilt only when another version is current.
+
+    Each call costs one small query (the current version number); the document and the
+    models derived from it are re-read only after a change, by this process or another.
+    """
+
+    def __init__(self) -> None:
+        self._current = Questionnaire.default()
+        self._lock = asyncio.Lock()
+
+    async def get(self, conn: AsyncConn) -> Questionnaire:
+        async with translated:
+            cur = await conn.execute(_CURRENT_IF_NEWER, (self._current.version,))
+            row = await cur.fetchone()
+        if row is None:
+            if self._current.version != 0:
+                self._current = Questionnaire.default()
+            return self._current
+        version, document = row
+        if document is not None:
+            async with self._lock:
+                if self._current.version != version:
+                    self._current = Questionnaire(QuestionnaireDocument.model_validate(document), version)
+        return self._current
+
+
+async def get_settings(conn: AsyncConn, version: int | None = None) -> dict[str, Any]:
+    """The settings in force (or a given version) with their version number."""
+    async with translated:
+        if version is None:
+            cur = await conn.execute(_CURRENT_VERSION)
+            row = await cur.fetchone()
+            if row is None:
+                return {
+                    "version": 0,
+                    "action": "default",
+                    "created_at": None,
+                    "document": default_document().model_dump(exclude_none=True),
+                }
+            version = row[0]
+        cur = await conn.cursor(row_factory=dict_row).execute(_VERSION, (version,))
+        found = await cur.fetchone()
+    if found is None:
+        raise SettingsVersionNotFound(f"settings version {version} does not exist")
+    return found
+
+
+async def set_settings(conn: AsyncConn, data: Any) -> dict[str, Any]:
+    """Put a new settings document in force; an invalid one raises InvalidSettings and
+    leaves the previous version in force."""
+    document = parse_document(data)
+    return await _insert_version(conn, document, "set")
+
+
+async def update_settings(conn: AsyncConn, partial: dict[str, Any]) -> dict[str, Any]:
+    """Merge a partial settings document into the one in force and put the result in force.
+
+    A field spec (in `fields` or `meta_fields`) whose key exists replaces that spec in place, a
+    new key is appended, specs not mentioned are kept; any other member replaces its value. The
+    merged document is validated as a whole: an invalid one raises InvalidSettings and leaves the
+    previous version in force. The read, the merge and the write hold the writers' lock in one
+    transaction, so two concurrent partial updates never lose one another.
+    """
+    async with translated, conn.transaction():
+        await conn.execute(_WRITERS_LOCK)
+        current = await get_settings(conn)
+        return await set_settings(conn, _merged(current["document"], partial))
+
+
+async def reset_settings(conn: AsyncConn) -> dict[str, Any]:
+    """Return to the shipped default (as a new version)."""
+    return await _insert_version(conn, default_document(), "reset")
+
+
+async def settings_history(conn: AsyncConn, limit: int = 100) -> list[dict[str, Any]]:
+    """Every settings version (without its document), newest first."""
+    async with translated:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            "SELECT version, action, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT %s",
+            (limit,),
+        )
+        return await cur.fetchall()
+
+
+async def _insert_version(conn: AsyncConn, document: QuestionnaireDocument, action: str) -> dict[str, Any]:
+    async with translated, conn.transaction():
+        await conn.execute(_WRITERS_LOCK)
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(_INSERT_VERSION, (Jsonb(document.model_dump(exclude_none=True)), action))
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+def _merged(current: dict[str, Any], partial: dict[str, Any]) -> dict[str, Any]:
+    """`partial` applied to the document `current` (see `update_settings`)."""
+    merged = {**current, **{k: v for k, v in partial.items() if k not in _SPEC_LISTS}}
+    for group in _SPEC_LISTS:
+        if group not in partial:
+            continue
+        given = partial[group]
+        if not isinstance(given, list):
+            merged[group] = given  # not a list: the document validation names the problem
+            continue
+        specs = list(current.get(group, []))
+        position = {spec.get("key"): i for i, spec in enumerate(specs)}
+        for spec in given:
+            key = spec.get("key") if isinstance(spec, dict) else None
+            if not isinstance(key, Hashable):
+                key = None  # an object or a list as a key: the document validation names it
+            if key is not None and key in position:
+                specs[position[key]] = spec
+            else:
+                position[key] = len(specs)
+                specs.append(spec)
+        merged[group] = specs
+    return merged
