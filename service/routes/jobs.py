@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from customers.config import Settings
 from jobs import history, stats
 from jobs.runner import Run, ensure_known
-from jobs.schedule import Entry, jobs_by_name, plan
+from jobs.schedule import Entry, entries_for, jobs_by_name
 from jobs.triggers import load_jobs_settings
 from service.deps import AdminDep, ConnDep, Forbidden, ReaderDep, SettingsDep
 from service.responses import ErrorBody, JSONResponse
@@ -31,7 +31,7 @@ _background: set[asyncio.Task[Any]] = set()
 
 
 def _entries(settings: Settings) -> list[Entry]:
-    return plan(settings, load_jobs_settings())
+    return entries_for(settings, load_jobs_settings())
 
 
 @router.get("/jobs")

@@ -16,7 +16,7 @@ from customers.models import CustomerCreate
 from customers.questionnaire import Questionnaire
 from customers.search.state import IndexState
 from jobs.runner import JobUnavailable, run_job
-from jobs.schedule import jobs_by_name, plan
+from jobs.schedule import entries_for, jobs_by_name
 from tests.jobs.support import jobs_settings
 
 JOBS = jobs_by_name()
@@ -108,7 +108,7 @@ def test_migrate_rebuilds_the_index_with_progress(search_env: tuple[Settings, re
 
 def test_search_jobs_are_not_scheduled_when_search_is_off(settings: Settings, conninfo: str, clean_db: None) -> None:
     assert not settings.search_enabled
-    entries = {e.name: e for e in plan(settings, jobs_settings())}
+    entries = {e.name: e for e in entries_for(settings, jobs_settings())}
     for name in ("search-consistency", "search-migrate"):
         assert not entries[name].active and "search is off" in (entries[name].unavailable or "")
     with pytest.raises(JobUnavailable, match="search is off"):
