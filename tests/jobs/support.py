@@ -1,4 +1,4 @@
-"""Helpers of the jobs tests: scheduler settings with short intervals, polling, factories."""
+"""Helpers of the jobs tests: scheduler settings with short intervals, subprocesses, polling."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import psycopg
 
 from jobs.triggers import JobsSettings
 
@@ -62,11 +60,3 @@ def wait_for(condition: Callable[[], Any], timeout: float, step: float = 0.1) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(step)
-
-
-def add_customers(conn: psycopg.Connection[Any], count: int, *, start: int = 0) -> None:
-    """Insert `count` plain customers in one statement (phones 7900000000 + n)."""
-    conn.execute(
-        "INSERT INTO customers (phone) SELECT (79000000000 + n)::text FROM generate_series(%s::bigint, %s::bigint) n",
-        (start + 1, start + count),
-    )
