@@ -21,7 +21,7 @@ from customers.search.client import probe
 from customers.search.find import _Pager, schema_for
 from customers.search.query import plan
 from customers.search.state import IndexState
-from tests.search.conftest import add_customers
+from tests.factories import add_customers
 
 # the module (the package exports the function `find` under the same name)
 find_module = importlib.import_module("customers.search.find")
