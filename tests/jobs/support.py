@@ -1,13 +1,10 @@
-"""Helpers of the jobs tests: scheduler settings with short intervals, subprocesses, polling."""
+"""Helpers of the jobs tests: scheduler settings with short intervals, subprocesses."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from jobs.triggers import JobsSettings
 
@@ -48,15 +45,3 @@ def customers_command(*args: str) -> list[str]:
     """The `customers` entry point as installed in this environment."""
     exe = Path(sys.executable).with_name("customers")
     return [str(exe), *args]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, step: float = 0.1) -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)

@@ -11,7 +11,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from tests.jobs.support import Processes, customers_command, wait_for
+from tests.helpers import wait_for
+from tests.jobs.support import Processes, customers_command
 
 
 def runs(conninfo: str, job: str) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ from jobs.runner import Job, RunContext
 from jobs.schedule import TIMETABLE, entries_for
 from jobs.scheduler import Scheduler, missed_fire_time
 from jobs.triggers import EPOCH
-from tests.jobs.support import jobs_settings, wait_for
+from tests.helpers import wait_for
+from tests.jobs.support import jobs_settings
 
 # the moment the clock of the missed-fire-time test reads: half past an hour, so that the last
 # hourly fire time is half an hour old and the next one half an hour away

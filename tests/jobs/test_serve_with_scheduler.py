@@ -12,7 +12,8 @@ import httpx
 import psycopg
 
 from tests.conftest import free_port
-from tests.jobs.support import Processes, customers_command, wait_for
+from tests.helpers import wait_for
+from tests.jobs.support import Processes, customers_command
 
 
 def brin_runs(conninfo: str) -> list[tuple[Any, ...]]:
