@@ -14,8 +14,8 @@ import click
 from cli.context import emit, fail, run_async, settings_from
 from customers import db
 from jobs import history, stats
-from jobs.runner import Progress, ensure_known, run_job
-from jobs.schedule import jobs_by_name, plan
+from jobs.runner import RunProgress, ensure_known, run_job
+from jobs.schedule import entries_for, jobs_by_name
 from jobs.triggers import load_jobs_settings
 
 
@@ -71,7 +71,7 @@ def _run_line(run: dict[str, Any] | None) -> str:
 @click.pass_context
 def jobs_list(ctx: click.Context, as_json: bool) -> None:
     """Every job: its schedule, next run, last result, and the current leader."""
-    entries = plan(settings_from(ctx), load_jobs_settings())
+    entries = entries_for(settings_from(ctx), load_jobs_settings())
     result = run_async(ctx, lambda conn: history.list_jobs(conn, entries))
 
     def human(r: dict[str, Any]) -> None:
@@ -103,7 +103,7 @@ def jobs_run(ctx: click.Context, name: str, as_json: bool) -> None:
     job = ensure_known(name, jobs_by_name())
     target = db.resolve(settings)
 
-    def show(progress: Progress) -> None:
+    def show(progress: RunProgress) -> None:
         counts = (
             f" ({progress.done}/{progress.total})"
             if progress.total

@@ -9,7 +9,7 @@ from customers.config import Settings
 from customers.db import AsyncConn
 from jobs import history, stats
 from jobs.runner import Run, ensure_known
-from jobs.schedule import jobs_by_name, plan
+from jobs.schedule import entries_for, jobs_by_name
 from jobs.triggers import load_jobs_settings
 
 
@@ -19,7 +19,7 @@ class JobsAdmin:
 
     async def list_jobs(self, conn: AsyncConn, settings: Settings) -> dict[str, Any]:
         """Every job with its schedule, next fire time, last and current run, and the leader."""
-        return await history.list_jobs(conn, plan(settings, load_jobs_settings()))
+        return await history.list_jobs(conn, entries_for(settings, load_jobs_settings()))
 
     async def run_history(self, conn: AsyncConn, job: str | None, limit: int) -> dict[str, Any]:
         """The latest runs, newest first (of `job` only when given; an unknown job is an error)."""

@@ -8,6 +8,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from customers.db import AsyncConn
+from jobs.clock import SYSTEM_CLOCK
 from jobs.leader import LEADER_LOCK, LEADER_QUERY
 from jobs.runner import RUN_COLUMNS, JobNotFound, RunNotFound, reap_orphans_async
 from jobs.schedule import Entry
@@ -30,7 +31,7 @@ async def leader(conn: AsyncConn) -> dict[str, Any] | None:
 
 async def list_jobs(conn: AsyncConn, entries: list[Entry], now: dt.datetime | None = None) -> dict[str, Any]:
     """Every job: schedule, next fire time, the last finished run and the one running now."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or SYSTEM_CLOCK.now()
     await reap_orphans_async(conn)  # a run whose process died shows as interrupted, leader or not
     names = [e.name for e in entries]
     cur = conn.cursor(row_factory=dict_row)

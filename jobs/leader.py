@@ -2,7 +2,8 @@
 
 The lock lives exactly as long as the session: a leader that exits, crashes or loses its
 connection releases it, and a follower's next attempt takes it over. Server-side TCP keepalives
-make PostgreSQL notice a vanished host within about half a minute.
+make PostgreSQL notice a vanished host, so its lock does not outlive it for long (how long:
+docs/jobs.md, "One leader").
 """
 
 from __future__ import annotations

@@ -68,10 +68,10 @@ class RunNotFound(NotFound):
     code = "JOB_RUN_NOT_FOUND"
 
 
-class Progress:
+class RunProgress:
     """What a running job reports: a message and optionally done/total counts."""
 
-    def __init__(self, listener: Callable[[Progress], None] | None = None) -> None:
+    def __init__(self, listener: Callable[[RunProgress], None] | None = None) -> None:
         self.message = ""
         self.done: int | None = None
         self.total: int | None = None
@@ -94,7 +94,7 @@ class RunContext:
 
     conn: AsyncConn
     settings: Settings
-    progress: Progress
+    progress: RunProgress
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ class Run:
     book: AsyncConn
     record: dict[str, Any]
     history_days: int = 90
-    progress: Progress = field(default_factory=Progress)
+    progress: RunProgress = field(default_factory=RunProgress)
 
     @property
     def id(self) -> int:
@@ -232,9 +232,9 @@ class Run:
             raise
         return cls(job, settings, conninfo, book, record, history_days)
 
-    async def execute(self, on_progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
+    async def execute(self, on_progress: Callable[[RunProgress], None] | None = None) -> dict[str, Any]:
         """Run the job and record its outcome; returns the finished run record."""
-        self.progress = Progress(on_progress)
+        self.progress = RunProgress(on_progress)
         started = time.monotonic()
         ACTIVE.add(self.id)
         status, result, error = "failed", None, None
@@ -314,7 +314,7 @@ async def run_job(
     origin: Origin,
     slot: dt.datetime | None = None,
     history_days: int = 90,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[RunProgress], None] | None = None,
 ) -> dict[str, Any] | None:
     """Begin and execute one run; None when a scheduled run was skipped."""
     run = await Run.begin(

@@ -88,10 +88,11 @@ class Entry:
 
 
 def jobs_by_name(timetable: tuple[Job, ...] = TIMETABLE) -> dict[str, Job]:
+    """The jobs of `timetable` by name."""
     return {job.name: job for job in timetable}
 
 
-def plan(settings: Settings, jobs_settings: JobsSettings, timetable: tuple[Job, ...] = TIMETABLE) -> list[Entry]:
+def entries_for(settings: Settings, jobs_settings: JobsSettings, timetable: tuple[Job, ...] = TIMETABLE) -> list[Entry]:
     """Every job of the timetable with its configured trigger; unknown names are an error."""
     known = jobs_by_name(timetable)
     unknown = sorted(set(jobs_settings.jobs_schedule) - set(known))

@@ -9,27 +9,32 @@ APScheduler's `max_instances=1` keeps a slow job from being started again by its
 `coalesce` with `misfire_grace_time` runs missed fire times once, late, when within the grace.
 On becoming leader, the latest slot of each job is run at once if nobody ran it and it is
 within the grace (the previous leader died just before or while it was due).
+The scheduler reads the time from its `Clock` (the system clock unless a test moves it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 
 from customers.config import Settings
+from jobs.clock import SYSTEM_CLOCK, Clock
 from jobs.leader import Lease
 from jobs.runner import ACTIVE, Job, interrupt_own_runs, reap_orphans, run_job
-from jobs.schedule import TIMETABLE, Entry, plan
+from jobs.schedule import TIMETABLE, Entry, entries_for
 from jobs.triggers import JobsSettings, last_fire, load_jobs_settings
 
 log = logging.getLogger("customers.jobs")
@@ -48,11 +53,13 @@ class Scheduler:
         *,
         jobs_settings: JobsSettings | None = None,
         timetable: tuple[Job, ...] = TIMETABLE,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
         self.conninfo = conninfo
         self.jobs_settings = jobs_settings or load_jobs_settings()
-        self.entries: dict[str, Entry] = {e.name: e for e in plan(settings, self.jobs_settings, timetable)}
+        self.clock = clock
+        self.entries: dict[str, Entry] = {e.name: e for e in entries_for(settings, self.jobs_settings, timetable)}
         grace = self.jobs_settings.jobs_misfire_grace_seconds
         self._aps = BackgroundScheduler(
             timezone=dt.UTC,
@@ -149,19 +156,19 @@ class Scheduler:
         self._reap()
         conn = self._lease.conn
         assert conn is not None
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         grace = self.jobs_settings.jobs_misfire_grace_seconds
         for entry in self.entries.values():
             if not entry.active:
                 continue
             assert entry.trigger is not None
             options: dict[str, Any] = {}
-            slot = last_fire(entry.trigger, now, horizon=grace + 60)
-            if slot is not None and (now - slot).total_seconds() <= grace and not _slot_taken(conn, entry.name, slot):
-                options["next_run_time"] = slot  # missed while there was no leader: run it once now
+            missed = missed_fire_time(entry.trigger, now, grace, functools.partial(_slot_taken, conn, entry.name))
+            if missed is not None:  # missed while there was no leader: run it once now
+                options["next_run_time"] = self.clock.to_real(missed)
             self._aps.add_job(
                 self._fire,
-                entry.trigger,
+                self.clock.real_trigger(entry.trigger),
                 args=(entry.name,),
                 id=entry.name,
                 name=entry.name,
@@ -170,6 +177,14 @@ class Scheduler:
             )
         self.is_leader = True
         self.became_leader.set()
+
+    def next_fire_times(self) -> dict[str, dt.datetime]:
+        """The next fire time of each job this process fires, on its clock (none unless leader)."""
+        return {
+            job.id: self.clock.from_real(job.next_run_time)
+            for job in self._aps.get_jobs()
+            if job.next_run_time is not None
+        }
 
     def _demote(self, reason: str) -> None:
         log.warning("no longer the scheduler leader: %s", reason)
@@ -186,7 +201,7 @@ class Scheduler:
         entry = self.entries[name]
         assert entry.trigger is not None
         grace = self.jobs_settings.jobs_misfire_grace_seconds
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         # the fire time being run: the trigger's latest at or before now (APScheduler runs a fire
         # time late only within the grace, so it is found within it)
         slot = last_fire(entry.trigger, now, horizon=grace + 60) or now.replace(microsecond=0)
@@ -210,6 +225,18 @@ class Scheduler:
         finally:
             with self._state:
                 self._inflight -= 1
+
+
+def missed_fire_time(
+    trigger: BaseTrigger, now: dt.datetime, grace: float, ran: Callable[[dt.datetime], bool]
+) -> dt.datetime | None:
+    """The fire time a process taking the lead runs at once: the trigger's latest at `now`, when
+    it is within the grace and `ran(fire_time)` is false (the previous leader died just before
+    or while it was due, or there was no leader)."""
+    slot = last_fire(trigger, now, horizon=grace + 60)
+    if slot is None or (now - slot).total_seconds() > grace or ran(slot):
+        return None
+    return slot
 
 
 def _slot_taken(conn: psycopg.Connection[Any], job: str, slot: dt.datetime) -> bool:

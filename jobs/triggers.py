@@ -3,7 +3,8 @@ the fire-time arithmetic shared by every scheduler process.
 
 Interval triggers are anchored at a fixed epoch, so every process (and `customers jobs list`)
 computes the same fire times: a trigger's slot is a property of the clock, not of the process
-that happens to be the leader.
+that happens to be the leader. The arithmetic never reads the clock itself: the caller gives
+`now` (see `jobs.clock`).
 """
 
 from __future__ import annotations
@@ -117,16 +118,14 @@ def describe(trigger: BaseTrigger | None) -> str:
     return str(trigger)
 
 
-def next_fire(trigger: BaseTrigger, now: dt.datetime | None = None) -> dt.datetime | None:
+def next_fire(trigger: BaseTrigger, now: dt.datetime) -> dt.datetime | None:
     """The next fire time at or after `now`."""
-    now = now or dt.datetime.now(dt.UTC)
     upcoming: dt.datetime | None = trigger.get_next_fire_time(None, now)
     return upcoming
 
 
-def last_fire(trigger: BaseTrigger, now: dt.datetime | None = None, horizon: float = 86400) -> dt.datetime | None:
+def last_fire(trigger: BaseTrigger, now: dt.datetime, horizon: float = 86400) -> dt.datetime | None:
     """The latest fire time at or before `now` (None when there is none within `horizon` s)."""
-    now = now or dt.datetime.now(dt.UTC)
     if isinstance(trigger, IntervalTrigger):
         step: dt.timedelta = trigger.interval
         start: dt.datetime = trigger.start_date

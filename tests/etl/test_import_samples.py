@@ -13,6 +13,7 @@ from etl_support import customers, rejects_of
 
 from etl.report import Report
 from etl.samples import build, generate
+from tests.factories import add_customer
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
@@ -65,10 +66,10 @@ def test_samples_are_deterministic_and_match_the_shipped_files(tmp_path: Path) -
 
 
 def test_direct_and_staging_paths_load_the_same(
-    run: Callable[..., Report], pg: psycopg.Connection[Any], tmp_path: Path
+    run: Callable[..., Report], pg: psycopg.Connection[Any], tmp_path: Path, conninfo: str
 ) -> None:
     """Insert mode with first-row-wins COPYs straight into customers; the staging path must agree."""
-    pg.execute("INSERT INTO customers (phone, email) VALUES ('79990000001', 'taken@x.ru')")
+    add_customer(conninfo, phone="79990000001", email="taken@x.ru")
     first = run(SAMPLES / "customers.csv", direct=True)
     direct_rejects = sorted(rejects_of(tmp_path / "rejects.csv"))
     direct_rows = customers(pg)

@@ -1,15 +1,10 @@
-"""Helpers of the jobs tests: scheduler settings with short intervals, polling, factories."""
+"""Helpers of the jobs tests: scheduler settings with short intervals, subprocesses."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import psycopg
 
 from jobs.triggers import JobsSettings
 
@@ -50,23 +45,3 @@ def customers_command(*args: str) -> list[str]:
     """The `customers` entry point as installed in this environment."""
     exe = Path(sys.executable).with_name("customers")
     return [str(exe), *args]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, step: float = 0.1) -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)
-
-
-def add_customers(conn: psycopg.Connection[Any], count: int, *, start: int = 0) -> None:
-    """Insert `count` plain customers in one statement (phones 7900000000 + n)."""
-    conn.execute(
-        "INSERT INTO customers (phone) SELECT (79000000000 + n)::text FROM generate_series(%s::bigint, %s::bigint) n",
-        (start + 1, start + count),
-    )

@@ -12,7 +12,7 @@ import pytest
 from customers.config import Settings
 from jobs.runner import run_job
 from jobs.schedule import jobs_by_name
-from tests.jobs.support import add_customers
+from tests.factories import add_customers_bulk, numbered_phones
 
 
 @pytest.fixture
@@ -33,10 +33,10 @@ def test_reports_the_ranges_summarised_on_a_grown_table(
     no_autovacuum: psycopg.Connection[Any], conninfo: str, settings: Settings
 ) -> None:
     conn = no_autovacuum
-    add_customers(conn, 3000)
+    add_customers_bulk(conninfo, ({"phone": phone} for phone in numbered_phones(3000)))
     run_brin(conninfo, settings)  # summarises what is there: the baseline
 
-    add_customers(conn, 20000, start=3000)
+    add_customers_bulk(conninfo, ({"phone": phone} for phone in numbered_phones(20000, start=3000)))
     pages = conn.execute("SELECT pg_relation_size('customers') / current_setting('block_size')::int").fetchone()
     assert pages is not None
     run = run_brin(conninfo, settings)

@@ -10,7 +10,8 @@ import httpx
 import psycopg
 
 from jobs.runner import JOB_LOCK_SPACE
-from tests.jobs.support import customers_command, wait_for
+from tests.helpers import wait_for
+from tests.jobs.support import customers_command
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

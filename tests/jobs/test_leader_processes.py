@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from tests.jobs.support import Processes, customers_command, wait_for
+from tests.helpers import wait_for
+from tests.jobs.support import Processes, customers_command
 
 
 def runs(conninfo: str, job: str) -> list[dict[str, Any]]:
@@ -47,11 +47,9 @@ def test_two_scheduler_processes_one_leader_and_handover(
 
     leader.kill()  # no goodbye: the lock goes with its connection
     leader.wait(10)
-    killed_at = time.time()
-    wait_for(lambda: any(r["pid"] == follower.pid for r in runs(conninfo, "brin-summarize")), 15)
-    taken_over = next(r for r in runs(conninfo, "brin-summarize") if r["pid"] == follower.pid)
-    assert taken_over["started_at"].timestamp() - killed_at < 5
-    time.sleep(1.5)
+    # the follower takes over within five seconds, and goes on firing
+    wait_for(lambda: any(r["pid"] == follower.pid for r in runs(conninfo, "brin-summarize")), 5)
+    wait_for(lambda: len([r for r in runs(conninfo, "brin-summarize") if r["pid"] == follower.pid]) >= 2, 10)
     slots = [r["scheduled_for"] for r in runs(conninfo, "brin-summarize")]
     assert len(slots) == len(set(slots)), "no fire time ran twice across the handover"
 

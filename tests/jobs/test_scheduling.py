@@ -5,20 +5,29 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from apscheduler.triggers.interval import IntervalTrigger
 from psycopg.rows import dict_row
 
 from customers.config import Settings
 from jobs import history
+from jobs.clock import SYSTEM_CLOCK, Clock
 from jobs.runner import Job, RunContext
-from jobs.schedule import TIMETABLE, plan
-from jobs.scheduler import Scheduler
-from tests.jobs.support import jobs_settings, wait_for
+from jobs.schedule import TIMETABLE, entries_for
+from jobs.scheduler import Scheduler, missed_fire_time
+from jobs.triggers import EPOCH
+from tests.helpers import wait_for
+from tests.jobs.support import jobs_settings
+
+# the moment the clock of the missed-fire-time test reads: half past an hour, so that the last
+# hourly fire time is half an hour old and the next one half an hour away
+HALF_PAST = dt.datetime(2026, 11, 26, 10, 30, tzinfo=dt.UTC)
+TOP_OF_THE_HOUR = HALF_PAST.replace(minute=0)
+NEXT_HOUR = TOP_OF_THE_HOUR + dt.timedelta(hours=1)
 
 
 async def tick(run: RunContext) -> dict[str, Any]:
@@ -59,9 +68,12 @@ def start(
     conninfo: str,
     timetable: tuple[Job, ...],
     grace: int = 30,
+    clock: Clock = SYSTEM_CLOCK,
     **schedule: str,
 ) -> Scheduler:
-    scheduler = Scheduler(settings, conninfo, jobs_settings=jobs_settings(grace, **schedule), timetable=timetable)
+    scheduler = Scheduler(
+        settings, conninfo, jobs_settings=jobs_settings(grace, **schedule), timetable=timetable, clock=clock
+    )
     scheduler.start()
     schedulers.append(scheduler)
     return scheduler
@@ -75,19 +87,38 @@ def runs(conninfo: str, job: str | None = None) -> list[dict[str, Any]]:
         return cur.execute("SELECT * FROM job_runs WHERE job = %s ORDER BY id", (job,)).fetchall()
 
 
+def finished(conninfo: str, job: str) -> list[dict[str, Any]]:
+    return [r for r in runs(conninfo, job) if r["status"] != "running"]
+
+
+def election_attempts(scheduler: Scheduler) -> Callable[[], int]:
+    """How many times `scheduler` has tried to take the leader lock so far (counted from now)."""
+    lease = scheduler._lease
+    try_acquire = lease.try_acquire
+    attempts: list[bool] = []
+
+    def counted() -> bool:
+        took = try_acquire()
+        attempts.append(took)
+        return took
+
+    lease.try_acquire = counted  # type: ignore[method-assign]  # counting the elector's attempts
+    return lambda: len(attempts)
+
+
 def test_two_schedulers_run_each_fire_time_exactly_once(
     schedulers: list[Scheduler], settings: Settings, conninfo: str
 ) -> None:
     a = start(schedulers, settings, conninfo, (TICK,), tick="every 1s")
     b = start(schedulers, settings, conninfo, (TICK,), tick="every 1s")
     wait_for(lambda: a.is_leader or b.is_leader, 5)
-    time.sleep(4.2)
+    wait_for(lambda: len(finished(conninfo, "tick")) >= 3, 10)
+    done = finished(conninfo, "tick")
     assert a.is_leader != b.is_leader, "exactly one scheduler leads"
     leader = a if a.is_leader else b
     follower = b if leader is a else a
-    assert follower._aps.get_jobs() == []
-    done = [r for r in runs(conninfo, "tick") if r["status"] != "running"]
-    assert len(done) >= 3
+    assert follower.next_fire_times() == {}
+    assert list(leader.next_fire_times()) == ["tick"]
     assert all(r["status"] == "succeeded" for r in done)
     slots = [r["scheduled_for"] for r in done]
     # fire times on whole seconds, in order, none run twice
@@ -98,14 +129,17 @@ def test_two_schedulers_run_each_fire_time_exactly_once(
 def test_leader_stopping_hands_over(schedulers: list[Scheduler], settings: Settings, conninfo: str) -> None:
     a = start(schedulers, settings, conninfo, (TICK,), tick="every 1s")
     wait_for(lambda: a.is_leader, 5)
-    b = start(schedulers, settings, conninfo, (TICK,), tick="every 1s")
-    time.sleep(1.5)
+    b = Scheduler(settings, conninfo, jobs_settings=jobs_settings(tick="every 1s"), timetable=(TICK,))
+    attempts = election_attempts(b)
+    b.start()
+    schedulers.append(b)
+    wait_for(lambda: attempts() >= 3, 5)  # b has tried more than once while a leads
     assert not b.is_leader
     a.shutdown(grace=2)
+    before = {r["id"] for r in runs(conninfo, "tick")}
     wait_for(lambda: b.is_leader, 5)
-    handed_over = time.monotonic()
-    wait_for(lambda: any(r["started_at"].timestamp() > time.time() - 1 for r in runs(conninfo, "tick")), 5)
-    assert time.monotonic() - handed_over < 3
+    # the new leader fires the timetable at once: a new fire time runs within three seconds
+    wait_for(lambda: {r["id"] for r in runs(conninfo, "tick")} - before, 3)
     slots = [r["scheduled_for"] for r in runs(conninfo, "tick")]
     assert len(slots) == len(set(slots))
 
@@ -125,7 +159,7 @@ def test_a_job_still_running_is_not_started_twice(
     schedulers: list[Scheduler], settings: Settings, conninfo: str
 ) -> None:
     start(schedulers, settings, conninfo, (SLOW,), slow="every 1s")
-    entries = plan(settings, jobs_settings(slow="every 1s"), (SLOW,))
+    entries = entries_for(settings, jobs_settings(slow="every 1s"), (SLOW,))
 
     async def listed() -> dict[str, Any]:
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
@@ -144,29 +178,53 @@ def test_a_job_still_running_is_not_started_twice(
 def test_a_fire_time_missed_without_leader_runs_once_on_takeover(
     schedulers: list[Scheduler], settings: Settings, conninfo: str
 ) -> None:
-    # hourly slots: the last one (top of the hour) was run by nobody, no scheduler was up
-    if time.time() % 3600 > 3590:
-        time.sleep(3600 - time.time() % 3600 + 1)  # keep clear of the next slot
-    before = dt.datetime.now(dt.UTC)
-    late = start(schedulers, settings, conninfo, (TICK,), grace=1, tick="every 1h")
+    # hourly slots, the clock at half past: the last one (the top of the hour) was run by nobody,
+    # no scheduler was up; the next one is half an hour away, so nothing else fires meanwhile
+    clock = Clock.at(HALF_PAST)
+    late = start(schedulers, settings, conninfo, (TICK,), grace=1, clock=clock, tick="every 1h")
     wait_for(lambda: late.is_leader, 3)
-    time.sleep(0.5)
-    assert runs(conninfo, "tick") == [], "a slot older than the grace is not run"
+    assert late.next_fire_times() == {"tick": NEXT_HOUR}, "a slot older than the grace is not run"
     late.shutdown(grace=2)
+    assert runs(conninfo, "tick") == []
 
-    a = start(schedulers, settings, conninfo, (TICK,), grace=3600, tick="every 1h")
-    wait_for(lambda: runs(conninfo, "tick"), 3)
-    time.sleep(0.5)
-    found = runs(conninfo, "tick")
-    assert len(found) == 1, "run once, late"
-    slot = found[0]["scheduled_for"]
-    assert slot <= before and (before - slot).total_seconds() < 3600 and slot.minute == slot.second == 0
+    a = start(schedulers, settings, conninfo, (TICK,), grace=3600, clock=clock, tick="every 1h")
+    found = wait_for(lambda: finished(conninfo, "tick"), 5)
+    assert [r["scheduled_for"] for r in found] == [TOP_OF_THE_HOUR], "run once, late"
+    assert a.next_fire_times() == {"tick": NEXT_HOUR}
+    assert runs(conninfo, "tick") == found
     # another scheduler taking over now finds the slot done and does not run it again
     a.shutdown(grace=2)
-    b = start(schedulers, settings, conninfo, (TICK,), grace=3600, tick="every 1h")
+    b = start(schedulers, settings, conninfo, (TICK,), grace=3600, clock=clock, tick="every 1h")
     wait_for(lambda: b.is_leader, 3)
-    time.sleep(0.5)
-    assert [r["scheduled_for"] for r in runs(conninfo, "tick")] == [slot]
+    assert b.next_fire_times() == {"tick": NEXT_HOUR}
+    b.shutdown(grace=2)
+    assert [r["scheduled_for"] for r in runs(conninfo, "tick")] == [TOP_OF_THE_HOUR]
+
+
+@pytest.mark.parametrize(
+    ("grace", "ran", "expected"),
+    [
+        (3600, set(), TOP_OF_THE_HOUR),  # missed, within the grace: run now
+        (1, set(), None),  # older than the grace
+        (3600, {TOP_OF_THE_HOUR}, None),  # another leader ran it
+    ],
+)
+def test_the_fire_time_a_new_leader_runs_at_once(
+    grace: int, ran: set[dt.datetime], expected: dt.datetime | None
+) -> None:
+    hourly = IntervalTrigger(hours=1, start_date=EPOCH, timezone=dt.UTC)
+    assert missed_fire_time(hourly, HALF_PAST, grace, ran.__contains__) == expected
+
+
+def test_a_moved_clock_fires_at_the_real_times_it_reads() -> None:
+    clock = Clock.at(HALF_PAST)
+    hourly = IntervalTrigger(hours=1, start_date=EPOCH, timezone=dt.UTC)
+    real = clock.real_trigger(hourly)
+    upcoming = real.get_next_fire_time(None, clock.to_real(HALF_PAST))
+    assert upcoming is not None and clock.from_real(upcoming) == NEXT_HOUR
+    after = real.get_next_fire_time(upcoming, upcoming + dt.timedelta(microseconds=1))
+    assert after is not None and clock.from_real(after) == NEXT_HOUR + dt.timedelta(hours=1)
+    assert SYSTEM_CLOCK.real_trigger(hourly) is hourly
 
 
 def test_shutdown_interrupts_a_run_that_outlasts_the_grace(

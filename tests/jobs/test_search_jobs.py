@@ -10,13 +10,12 @@ import psycopg
 import pytest
 import redis
 
-from customers import search, store
+from customers import search
 from customers.config import Settings
-from customers.models import CustomerCreate
-from customers.questionnaire import Questionnaire
 from customers.search.state import IndexState
 from jobs.runner import JobUnavailable, run_job
-from jobs.schedule import jobs_by_name, plan
+from jobs.schedule import entries_for, jobs_by_name
+from tests.factories import add_customers
 from tests.jobs.support import jobs_settings
 
 JOBS = jobs_by_name()
@@ -36,20 +35,11 @@ def search_env(search_settings: Settings, clean_db: None) -> Iterator[tuple[Sett
     client.close()
 
 
-def make_customers(conninfo: str, count: int) -> list[dict[str, Any]]:
-    async def go() -> list[dict[str, Any]]:
-        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-            return [
-                await store.create_customer(
-                    conn,
-                    CustomerCreate(phone=f"+7 900 100-00-{n:02d}", profile={"city": "Москва", "first_name": f"Имя{n}"}),
-                    Questionnaire.default(),
-                    "RU",
-                )
-                for n in range(count)
-            ]
-
-    return asyncio.run(go())
+def muscovites(count: int) -> list[dict[str, Any]]:
+    return [
+        {"phone": f"+7 900 100-00-{n:02d}", "profile": {"city": "Москва", "first_name": f"Имя{n}"}}
+        for n in range(count)
+    ]
 
 
 def run(name: str, settings: Settings, conninfo: str) -> dict[str, Any]:
@@ -63,7 +53,7 @@ def test_consistency_finds_and_repairs_changes_behind_the_service(
     search_env: tuple[Settings, redis.Redis], conninfo: str
 ) -> None:
     settings, rc = search_env
-    customers = make_customers(conninfo, 6)
+    customers = add_customers(conninfo, muscovites(6))
     assert search.init_index(settings, load_docs=True) == 6
     clean = run("search-consistency", settings, conninfo)["result"]
     assert clean["consistent_before"] and clean["repaired"] == 0 and clean["sampled"] == 6
@@ -88,7 +78,7 @@ def test_consistency_finds_and_repairs_changes_behind_the_service(
     )  # documents written again; the stale one removed
 
     assert rc.hgetall(IndexState.doc_key(index, deleted))
-    assert "тверь" in " ".join(rc.hgetall(IndexState.doc_key(index, altered_pg)).values()).lower()
+    assert "тверь" in " ".join(map(str, rc.hgetall(IndexState.doc_key(index, altered_pg)).values())).lower()
     assert rc.hget(IndexState.doc_key(index, altered_doc), field) != "казань"
     assert not rc.exists(IndexState.doc_key(index, gone))
     assert search.check_consistency(settings, sample=200).consistent
@@ -96,7 +86,7 @@ def test_consistency_finds_and_repairs_changes_behind_the_service(
 
 def test_migrate_rebuilds_the_index_with_progress(search_env: tuple[Settings, redis.Redis], conninfo: str) -> None:
     settings, _ = search_env
-    make_customers(conninfo, 5)
+    add_customers(conninfo, muscovites(5))
     search.init_index(settings, load_docs=True)
     before = search.index_status(settings)["index"]
     record = run("search-migrate", settings, conninfo)
@@ -108,7 +98,7 @@ def test_migrate_rebuilds_the_index_with_progress(search_env: tuple[Settings, re
 
 def test_search_jobs_are_not_scheduled_when_search_is_off(settings: Settings, conninfo: str, clean_db: None) -> None:
     assert not settings.search_enabled
-    entries = {e.name: e for e in plan(settings, jobs_settings())}
+    entries = {e.name: e for e in entries_for(settings, jobs_settings())}
     for name in ("search-consistency", "search-migrate"):
         assert not entries[name].active and "search is off" in (entries[name].unavailable or "")
     with pytest.raises(JobUnavailable, match="search is off"):

@@ -17,7 +17,8 @@ from cli.app import create_app
 from customers.config import Settings
 from jobs.schedule import TIMETABLE
 from tests.conftest import free_port, start_server
-from tests.jobs.support import Processes, customers_command, wait_for
+from tests.helpers import wait_for
+from tests.jobs.support import Processes, customers_command
 
 
 def brin_runs(conninfo: str) -> list[tuple[Any, ...]]:

@@ -13,46 +13,54 @@ import httpx
 import psycopg
 import pytest
 
-from customers import settings_store, store
-from customers.models import CustomerCreate
-from customers.questionnaire import Questionnaire
+from customers import settings_store
 from jobs import stats
+from tests.factories import add_customers
 from tests.jobs.support import customers_command
 
-TODAY = dt.date.today()
+
+def today(conninfo: str) -> dt.date:
+    """The database's date: the one the statistics count days back from."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute("SELECT current_date").fetchone()
+    assert row is not None
+    return row[0]
 
 
-def customers_for_stats() -> list[CustomerCreate]:
-    long_ago = TODAY.replace(day=1) - dt.timedelta(days=400)
-    return [
-        CustomerCreate(
-            phone="+7 900 000-00-01",
-            email="a@example.com",
-            email_confirmed=True,
-            profile={"city": "Москва", "gender": "female", "interests": ["sport", "books"], "about": "x"},
-        ),
-        CustomerCreate(
-            phone="+7 900 000-00-02",
-            email="b@example.com",
-            profile={"city": "Москва", "interests": ["books"], "children_count": 2},
-        ),
-        CustomerCreate(
-            phone="+7 900 000-00-03",
-            loyalty_enabled=False,
-            created=TODAY - dt.timedelta(days=3),
-            profile={"city": "Казань", "interests": []},
-            meta={"registration_channel": "web"},
-        ),
-        CustomerCreate(phone="+7 900 000-00-04", created=long_ago, profile={"gender": "male", "car_owner": False}),
-    ]
-
-
-async def make_customers(conninfo: str) -> list[dict[str, Any]]:
-    """Create the customers through the store, as the service does; block the last one."""
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        rows = [await store.create_customer(conn, c, Questionnaire.default(), "RU") for c in customers_for_stats()]
-        await store.set_blocked(conn, rows[-1]["id"], True)
-        return rows
+def make_customers(conninfo: str) -> dt.date:
+    """The customers the statistics are checked against; the date they were made on."""
+    made_on = today(conninfo)
+    long_ago = made_on.replace(day=1) - dt.timedelta(days=400)
+    add_customers(
+        conninfo,
+        [
+            {
+                "phone": "+7 900 000-00-01",
+                "email": "a@example.com",
+                "email_confirmed": True,
+                "profile": {"city": "Москва", "gender": "female", "interests": ["sport", "books"], "about": "x"},
+            },
+            {
+                "phone": "+7 900 000-00-02",
+                "email": "b@example.com",
+                "profile": {"city": "Москва", "interests": ["books"], "children_count": 2},
+            },
+            {
+                "phone": "+7 900 000-00-03",
+                "loyalty_enabled": False,
+                "created": made_on - dt.timedelta(days=3),
+                "profile": {"city": "Казань", "interests": []},
+                "meta": {"registration_channel": "web"},
+            },
+            {
+                "phone": "+7 900 000-00-04",
+                "created": long_ago,
+                "profile": {"gender": "male", "car_owner": False},
+                "blocked": True,
+            },
+        ],
+    )
+    return made_on
 
 
 async def refresh(conninfo: str) -> dict[str, Any]:
@@ -65,8 +73,9 @@ def field(snapshot: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def test_statistics_of_the_customer_base(conn: psycopg.Connection[Any], conninfo: str) -> None:
-    asyncio.run(make_customers(conninfo))
+    made_on = make_customers(conninfo)
     snapshot = asyncio.run(refresh(conninfo))
+    assert made_on == today(conninfo), "the date changed between making the customers and the snapshot"
 
     assert snapshot["customers"] == {
         "total": 4,
@@ -77,12 +86,12 @@ def test_statistics_of_the_customer_base(conn: psycopg.Connection[Any], conninfo
     }
     per_day = {d["date"]: d["count"] for d in snapshot["created_per_day"]}
     assert len(per_day) == 90
-    assert per_day[TODAY.isoformat()] == 2
-    assert per_day[(TODAY - dt.timedelta(days=3)).isoformat()] == 1
+    assert per_day[made_on.isoformat()] == 2
+    assert per_day[(made_on - dt.timedelta(days=3)).isoformat()] == 1
     assert sum(per_day.values()) == 3  # the fourth was created more than 90 days ago
     per_month = {m["month"]: m["count"] for m in snapshot["created_per_month"]}
     assert sum(per_month.values()) == 4
-    assert per_month[TODAY.strftime("%Y-%m")] >= 2
+    assert per_month[made_on.strftime("%Y-%m")] >= 2
 
     city = field(snapshot, "city")
     assert city["filled"] == 3 and city["fill_rate"] == 0.75
@@ -103,7 +112,7 @@ def test_statistics_of_the_customer_base(conn: psycopg.Connection[Any], conninfo
 
 
 def test_fields_follow_the_settings_in_force(conn: psycopg.Connection[Any], conninfo: str) -> None:
-    asyncio.run(make_customers(conninfo))
+    make_customers(conninfo)
 
     async def set_settings() -> None:
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as aconn:
@@ -129,7 +138,7 @@ def test_get_stats_serves_the_last_snapshot(api: httpx.Client, reader_api: httpx
     assert first.status_code == 200
     assert first.json()["customers"]["total"] == 0  # none yet: computed on first request
 
-    asyncio.run(make_customers(conninfo))
+    make_customers(conninfo)
     again = reader_api.get("/stats").json()
     assert again["id"] == first.json()["id"] and again["customers"]["total"] == 0
 
@@ -140,7 +149,7 @@ def test_get_stats_serves_the_last_snapshot(api: httpx.Client, reader_api: httpx
 
 
 def test_stats_command(db_env: dict[str, str], conninfo: str, clean_db: None) -> None:
-    asyncio.run(make_customers(conninfo))
+    make_customers(conninfo)
     done = subprocess.run(
         customers_command("stats", "--fresh", "--json"), env=db_env, capture_output=True, text=True, timeout=60
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from customers.config import SETTINGS_FILE_ENV, ConfigError, Settings
-from jobs.schedule import plan
+from jobs.schedule import entries_for
 from jobs.triggers import EPOCH, describe, last_fire, load_jobs_settings, next_fire, parse_spec
 from tests.jobs.support import jobs_settings
 
@@ -66,13 +66,13 @@ def test_bad_specs_name_the_setting(spec: str) -> None:
         parse_spec(spec, name="setting jobs_schedule.brin-summarize")
 
 
-def test_plan_applies_overrides_and_refuses_unknown_jobs(settings: Settings) -> None:
-    entries = {e.name: e for e in plan(settings, jobs_settings(import_cleanup="off", brin_summarize="every 5m"))}
+def test_entries_apply_overrides_and_refuse_unknown_jobs(settings: Settings) -> None:
+    entries = {e.name: e for e in entries_for(settings, jobs_settings(import_cleanup="off", brin_summarize="every 5m"))}
     assert entries["brin-summarize"].schedule == "every 5m" and entries["brin-summarize"].active
     assert entries["import-cleanup"].schedule == "off" and not entries["import-cleanup"].active
     assert entries["stats-refresh"].schedule == "every 15m"
     with pytest.raises(ConfigError, match="unknown job 'nope'"):
-        plan(settings, jobs_settings(nope="every 1s"))
+        entries_for(settings, jobs_settings(nope="every 1s"))
 
 
 def test_schedule_from_the_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,22 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
+from tests.factories import add_customers
+
 
 @pytest.fixture
-def seeded(api: httpx.Client) -> list[dict[str, Any]]:
-    """Three customers created through the API on an empty database."""
-    made = []
-    for i, phone in enumerate(("79161110001", "79161110002", "79161110003")):
-        response = api.post(
-            "/customers", json={"phone": phone, "email": f"person{i}@example.com", "profile": {"first_name": f"P{i}"}}
-        )
-        assert response.status_code == 201, response.text
-        made.append(response.json())
-    return made
+def seeded(conninfo: str, clean_db: None) -> list[dict[str, Any]]:
+    """Three customers on an empty database."""
+    return add_customers(
+        conninfo,
+        [
+            {"phone": phone, "email": f"person{i}@example.com", "profile": {"first_name": f"P{i}"}}
+            for i, phone in enumerate(("79161110001", "79161110002", "79161110003"))
+        ],
+    )
 
 
 @pytest.fixture

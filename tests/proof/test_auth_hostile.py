@@ -39,7 +39,7 @@ WRITE = ("POST", "/customers/1/block")
 def test_missing_malformed_or_wrong_tokens_get_401(
     live: LiveServer, authorization: str | None, route: tuple[str, str]
 ) -> None:
-    headers = {} if authorization is None else {"Authorization": authorization.encode("latin-1")}
+    headers = {} if authorization is None else {b"Authorization": authorization.encode("latin-1")}
     response = httpx.request(route[0], live.url + route[1], headers=headers)
     assert response.status_code == 401, response.text
     assert response.json()["code"] == "UNAUTHORIZED"
@@ -79,7 +79,7 @@ def test_every_configured_token_is_compared_whatever_matches(monkeypatch: pytest
         return real(a, b)
 
     monkeypatch.setattr(deps.hmac, "compare_digest", counting)
-    tokens = {"a" * 20: "admin", "b" * 32: "reader", "c" * 40: "reader"}
+    tokens: dict[str, deps.Role] = {"a" * 20: "admin", "b" * 32: "reader", "c" * 40: "reader"}
     for presented, expected in (("a" * 20, "admin"), ("c" * 40, "reader"), ("z" * 3, None), ("", None)):
         calls.clear()
         assert deps._match_token(presented, tokens) == expected

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from customers import store
+from tests.factories import new_customers, numbered_phones
 
 
 @pytest.mark.parametrize(
@@ -159,9 +160,7 @@ def test_concurrent_lookups_answer_each_request(api: httpx.Client, live: Any) ->
 async def _seed_phones(pool: Any, n: int, sizes: list[int]) -> Any:
     """Customers with phones 79170000001.. (n of them); a fetch by phone recording each query's size."""
     async with pool.connection() as conn:
-        await conn.execute(
-            "INSERT INTO customers (phone) SELECT (79170000000 + i)::text FROM generate_series(1, %s) i", (n,)
-        )
+        await new_customers(conn, ({"phone": phone} for phone in numbered_phones(n, first=79170000001)))
 
     async def fetch(conn: psycopg.AsyncConnection[Any], keys: list[str]) -> dict[str, bytes]:
         sizes.append(len(keys))

@@ -66,10 +66,6 @@ def reader_rpc(live: Any, clean_db: None) -> Iterator[Rpc]:
         yield Rpc(client)
 
 
-def new_customer(rpc: Rpc, phone: str = "79123456789", **fields: Any) -> dict[str, Any]:
-    return rpc("Customers.create", customer={"phone": phone, **fields})
-
-
 @pytest.fixture(scope="module")
 def rpc_search_live(search_settings: Any) -> Iterator[Any]:
     """The live service with search on (Redis with the search module from the root fixtures).

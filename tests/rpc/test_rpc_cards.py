@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
-import time
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from customers.config import Settings
-from rpc.conftest import Rpc, new_customer
+from rpc.conftest import Rpc
+from tests.factories import add_customer
 from tests.helpers import ADMIN_TOKEN
 
 CARD_KEYS = {"created", "customer_id", "type", "id", "enabled"}
@@ -19,8 +21,8 @@ CARD_KEYS = {"created", "customer_id", "type", "id", "enabled"}
 @pytest.mark.parametrize(
     ("card_type", "prefix"), [(None, "1"), ("VIRTUAL", "1"), ("APPLE", "2"), ("google", "3"), ("PERSONAL_OFFER", "9")]
 )
-def test_generated_cards_carry_the_type_prefix(rpc: Rpc, card_type: str | None, prefix: str) -> None:
-    cid = new_customer(rpc)["id"]
+def test_generated_cards_carry_the_type_prefix(rpc: Rpc, card_type: str | None, prefix: str, conninfo: str) -> None:
+    cid = add_customer(conninfo)["id"]
     card = rpc("Customers.cards.create", customer_id=cid, card_type=card_type)
     assert set(card) == CARD_KEYS
     assert card["customer_id"] == cid and card["enabled"] is True
@@ -30,8 +32,8 @@ def test_generated_cards_carry_the_type_prefix(rpc: Rpc, card_type: str | None, 
     assert rpc("Customers.get_by_card", card_id=card["id"])["id"] == cid
 
 
-def test_generated_ids_are_unique_and_not_sequential(rpc: Rpc) -> None:
-    cid = new_customer(rpc)["id"]
+def test_generated_ids_are_unique_and_not_sequential(rpc: Rpc, conninfo: str) -> None:
+    cid = add_customer(conninfo)["id"]
     batch = [{"id": 0, "method": "Customers.cards.create", "params": {"customer_id": cid, "card_type": "VIRTUAL"}}] * 30
     ids = [int(a["result"]["id"]) for a in rpc.post(batch).json()]
     assert len(set(ids)) == 30
@@ -40,9 +42,9 @@ def test_generated_ids_are_unique_and_not_sequential(rpc: Rpc) -> None:
     assert len(rpc("Customers.cards.list", customer_id=cid)) == 30
 
 
-def test_physical_cards_are_added_and_checked(rpc: Rpc) -> None:
-    first = new_customer(rpc, "79000000001")["id"]
-    second = new_customer(rpc, "79000000002")["id"]
+def test_physical_cards_are_added_and_checked(rpc: Rpc, conninfo: str) -> None:
+    first = add_customer(conninfo, phone="79000000001")["id"]
+    second = add_customer(conninfo, phone="79000000002")["id"]
     card = rpc("Customers.cards.add", customer_id=first, card_id="4410000012345")
     assert card == {
         "created": card["created"],
@@ -65,8 +67,8 @@ def test_physical_cards_are_added_and_checked(rpc: Rpc) -> None:
     assert rpc("Customers.get_by_card", card_id="4410000012345")["id"] == first
 
 
-def test_card_types_that_are_not_generated(rpc: Rpc) -> None:
-    cid = new_customer(rpc)["id"]
+def test_card_types_that_are_not_generated(rpc: Rpc, conninfo: str) -> None:
+    cid = add_customer(conninfo)["id"]
     for card_type in ("PHYSICAL", "TEMP", "PLATINUM"):
         error = rpc.error("Customers.cards.create", customer_id=cid, card_type=card_type)
         assert error["code"] == -32702
@@ -74,8 +76,8 @@ def test_card_types_that_are_not_generated(rpc: Rpc) -> None:
     assert rpc("Customers.cards.list", customer_id=cid) == []
 
 
-def test_deactivated_cards_no_longer_resolve(rpc: Rpc) -> None:
-    cid = new_customer(rpc)["id"]
+def test_deactivated_cards_no_longer_resolve(rpc: Rpc, conninfo: str) -> None:
+    cid = add_customer(conninfo)["id"]
     kept = rpc("Customers.cards.create", customer_id=cid)
     dropped = rpc("Customers.cards.create", customer_id=cid, card_type="APPLE")
     off = rpc("Customers.cards.deactivate", customer_id=cid, card_id=dropped["id"])
@@ -86,16 +88,16 @@ def test_deactivated_cards_no_longer_resolve(rpc: Rpc) -> None:
     assert {c["id"]: c["enabled"] for c in listed} == {kept["id"]: True, dropped["id"]: False}
     assert all(set(c) == CARD_KEYS for c in listed)
     # a deactivated number still belongs to its customer
-    other = new_customer(rpc, "79000000009")["id"]
+    other = add_customer(conninfo, phone="79000000009")["id"]
     physical = rpc("Customers.cards.add", customer_id=cid, card_id="4419999999999")
     rpc("Customers.cards.deactivate", customer_id=cid, card_id=physical["id"])
     assert rpc.error("Customers.cards.add", customer_id=other, card_id=physical["id"])["data"]["code"] == "CARD_EXISTS"
 
 
-def test_card_errors_for_missing_things(rpc: Rpc) -> None:
-    cid = new_customer(rpc)["id"]
+def test_card_errors_for_missing_things(rpc: Rpc, conninfo: str) -> None:
+    cid = add_customer(conninfo)["id"]
     card = rpc("Customers.cards.create", customer_id=cid)
-    other = new_customer(rpc, "79000000003")["id"]
+    other = add_customer(conninfo, phone="79000000003")["id"]
     not_theirs = rpc.error("Customers.cards.deactivate", customer_id=other, card_id=card["id"])
     assert (not_theirs["code"], not_theirs["data"]["code"]) == (404, "CARD_NOT_FOUND")
     for method, params in (
@@ -113,8 +115,8 @@ def test_card_errors_for_missing_things(rpc: Rpc) -> None:
     assert rpc("Customers.get_by_card", card_id=card["id"]) is None
 
 
-def test_login_codes(rpc: Rpc, settings: Settings) -> None:
-    cid = new_customer(rpc)["id"]
+def test_login_codes(rpc: Rpc, settings: Settings, conninfo: str) -> None:
+    cid = add_customer(conninfo)["id"]
     code = rpc("Customers.cards.create_temp_card", customer_id=cid)
     assert set(code) == {"value", "expires_after"}
     assert code["expires_after"] == settings.login_code_ttl_seconds
@@ -128,7 +130,7 @@ def test_login_codes(rpc: Rpc, settings: Settings) -> None:
     assert rpc("Customers.get_by_card", card_id=again["value"])["id"] == cid
 
 
-def test_login_codes_expire(settings: Settings, clean_db: None) -> None:
+def test_login_codes_expire(settings: Settings, clean_db: None, conninfo: str) -> None:
     from cli.app import create_app
     from tests.conftest import start_server
 
@@ -138,11 +140,21 @@ def test_login_codes_expire(settings: Settings, clean_db: None) -> None:
             base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
         ) as client:
             rpc = Rpc(client)
-            cid = new_customer(rpc)["id"]
+            cid = add_customer(conninfo)["id"]
             code = rpc("Customers.cards.create_temp_card", customer_id=cid)
             assert code["expires_after"] == 1
             assert rpc("Customers.get_by_card", card_id=code["value"])["id"] == cid
-            time.sleep(1.2)
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                lifetime = conn.execute(
+                    "SELECT expires_at - created_at FROM login_codes WHERE value = %s", (code["value"],)
+                ).fetchone()
+                assert lifetime == (dt.timedelta(seconds=1),)
+                # the code's second passes: its row moved back by its lifetime instead of waiting
+                conn.execute(
+                    "UPDATE login_codes SET created_at = created_at - %(ttl)s, expires_at = expires_at - %(ttl)s "
+                    "WHERE value = %(value)s",
+                    {"ttl": dt.timedelta(seconds=1), "value": code["value"]},
+                )
             assert rpc("Customers.get_by_card", card_id=code["value"]) is None
             fresh = rpc("Customers.cards.create_temp_card", customer_id=cid)  # and can be created again
             assert rpc("Customers.get_by_card", card_id=fresh["value"])["id"] == cid
@@ -150,8 +162,8 @@ def test_login_codes_expire(settings: Settings, clean_db: None) -> None:
         server.stop()
 
 
-def test_cards_over_rest(api: httpx.Client, rpc: Rpc) -> None:
-    cid = new_customer(rpc)["id"]
+def test_cards_over_rest(api: httpx.Client, rpc: Rpc, conninfo: str) -> None:
+    cid = add_customer(conninfo)["id"]
     created = api.post(f"/customers/{cid}/cards", json={"card_type": "GOOGLE"})
     assert created.status_code == 201 and created.json()["id"].startswith("3")
     physical = api.put(f"/customers/{cid}/cards/4410000077777")
@@ -176,10 +188,10 @@ def test_cards_over_rest(api: httpx.Client, rpc: Rpc) -> None:
     assert api.post("/customers/999999/login-codes").status_code == 404
 
 
-def test_reader_may_look_up_but_not_issue(reader_rpc: Rpc, live: Any) -> None:
+def test_reader_may_look_up_but_not_issue(reader_rpc: Rpc, live: Any, conninfo: str) -> None:
     with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin_client:
         admin = Rpc(admin_client)
-        cid = new_customer(admin)["id"]
+        cid = add_customer(conninfo)["id"]
         card = admin("Customers.cards.create", customer_id=cid)
     assert reader_rpc("Customers.get_by_card", card_id=card["id"])["id"] == cid
     assert reader_rpc("Customers.cards.list", customer_id=cid) == [card]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from rpc.conftest import Rpc, new_customer
+from rpc.conftest import Rpc
+from tests.factories import add_customer
 
 GROUP_KEYS = {"created", "id", "name", "meta"}
 
@@ -49,9 +50,9 @@ def test_group_errors(rpc: Rpc) -> None:
     assert rpc("Groups.list") == []
 
 
-def test_membership_by_group(rpc: Rpc) -> None:
+def test_membership_by_group(rpc: Rpc, conninfo: str) -> None:
     group = rpc("Groups.create", name="VIP")
-    ids = [new_customer(rpc, f"7900000000{i}")["id"] for i in range(4)]
+    ids = [add_customer(conninfo, phone=f"7900000000{i}")["id"] for i in range(4)]
     assert rpc("Groups.customers.add", id=group["id"], items=ids[:3]) == 3
     assert rpc("Groups.customers.add", id=group["id"], items=[ids[0], ids[3], ids[3]]) == 1  # only new ones count
     members = rpc("Groups.customers.list", id=group["id"], offset=None, limit=None)
@@ -65,9 +66,9 @@ def test_membership_by_group(rpc: Rpc) -> None:
     assert rpc("Groups.customer.get_groups", customer_id=ids[0]) == [group]
 
 
-def test_membership_is_all_or_nothing(rpc: Rpc) -> None:
+def test_membership_is_all_or_nothing(rpc: Rpc, conninfo: str) -> None:
     group = rpc("Groups.create", name="VIP")
-    cid = new_customer(rpc)["id"]
+    cid = add_customer(conninfo)["id"]
     error = rpc.error("Groups.customers.add", id=group["id"], items=[cid, 999998, 999999])
     assert (error["code"], error["data"]["code"]) == (404, "CUSTOMER_NOT_FOUND")
     assert error["data"]["ids"] == [999998, 999999] and "999998" in error["message"]
@@ -82,10 +83,10 @@ def test_membership_is_all_or_nothing(rpc: Rpc) -> None:
     assert rpc("Groups.customer.get_groups", customer_id=cid) == []
 
 
-def test_membership_by_customer(rpc: Rpc) -> None:
+def test_membership_by_customer(rpc: Rpc, conninfo: str) -> None:
     vip, staff, new = (rpc("Groups.create", name=n) for n in ("VIP", "Staff", "New"))
-    a = new_customer(rpc, "79000000001")["id"]
-    b = new_customer(rpc, "79000000002")["id"]
+    a = add_customer(conninfo, phone="79000000001")["id"]
+    b = add_customer(conninfo, phone="79000000002")["id"]
     items = [
         {"_type": "CustomerGroups", "id": a, "groups": [vip["id"], staff["id"]]},
         {"id": b, "groups": [staff["id"]]},
@@ -108,7 +109,7 @@ def test_membership_by_customer(rpc: Rpc) -> None:
     assert [m["id"] for m in rpc("Groups.customers.list", id=new["id"])] == []
 
 
-def test_groups_over_rest(api: httpx.Client, rpc: Rpc) -> None:
+def test_groups_over_rest(api: httpx.Client, rpc: Rpc, conninfo: str) -> None:
     created = api.post("/groups", json={"name": "VIP", "meta": {"tier": 1}})
     assert created.status_code == 201
     group = created.json()
@@ -118,7 +119,7 @@ def test_groups_over_rest(api: httpx.Client, rpc: Rpc) -> None:
     page = api.get("/groups", params={"limit": 10}).json()
     assert page["total"] == 1 and page["items"][0]["meta"] == {"tier": 2}
 
-    cid = new_customer(rpc)["id"]
+    cid = add_customer(conninfo)["id"]
     assert api.post(f"/groups/{group['id']}/customers", json={"items": [cid]}).json() == {"count": 1}
     members = api.get(f"/groups/{group['id']}/customers").json()
     assert members["total"] == 1 and members["items"][0]["id"] == cid

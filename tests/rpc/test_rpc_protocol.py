@@ -12,11 +12,12 @@ import orjson
 import psycopg
 import pytest
 
-from rpc.conftest import PATH, Rpc, checked_error, new_customer
+from rpc.conftest import PATH, Rpc, checked_error
+from tests.factories import add_customer
 
 
 def test_relaxed_call_answers_id_and_result_only(rpc: Rpc) -> None:
-    created = new_customer(rpc)
+    created = rpc("Customers.create", customer={"phone": "79123456789"})
     response = rpc.post({"id": 0, "method": "Customers.get", "params": {"id": created["id"]}})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -37,7 +38,7 @@ def test_standard_json_rpc_2_request(rpc: Rpc) -> None:
         {"jsonrpc": "2.0", "id": "abc-1", "method": "Customers.get_by_phone", "params": {"phone": "79990001122"}}
     )
     assert response.json() == {"jsonrpc": "2.0", "id": "abc-1", "result": None}
-    created = new_customer(rpc)
+    created = rpc("Customers.create", customer={"phone": "79123456789"})
     positional = rpc.post({"jsonrpc": "2.0", "id": 7, "method": "Customers.get", "params": [created["id"]]})
     assert positional.json() == {"jsonrpc": "2.0", "id": 7, "result": created}
 
@@ -191,8 +192,8 @@ def test_type_tags_and_nulls_are_not_given(rpc: Rpc) -> None:
     assert updated["loyalty_enabled"] is False and updated["accept_tender_offer"] is False
 
 
-def test_error_object_shape_for_service_errors(rpc: Rpc) -> None:
-    first = new_customer(rpc, email="a@example.com")
+def test_error_object_shape_for_service_errors(rpc: Rpc, conninfo: str) -> None:
+    first = add_customer(conninfo, phone="79123456789", email="a@example.com")
     conflict = rpc.error("Customers.create", customer={"phone": first["phone"]})
     assert conflict["code"] == 409
     assert conflict["data"] == {"code": "PHONE_EXISTS", "type": "Conflict", "base_type": "ClientError"}
@@ -253,7 +254,7 @@ def test_auth_header_and_roles(live: object, rpc: Rpc, reader_rpc: Rpc) -> None:
         assert response.json()["id"] == 0
         assert error["data"] == {"code": "UNAUTHORIZED", "type": "Unauthorized", "base_type": "ClientError"}
 
-    created = new_customer(rpc)
+    created = rpc("Customers.create", customer={"phone": "79123456789"})
     assert reader_rpc("Customers.get", id=created["id"]) == created
     assert reader_rpc("Groups.list") == []
     forbidden = reader_rpc.error("Customers.block", id=created["id"])
@@ -275,7 +276,7 @@ def test_correlation_id_is_echoed_and_logged(rpc: Rpc, caplog: pytest.LogCapture
 
 
 def test_timeout_header_bounds_the_call(rpc: Rpc, conninfo: str) -> None:
-    created = new_customer(rpc)
+    created = add_customer(conninfo)
     locked = threading.Event()
     release = threading.Event()
 

@@ -3,7 +3,8 @@ answers) and on (a real Redis with the search module)."""
 
 from __future__ import annotations
 
-from rpc.conftest import Rpc, new_customer
+from rpc.conftest import Rpc
+from tests.factories import add_customer
 
 PEOPLE = [
     ("79000000001", {"first_name": "Иван", "last_name": "Петров", "city": "Москва", "birth_date": "1985-03-01"}),
@@ -13,8 +14,8 @@ PEOPLE = [
 ]
 
 
-def _people(rpc: Rpc) -> list[int]:
-    return [new_customer(rpc, phone, profile=profile)["id"] for phone, profile in PEOPLE]
+def _people(conninfo: str) -> list[int]:
+    return [add_customer(conninfo, phone=phone, profile=profile)["id"] for phone, profile in PEOPLE]
 
 
 def _relaxed_find(rpc: Rpc, **given: object) -> dict:
@@ -23,8 +24,8 @@ def _relaxed_find(rpc: Rpc, **given: object) -> dict:
     return rpc("Customers.find", **{**params, **given})
 
 
-def test_find_served_by_postgresql_when_search_is_off(rpc: Rpc) -> None:
-    ids = _people(rpc)
+def test_find_served_by_postgresql_when_search_is_off(rpc: Rpc, conninfo: str) -> None:
+    ids = _people(conninfo)
     everyone = _relaxed_find(rpc)
     assert everyone["total"] == 4 and [c["id"] for c in everyone["items"]] == ids
     assert everyone["engine"] == "postgresql"
@@ -58,9 +59,9 @@ def test_index_methods_need_search_on(rpc: Rpc) -> None:
         assert (error["code"], error["data"]["code"], error["data"]["type"]) == (409, "SEARCH_DISABLED", "Conflict")
 
 
-def test_index_lifecycle_and_find_with_search_on(search_rpc: Rpc) -> None:
+def test_index_lifecycle_and_find_with_search_on(search_rpc: Rpc, conninfo: str) -> None:
     rpc = search_rpc
-    ids = _people(rpc)
+    ids = _people(conninfo)
     assert rpc("Customers.search.idx.init", load_docs=True) == 4
     assert rpc("Customers.search.idx.init", load_docs=None) is None  # it exists now
 
@@ -69,7 +70,7 @@ def test_index_lifecycle_and_find_with_search_on(search_rpc: Rpc) -> None:
     assert sorted(c["id"] for c in found["items"]) == [ids[0], ids[1], ids[2]]
 
     # an RPC write reaches the index through the store's change listeners
-    late = new_customer(rpc, "79000000005", profile={"first_name": "Иваныч"})["id"]
+    late = rpc("Customers.create", customer={"phone": "79000000005", "profile": {"first_name": "Иваныч"}})["id"]
     again = _relaxed_find(rpc, query="Ива")
     assert again["engine"] == "redisearch" and late in [c["id"] for c in again["items"]]
     rpc("Customers.delete", id=ids[0])

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import redis
 
-from customers import store
 from customers.config import Settings
-from customers.models import CustomerCreate
-from customers.questionnaire import Questionnaire
 from tests.conftest import LiveServer, client_for, free_port, search_server, start_server
 from tests.helpers import ADMIN_TOKEN
 
@@ -56,20 +50,6 @@ def search_api(search_live: LiveServer, env: Settings) -> Iterator[httpx.Client]
     """An admin client of the live service with search on; database and Redis empty."""
     with client_for(search_live.url, ADMIN_TOKEN) as client:
         yield client
-
-
-def add_customers(conninfo: str, customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Create customers through the store (as the service does); returns their records."""
-
-    async def run() -> list[dict[str, Any]]:
-        q = Questionnaire.default()
-        rows = []
-        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-            for data in customers:
-                rows.append(await store.create_customer(conn, CustomerCreate(**data), q, "RU"))
-        return rows
-
-    return asyncio.run(run())
 
 
 class OwnRedis:

@@ -21,7 +21,7 @@ from customers.config import Settings
 from customers.questionnaire import Questionnaire
 from customers.search.find import schema_for
 from customers.search.plan import words
-from tests.search.conftest import add_customers
+from tests.factories import add_customers
 
 FIRST = ["Иван", "ИВАН", "иванна", "Анна", "Ёлка", "Oleg", "olga", "Мария-Луиза", "Пётр", "Ян"]
 LAST = ["Петров", "Иванова", "Sidorov-Smith", "О'Брайен", "Кузнецов", "петрова"]

@@ -22,7 +22,7 @@ from customers.search.find import schema_for
 from customers.search.pager import IndexPager
 from customers.search.plan import plan_query
 from customers.search.state import IndexState
-from tests.search.conftest import add_customers
+from tests.factories import add_customers
 
 N = 240
 DATES = ["2019-03-01", "2019-03-02", "2020-01-15", "2021-07-07", "2021-07-08", "2023-12-31"]

@@ -18,7 +18,7 @@ from cli.main import main
 from customers import search
 from customers.config import Settings
 from customers.search.state import IndexState
-from tests.search.conftest import add_customers
+from tests.factories import add_customers, add_customers_bulk
 
 
 def _find(api: httpx.Client, **body: object) -> dict:
@@ -228,9 +228,8 @@ def test_reindex_since_after_a_bulk_load(search_api: httpx.Client, search_settin
     search.init_index(search_settings, load_docs=True)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         since = conn.execute("SELECT now()").fetchone()[0]
-        # a bulk import writes with COPY/INSERT and notifies nobody
-        conn.execute("""INSERT INTO customers (phone, profile)
-                        SELECT '7914000' || lpad(g::text, 4, '0'), '{"city": "Омск"}' FROM generate_series(1, 40) g""")
+    # a bulk import writes with COPY and notifies nobody
+    add_customers_bulk(conninfo, ({"phone": f"7914000{g:04d}", "profile": {"city": "Омск"}} for g in range(1, 41)))
     assert _find(search_api, filters=[{"kind": "city", "condition": "eq", "value": "омск"}], limit=0)["total"] == 0
     assert search.reindex_since(search_settings, since) == 40
     assert _find(search_api, filters=[{"kind": "city", "condition": "eq", "value": "омск"}], limit=0)["total"] == 40

@@ -17,7 +17,7 @@ from customers.search.bulk import RawStream, SearchIndexError, encode_command
 from customers.search.client import SearchUnavailable
 from customers.search.schema import PREFIX_MIN, PREFIX_TAG_MAX, SEP
 from customers.search.state import IndexState
-from tests.search.conftest import add_customers
+from tests.factories import add_customers
 
 
 def _prefixes(words: list[str]) -> set[str]:

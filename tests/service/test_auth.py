@@ -8,12 +8,13 @@ import pytest
 from cli.app import create_app
 from customers.config import Settings
 from tests.conftest import client_for, start_server
-from tests.helpers import ADMIN_TOKEN, READER_TOKEN
+from tests.factories import add_customer
+from tests.helpers import ADMIN_TOKEN
 
 
 @pytest.fixture
-def customer_id(api: httpx.Client) -> int:
-    return api.post("/customers", json={"phone": "79120000100"}).json()["id"]
+def customer_id(conninfo: str, clean_db: None) -> int:
+    return add_customer(conninfo, phone="79120000100")["id"]
 
 
 @pytest.mark.parametrize(
@@ -86,7 +87,3 @@ def test_without_tokens_everything_is_open(settings: Settings, clean_db: None) -
             assert client.post("/customers", json={"phone": "79120000104"}).status_code == 201
     finally:
         server.stop()
-
-
-def test_reader_token_is_not_admin_token() -> None:
-    assert READER_TOKEN != ADMIN_TOKEN
