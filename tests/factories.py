@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from customers import store
+from customers import settings_store, store
 from customers.contacts import normalize_email, normalize_phone
 from customers.db import AsyncConn
 from customers.models import CustomerCreate
@@ -37,7 +37,7 @@ CustomerSpec = Mapping[str, Any] | CustomerCreate
 
 async def questionnaire_in_force(conn: AsyncConn) -> Questionnaire:
     """The questionnaire the service validates with now."""
-    return await store.QuestionnaireCache().get(conn)
+    return await settings_store.QuestionnaireCache().get(conn)
 
 
 async def new_customer(conn: AsyncConn, **fields: Any) -> dict[str, Any]:

@@ -12,8 +12,8 @@ import orjson
 import psycopg
 import pytest
 
-from rpc.conftest import PATH, Rpc, checked_error
 from tests.factories import add_customer
+from tests.service.rpc.rpc_client import PATH, Rpc, checked_error
 
 
 def test_relaxed_call_answers_id_and_result_only(rpc: Rpc) -> None:

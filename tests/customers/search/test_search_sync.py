@@ -11,8 +11,8 @@ import httpx
 from customers import search
 from customers.config import Settings
 from tests.conftest import client_for, start_server
+from tests.customers.search.conftest import OwnRedis
 from tests.helpers import ADMIN_TOKEN
-from tests.search.conftest import OwnRedis
 
 
 def _find(api: httpx.Client, **body: object) -> dict:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.rpc.conftest import Rpc
+from tests.service.rpc.rpc_client import Rpc
 
 NUL = "\u0000"
 

@@ -148,7 +148,7 @@ def test_a_timed_out_query_is_answered_by_postgresql(
     import asyncio
 
     from customers.questionnaire import Questionnaire
-    from tests.search.conftest import OwnRedis
+    from tests.customers.search.conftest import OwnRedis
 
     server = OwnRedis(tmp_path, "TIMEOUT", "1", "ON_TIMEOUT", "fail")
     server.start()

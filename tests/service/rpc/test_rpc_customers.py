@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from customers import store
-from rpc.conftest import Rpc
 from tests.factories import add_customer
+from tests.service.rpc.rpc_client import Rpc
 
 
 def test_every_customer_method(rpc: Rpc, api: httpx.Client) -> None:

@@ -3,8 +3,8 @@ answers) and on (a real Redis with the search module)."""
 
 from __future__ import annotations
 
-from rpc.conftest import Rpc
 from tests.factories import add_customer
+from tests.service.rpc.rpc_client import Rpc
 
 PEOPLE = [
     ("79000000001", {"first_name": "Иван", "last_name": "Петров", "city": "Москва", "birth_date": "1985-03-01"}),
