@@ -73,8 +73,8 @@ JOB_DURATION = Histogram(
 class HttpRecorder:
     """Counts requests and their latency into HTTP_REQUESTS and HTTP_LATENCY.
 
-    With several workers every increment of a metric is a locked write to a memory-mapped file
-    (about 5 us; three per request, a twentieth of a lookup's whole cost). There the recorder
+    With several workers every increment of a metric is a locked write to a memory-mapped file,
+    three per request: a visible share of a lookup's cost (docs/operations.md). There the recorder
     adds up in memory and writes the sums every `batch_seconds` instead, so /metrics lags by at
     most that much. In a single process it writes through.
     """
