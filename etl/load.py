@@ -87,7 +87,7 @@ _STAGING_COLUMNS = """
     phone text NOT NULL,
     email text,
     email_confirmed boolean,
-    source_id bigint,
+    source_id text,
     blocked boolean,
     loyalty_enabled boolean,
     accept_tender_offer boolean,

@@ -69,6 +69,23 @@ def test_create_with_phone_alone_uses_defaults(api: httpx.Client) -> None:
     assert created["created"] == __import__("datetime").date.today().isoformat()
 
 
+@pytest.mark.parametrize("source_id", ["LEG-007-0000028", "app-ios-43", "Склад №261 «Центральный»", "x" * 255])
+def test_source_id_is_text(api: httpx.Client, source_id: str) -> None:
+    created = create(api, source_id=source_id)
+    assert created["source_id"] == source_id
+    assert api.get(f"/customers/{created['id']}").json()["source_id"] == source_id
+    changed = api.patch(f"/customers/{created['id']}", json={"source_id": "app-android-7"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["source_id"] == "app-android-7"
+    assert api.get(f"/customers/by-phone/{created['phone']}").json()["source_id"] == "app-android-7"
+    too_long = api.patch(f"/customers/{created['id']}", json={"source_id": "я" * 256})
+    assert too_long.status_code == 422
+    assert too_long.json()["errors"][0]["field"] == "source_id"
+    assert too_long.json()["errors"][0]["code"] == "LENGTH_CONSTRAINT"
+    schema = api.get("/openapi.json").json()["components"]["schemas"]["Customer"]["properties"]["source_id"]
+    assert {"type": "string"} in schema["anyOf"]
+
+
 @pytest.mark.parametrize(
     ("path", "method"),
     [
@@ -136,7 +153,8 @@ def test_concurrent_creates_of_one_phone(api: httpx.Client, live) -> None:  # ty
         ({}, "phone", "MISSING"),
         ({"phone": "79123456789", "email": "no-at-sign"}, "email", "INVALID_FORMAT"),
         ({"phone": "79123456789", "loyalty_enabled": "yes"}, "loyalty_enabled", "TYPE_MISMATCH"),
-        ({"phone": "79123456789", "source_id": "12"}, "source_id", "TYPE_MISMATCH"),
+        ({"phone": "79123456789", "source_id": 12}, "source_id", "TYPE_MISMATCH"),
+        ({"phone": "79123456789", "source_id": "x" * 256}, "source_id", "LENGTH_CONSTRAINT"),
         ({"phone": "79123456789", "created": "31.02.2020"}, "created", "INVALID_FORMAT"),
         ({"phone": "79123456789", "nickname": "x"}, "nickname", "UNKNOWN_FIELD"),
         ({"phone": "79123456789", "profile": {"nickname": "x"}}, "profile.nickname", "UNKNOWN_FIELD"),

@@ -20,7 +20,7 @@ def test_every_customer_method(rpc: Rpc, api: httpx.Client) -> None:
         customer={
             "phone": "8 (912) 345-67-89",
             "email": "Ivan@Example.RU",
-            "source_id": 17,
+            "source_id": "app-ios-43",
             "profile": {"first_name": "Иван", "birth_date": "31.12.1990"},
             "meta": {"legacy_id": "L-1"},
             "subscriptions": {"sms": True},
@@ -133,6 +133,19 @@ def test_create_validation_names_the_field(rpc: Rpc, customer: dict, field: str,
     assert error["code"] == -32702 and error["data"]["type"] == "ModelValidationError"
     assert {"field": field, "code": code} in [{"field": e["field"], "code": e["code"]} for e in error["data"]["errors"]]
     assert rpc("Customers.get_by_phone", phone="79123456789") is None
+
+
+def test_source_id_is_text(rpc: Rpc) -> None:
+    created = rpc("Customers.create", customer={"phone": "79123456789", "source_id": "Склад №261 «Центральный»"})
+    assert created["source_id"] == "Склад №261 «Центральный»"
+    assert rpc("Customers.get", id=created["id"])["source_id"] == "Склад №261 «Центральный»"
+    updated = rpc("Customers.update", id=created["id"], customer={"source_id": "LEG-007-0000028"})
+    assert updated["source_id"] == "LEG-007-0000028"
+    for value, code in ((43, "TYPE_MISMATCH"), ("x" * 256, "LENGTH_CONSTRAINT")):
+        error = rpc.error("Customers.update", id=created["id"], customer={"source_id": value})
+        assert error["code"] == -32702
+        assert [(e["field"], e["code"]) for e in error["data"]["errors"]] == [("source_id", code)]
+    assert rpc("Customers.get", id=created["id"])["source_id"] == "LEG-007-0000028"
 
 
 def test_lookup_with_a_malformed_phone_is_a_validation_error(rpc: Rpc) -> None:
