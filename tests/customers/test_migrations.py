@@ -100,3 +100,25 @@ def test_source_id_integers_become_their_decimal_text(conninfo: str, tmp_path: P
                 conn.execute("INSERT INTO customers (phone, source_id) VALUES ('79000000006', %s)", ("x" * 256,))
     finally:
         _drop(conninfo, name)
+
+
+def test_new_column_defaults_leave_existing_rows_as_they_are(conninfo: str, tmp_path: Path) -> None:
+    name = "customers_migrations_defaults"
+    _drop(conninfo, name)
+    scratch = _migrated_up_to(conninfo, name, 6, tmp_path)
+    try:
+        with psycopg.connect(scratch, autocommit=True) as conn:
+            flags = "loyalty_enabled, accept_tender_offer"
+            # written under the earlier column defaults (loyalty on, tender offer off)
+            conn.execute("INSERT INTO customers (phone) VALUES ('79000000001')")
+            before = conn.execute(f"SELECT {flags}, updated_at, xmin::text FROM customers").fetchall()
+            assert [row[:2] for row in before] == [(True, False)]
+            applied = db.migrate(conn)
+            assert 7 in [m.version for m in applied]
+            # not rewritten: same values, same row version
+            assert conn.execute(f"SELECT {flags}, updated_at, xmin::text FROM customers").fetchall() == before
+            conn.execute("INSERT INTO customers (phone) VALUES ('79000000002')")
+            row = conn.execute(f"SELECT {flags} FROM customers WHERE phone = '79000000002'").fetchone()
+            assert row == (False, True)
+    finally:
+        _drop(conninfo, name)

@@ -13,6 +13,7 @@ from etl_support import customers, rejects_of
 
 from etl.export import export_customers
 from etl.report import Report
+from tests.helpers import CREATE_DEFAULTS
 
 Write = Callable[..., Path]
 Run = Callable[..., Report]
@@ -81,3 +82,37 @@ def test_export_writes_source_ids_as_text(
         )
         assert frame.schema["source_id"] == pl.String
         assert dict(zip(frame["phone"], frame["source_id"], strict=True)) == expected
+
+
+def _defaults_of(pg: psycopg.Connection[Any], phones: list[str]) -> list[dict[str, Any]]:
+    columns = ", ".join(CREATE_DEFAULTS)
+    rows = pg.execute(f"SELECT {columns} FROM customers WHERE phone = ANY(%s) ORDER BY phone", (phones,)).fetchall()
+    return [dict(zip(CREATE_DEFAULTS, row, strict=True)) for row in rows]
+
+
+def test_columns_left_out_or_empty_take_the_create_defaults(
+    run: Run, write: Write, pg: psycopg.Connection[Any]
+) -> None:
+    # no core column but the phone, on the direct path
+    assert run(write("plain.csv", "phone\n79123456701\n79123456702\n")).counts.inserted == 2
+    # the columns present and empty, on the direct path
+    flags = "email_confirmed,blocked,loyalty_enabled,accept_tender_offer,prioritize_sms_verification"
+    assert run(write("empty.csv", f"phone,{flags}\n79123456703,,,,,\n")).counts.inserted == 1
+    # new phones through the staging path (upsert), columns left out and empty
+    assert run(write("upsert.csv", "phone\n79123456704\n"), mode="upsert").counts.inserted == 1
+    assert run(write("upsert2.csv", f"phone,{flags}\n79123456705,,,,,\n"), mode="upsert").counts.inserted == 1
+    phones = [f"7912345670{i}" for i in range(1, 6)]
+    assert _defaults_of(pg, phones) == [CREATE_DEFAULTS] * 5
+    # values given are kept, on both paths
+    given = "79123456706,true,true,true,false,true\n"
+    run(write("given.csv", f"phone,{flags}\n{given}"))
+    run(write("given2.csv", f"phone,{flags}\n{given.replace('706', '707')}"), mode="upsert")
+    expected = {
+        **CREATE_DEFAULTS,
+        "email_confirmed": True,
+        "blocked": True,
+        "loyalty_enabled": True,
+        "accept_tender_offer": False,
+        "prioritize_sms_verification": True,
+    }
+    assert _defaults_of(pg, ["79123456706", "79123456707"]) == [expected] * 2

@@ -11,6 +11,7 @@ import pytest
 
 from customers import store
 from tests.factories import add_customer
+from tests.helpers import CREATE_DEFAULTS
 from tests.service.rpc.rpc_client import Rpc
 
 
@@ -55,9 +56,9 @@ def test_every_customer_method(rpc: Rpc, api: httpx.Client) -> None:
     assert rpc("Customers.get_by_phone", phone="+7 912 345 67 89") == created
     assert rpc("Customers.get_by_email", email="IVAN@example.ru") == created
 
-    updated = rpc("Customers.update", id=cid, customer={"profile": {"city": "Омск"}, "accept_tender_offer": True})
+    updated = rpc("Customers.update", id=cid, customer={"profile": {"city": "Омск"}, "accept_tender_offer": False})
     assert updated["profile"] == {"first_name": "Иван", "birth_date": "1990-12-31", "city": "Омск"}
-    assert updated["accept_tender_offer"] is True
+    assert updated["accept_tender_offer"] is False
 
     assert rpc("Customers.block", id=cid)["blocked"] is True
     assert rpc("Customers.unblock", id=cid)["blocked"] is False
@@ -148,6 +149,24 @@ def test_source_id_is_text(rpc: Rpc) -> None:
     assert rpc("Customers.get", id=created["id"])["source_id"] == "LEG-007-0000028"
 
 
+def test_create_defaults_are_those_of_rest(rpc: Rpc, api: httpx.Client) -> None:
+    by_rpc = rpc("Customers.create", customer={"phone": "79123456789"})
+    by_rest = api.post("/customers", json={"phone": "79123456788"}).json()
+    assert {k: by_rpc[k] for k in CREATE_DEFAULTS} == {k: by_rest[k] for k in CREATE_DEFAULTS} == CREATE_DEFAULTS
+    # what the published client sends for a plain create: its own defaults, the same values
+    typed = rpc(
+        "Customers.create",
+        customer={
+            "phone": "79123456787",
+            "email_confirmed": False,
+            "loyalty_enabled": False,
+            "accept_tender_offer": True,
+            "prioritize_sms_verification": False,
+        },
+    )
+    assert {k: typed[k] for k in CREATE_DEFAULTS} == CREATE_DEFAULTS
+
+
 def test_lookup_with_a_malformed_phone_is_a_validation_error(rpc: Rpc) -> None:
     error = rpc.error("Customers.get_by_phone", phone="not a phone")
     assert error["code"] == -32702 and error["data"]["errors"][0]["field"] == "phone"
@@ -156,13 +175,13 @@ def test_lookup_with_a_malformed_phone_is_a_validation_error(rpc: Rpc) -> None:
 def test_update_refuses_phone_and_validates_merged_profile(rpc: Rpc, conninfo: str) -> None:
     cid = add_customer(conninfo, profile={"children_count": 2})["id"]
     bad = rpc.error(
-        "Customers.update", id=cid, customer={"profile": {"children_count": 99}, "accept_tender_offer": True}
+        "Customers.update", id=cid, customer={"profile": {"children_count": 99}, "accept_tender_offer": False}
     )
     assert bad["data"]["errors"][0]["field"] == "profile.children_count"
     unknown = rpc.error("Customers.update", id=cid, customer={"phone": "79000000000"})
     assert unknown["data"]["errors"][0]["code"] == "UNKNOWN_FIELD"
     current = rpc("Customers.get", id=cid)
-    assert current["profile"] == {"children_count": 2} and current["accept_tender_offer"] is False
+    assert current["profile"] == {"children_count": 2} and current["accept_tender_offer"] is True
 
 
 def test_rpc_writes_reach_the_change_listeners(rpc: Rpc) -> None:
