@@ -325,3 +325,36 @@ def test_settings_set_with_an_object_as_key_is_refused(rpc: Rpc) -> None:
     )
     assert invalid["code"] == -32702 and invalid["data"]["code"] == "INVALID_SETTINGS"
     assert rpc("Customers.settings.get")["version"] == 0
+
+
+def test_settings_keep_free_keys(rpc: Rpc, api: httpx.Client) -> None:
+    """`Customers.settings.set(value)` is a partial update of a free-form settings object: keys
+    the questionnaire does not define are kept as given (nulls included), merged by later sets,
+    versioned, and shown by REST too."""
+    first = rpc("Customers.settings.set", value={"my_flag": 1})
+    assert first["version"] == 1 and first["document"]["my_flag"] == 1
+    assert rpc("Customers.settings.get")["document"]["my_flag"] == 1
+    spec = {"key": "pet_name", "label": "Кличка", "type": "string", "max_length": None}
+    ui = {"columns": ["phone", "city"], "dense": True, "filter": None, "_type": "mine"}
+    second = rpc("Customers.settings.set", value={"fields": [spec], "ui": ui})
+    assert second["document"]["my_flag"] == 1 and second["document"]["ui"] == ui
+    assert second["document"]["fields"][-1]["key"] == "pet_name"
+    assert "max_length" not in second["document"]["fields"][-1]  # a null there is "not given", as before
+    third = rpc("Customers.settings.set", value={"my_flag": [1, "two", {"three": 3.5}], "fields": None})
+    assert third["document"]["my_flag"] == [1, "two", {"three": 3.5}]
+    assert third["document"]["ui"] == ui and third["document"]["fields"] == second["document"]["fields"]
+    assert api.get("/settings").json()["document"] == third["document"]
+    assert api.get("/settings", params={"version": 1}).json()["document"]["my_flag"] == 1
+
+    # the questionnaire's members stay validated: nothing of a refused set is stored
+    refused = rpc.error(
+        "Customers.settings.set",
+        value={"my_flag": 0, "fields": [{"key": "age", "label": "Возраст", "type": "integer", "search": "tag"}]},
+    )
+    assert refused["code"] == -32702 and refused["data"]["code"] == "INVALID_SETTINGS"
+    # the whole document is limited in size, and the error names the limit
+    too_big = rpc.error("Customers.settings.set", value={"blob": "x" * 300_000})
+    assert too_big["code"] == -32702 and too_big["data"]["code"] == "INVALID_SETTINGS"
+    assert "256 KiB" in too_big["message"]
+    current = rpc("Customers.settings.get")
+    assert current["version"] == 3 and current["document"]["my_flag"] == [1, "two", {"three": 3.5}]
