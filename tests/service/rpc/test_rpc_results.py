@@ -1,5 +1,6 @@
 """The result of every method as the original service answers it: the types its published client
-converts strictly (docs/rpc.md lists them). Raw answers, checked whole."""
+converts strictly (docs/rpc.md lists them). Raw answers, checked whole; the search index methods,
+which need search on, are in test_rpc_search.py (run on both RediSearch generations)."""
 
 from __future__ import annotations
 
@@ -90,12 +91,3 @@ def test_group_methods(rpc: Rpc) -> None:
     assert _result(rpc, "Groups.customers.remove", id=group["id"], items=customers[:1]) == 1
     assert _result(rpc, "Groups.delete", id=group["id"]) is True
     assert _result(rpc, "Groups.customer.get_groups", customer_id=customers[1]) == []
-
-
-def test_search_index_methods(search_rpc: Rpc) -> None:
-    rpc = search_rpc
-    _result(rpc, "Customers.create", customer={"phone": "79123456789"})
-    assert _result(rpc, "Customers.search.idx.init", load_docs=True) == 1
-    assert _result(rpc, "Customers.search.idx.init", load_docs=True) is None
-    assert _result(rpc, "Customers.search.idx.migrate", load_docs=True) == 1
-    assert _result(rpc, "Customers.search.idx.flush") is None

@@ -108,3 +108,15 @@ def test_index_lifecycle_and_find_with_search_on(search_rpc: Rpc, conninfo: str)
     after = _rest_find(rpc, query="Ива")
     assert after["engine"] == "postgresql" and after["fallback"]
     assert sorted(_ids(_relaxed_find(rpc, query="Ива"))) == sorted([ids[1], ids[2], late])
+
+
+def test_index_method_results_as_the_original(search_rpc: Rpc) -> None:
+    """Raw answers: documents loaded (or null when the index exists), null for flush."""
+    search_rpc("Customers.create", customer={"phone": "79123456789"})
+    for method, params, result in (
+        ("Customers.search.idx.init", {"load_docs": True}, 1),
+        ("Customers.search.idx.init", {"load_docs": True}, None),
+        ("Customers.search.idx.migrate", {"load_docs": True}, 1),
+        ("Customers.search.idx.flush", {}, None),
+    ):
+        assert search_rpc.answer(method, params) == {"id": 0, "result": result}, method
