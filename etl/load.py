@@ -101,11 +101,11 @@ _STAGING_COLUMNS = """
 # The create defaults (customers.models.create_defaults), the one set REST and JSON-RPC use too:
 # the flags a file leaves out or empty, and the subscriptions no file carries. Profile and meta
 # come from the file (an object without members when it has no such columns).
-DEFAULTS: dict[str, Any] = create_defaults()
-FLAGS = ("email_confirmed", "blocked", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification")
+_DEFAULTS: dict[str, Any] = create_defaults()
+_FLAGS = ("email_confirmed", "blocked", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification")
 _DEFAULT_VALUES = {
-    **{flag: sql.Literal(DEFAULTS[flag]) for flag in FLAGS},
-    "subscriptions": sql.Literal(Jsonb(DEFAULTS["subscriptions"])),
+    **{flag: sql.Literal(_DEFAULTS[flag]) for flag in _FLAGS},
+    "subscriptions": sql.Literal(Jsonb(_DEFAULTS["subscriptions"])),
 }
 
 _INSERT = """
@@ -376,9 +376,9 @@ class DirectInsert:
     def write(self, copy: Any, frame: pl.DataFrame) -> None:
         """Send rows with the create defaults filled in (COPY takes a null as given)."""
         filled = frame.with_columns(
-            *(pl.col(flag).fill_null(DEFAULTS[flag]) for flag in FLAGS),
+            *(pl.col(flag).fill_null(_DEFAULTS[flag]) for flag in _FLAGS),
             pl.col("created").fill_null(self.today),
-            pl.lit(orjson.dumps(DEFAULTS["subscriptions"]).decode()).alias("subscriptions"),
+            pl.lit(orjson.dumps(_DEFAULTS["subscriptions"]).decode()).alias("subscriptions"),
         )
         buffer = io.BytesIO()
         filled.select(CUSTOMER_COLUMNS).write_csv(buffer, include_header=False, null_value="", date_format="%Y-%m-%d")
