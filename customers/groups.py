@@ -269,6 +269,18 @@ async def list_members(conn: AsyncConn, group_id: int, offset: int = 0, limit: i
     return await _rows(conn, _MEMBERS, (group_id, offset, limit))
 
 
+_MEMBER_IDS = """
+SELECT customer_id FROM customer_group_members WHERE group_id = %s ORDER BY customer_id OFFSET %s LIMIT %s"""
+
+
+async def member_ids(conn: AsyncConn, group_id: int, offset: int = 0, limit: int = 100) -> list[int]:
+    """A page of the ids of a group's customers, in order."""
+    await _require_group(conn, group_id)
+    async with translated:
+        cur = await conn.execute(_MEMBER_IDS, (group_id, offset, limit))
+        return [row[0] for row in await cur.fetchall()]
+
+
 async def count_members(conn: AsyncConn, group_id: int) -> int:
     return int(await _scalar(conn, "SELECT count(*) FROM customer_group_members WHERE group_id = %s", (group_id,)))
 
@@ -277,6 +289,18 @@ _CUSTOMER_GROUPS = f"""
 SELECT {GROUP_COLUMNS} FROM customer_groups
  WHERE id IN (SELECT group_id FROM customer_group_members WHERE customer_id = %s)
  ORDER BY id"""
+
+
+async def customer_group_ids(conn: AsyncConn, customer_id: int) -> list[int] | None:
+    """The ids of the groups a customer is in, in order; None when there is no such customer."""
+    async with translated, conn.transaction():
+        exists = await _scalar(conn, "SELECT EXISTS (SELECT 1 FROM customers WHERE id = %s)", (customer_id,))
+        if not exists:
+            return None
+        cur = await conn.execute(
+            "SELECT group_id FROM customer_group_members WHERE customer_id = %s ORDER BY group_id", (customer_id,)
+        )
+        return [row[0] for row in await cur.fetchall()]
 
 
 async def customer_groups(conn: AsyncConn, customer_id: int) -> list[dict[str, Any]] | None:

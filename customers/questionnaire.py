@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -36,6 +38,8 @@ from customers.contacts import InvalidEmail, normalize_email
 from customers.errors import FieldError, InvalidSettings, ValidationCode, ValidationFailed
 
 DEFAULT_DOCUMENT_PATH = Path(__file__).with_name("questionnaire_default.json")
+# The whole settings document (field specs and free keys), as compact JSON.
+SETTINGS_MAX_BYTES = 256 * 1024
 
 FieldType = Literal["string", "text", "integer", "decimal", "boolean", "date", "datetime", "email", "enum", "list"]
 ItemType = Literal["enum", "string"]
@@ -156,12 +160,25 @@ def _check_pattern(pattern: str) -> None:
 
 
 class QuestionnaireDocument(BaseModel):
-    """The settings document: profile fields and meta fields."""
+    """The settings document: profile fields and meta fields, which are validated here, and any
+    other top-level keys a client keeps in the settings (the original service's settings are a
+    free-form object), kept as given: `free_keys`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     fields: list[FieldSpec]
     meta_fields: list[FieldSpec] = []
+
+    @property
+    def free_keys(self) -> dict[str, Any]:
+        """The top-level keys the questionnaire does not define, with their values."""
+        return dict(self.model_extra or {})
+
+    def to_json(self) -> dict[str, Any]:
+        """The document as stored and answered: the field specs (unset options left out) and the
+        free keys as given."""
+        own = self.model_dump(include=set(type(self).model_fields), exclude_none=True)
+        return {**own, **self.free_keys}
 
     @model_validator(mode="after")
     def _unique_keys(self) -> QuestionnaireDocument:
@@ -178,16 +195,85 @@ class QuestionnaireDocument(BaseModel):
 
 
 def parse_document(data: Any) -> QuestionnaireDocument:
-    """Validate a settings document; InvalidSettings names the first problem."""
+    """Validate a settings document; InvalidSettings names the first problems.
+
+    The field specs are held to the questionnaire's rules; a free key may hold any JSON value
+    that PostgreSQL's jsonb stores and gives back unchanged; the whole document is at most
+    `SETTINGS_MAX_BYTES` of JSON."""
     try:
-        return QuestionnaireDocument.model_validate(data)
+        document = QuestionnaireDocument.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
             loc = _loc_text(err["loc"], data)
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{loc}: {msg}" if loc else msg)
-        raise InvalidSettings("invalid questionnaire settings: " + "; ".join(problems[:5]), problems=problems) from None
+        raise _invalid(problems) from None
+    problems = _free_value_problems(document.free_keys)
+    if problems:
+        raise _invalid(problems)
+    try:
+        size = len(orjson.dumps(document.to_json()))
+    except orjson.JSONEncodeError as exc:  # nested deeper than the encoder goes
+        raise _invalid([f"the settings document cannot be stored as JSON: {exc}"]) from None
+    if size > SETTINGS_MAX_BYTES:
+        raise _invalid(
+            [f"the settings document is {size} bytes of JSON, over the limit of 256 KiB ({SETTINGS_MAX_BYTES} bytes)"]
+        )
+    return document
+
+
+def _invalid(problems: list[str]) -> InvalidSettings:
+    return InvalidSettings("invalid questionnaire settings: " + "; ".join(problems[:5]), problems=problems)
+
+
+# integers a JSON answer carries (64 bits, as orjson renders them)
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _free_value_problems(free: dict[str, Any]) -> list[str]:
+    """What keeps the free keys from being stored and read back as given: text (keys too) with
+    the NUL character or a lone surrogate, integers beyond 64 bits, numbers that are not finite."""
+    problems: list[str] = []
+    # (path, value) still to look at: a loop, not recursion, as a value may be nested deeply
+    pending: list[tuple[str, Any]] = [("", free)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                inner = f"{path}.{key}" if path else key
+                problem = _text_problem(key)
+                if problem:
+                    problems.append(f"{path or 'a top-level key'}: a key: {problem}")
+                else:
+                    pending.append((inner, item))
+        elif isinstance(value, list):
+            pending.extend((path, item) for item in value)
+        elif isinstance(value, str):
+            problem = _text_problem(value)
+            if problem:
+                problems.append(f"{path}: {problem}")
+        elif isinstance(value, bool) or value is None:
+            pass
+        elif isinstance(value, int):
+            if not _INT_MIN <= value <= _INT_MAX:
+                problems.append(f"{path}: an integer is between {_INT_MIN} and {_INT_MAX}")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                problems.append(f"{path}: a number is finite")
+        else:
+            problems.append(f"{path}: {type(value).__name__} is not a JSON value")
+    return sorted(set(problems))
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "the NUL character (U+0000) cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a lone surrogate (U+D800 to U+DFFF) is not a character"
+    return None
 
 
 def _loc_text(loc: tuple[Any, ...], data: Any) -> str:

@@ -72,7 +72,7 @@ async def get_settings(conn: AsyncConn, version: int | None = None) -> dict[str,
                     "version": 0,
                     "action": "default",
                     "created_at": None,
-                    "document": default_document().model_dump(exclude_none=True),
+                    "document": default_document().to_json(),
                 }
             version = row[0]
         cur = await conn.cursor(row_factory=dict_row).execute(_VERSION, (version,))
@@ -93,7 +93,8 @@ async def update_settings(conn: AsyncConn, partial: dict[str, Any]) -> dict[str,
     """Merge a partial settings document into the one in force and put the result in force.
 
     A field spec (in `fields` or `meta_fields`) whose key exists replaces that spec in place, a
-    new key is appended, specs not mentioned are kept; any other member replaces its value. The
+    new key is appended, specs not mentioned are kept; any other top-level key (a free key, see
+    `QuestionnaireDocument`) replaces that key's value, and keys not mentioned are kept. The
     merged document is validated as a whole: an invalid one raises InvalidSettings and leaves the
     previous version in force. The read, the merge and the write hold the writers' lock in one
     transaction, so two concurrent partial updates never lose one another.
@@ -124,7 +125,7 @@ async def _insert_version(conn: AsyncConn, document: QuestionnaireDocument, acti
     async with translated, conn.transaction():
         await conn.execute(_WRITERS_LOCK)
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_INSERT_VERSION, (Jsonb(document.model_dump(exclude_none=True)), action))
+        await cur.execute(_INSERT_VERSION, (Jsonb(document.to_json()), action))
         row = await cur.fetchone()
     assert row is not None
     return row

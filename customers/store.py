@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
 from customers.db import AsyncConn, translated
 from customers.errors import CustomerNotFound, FieldError, ValidationFailed
-from customers.models import CustomerCreate, CustomerUpdate
+from customers.models import CustomerCreate, CustomerUpdate, create_defaults
 from customers.questionnaire import Questionnaire
 
 log = logging.getLogger(__name__)
@@ -117,9 +117,9 @@ def _validate_parts(
 
 
 _INSERT = f"""
-INSERT INTO customers (phone, email, email_confirmed, source_id, profile, meta, subscriptions,
+INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, profile, meta, subscriptions,
                        loyalty_enabled, accept_tender_offer, prioritize_sms_verification, created)
-VALUES (%(phone)s, %(email)s, %(email_confirmed)s, %(source_id)s, %(profile)s, %(meta)s,
+VALUES (%(phone)s, %(email)s, %(email_confirmed)s, %(source_id)s, %(blocked)s, %(profile)s, %(meta)s,
         %(subscriptions)s, %(loyalty_enabled)s, %(accept_tender_offer)s,
         %(prioritize_sms_verification)s, coalesce(%(created)s, current_date))
 RETURNING {COLUMNS}"""
@@ -144,7 +144,8 @@ async def create_customer(conn: AsyncConn, data: CustomerCreate, q: Questionnair
         errors.extend(exc.errors)
     if errors:
         raise ValidationFailed(errors)
-    params = data.model_dump()
+    # every attribute is written: what the request left out takes the create defaults
+    params = {**create_defaults(), **data.model_dump()}
     params.update(
         phone=phone,
         email=email,

@@ -21,8 +21,8 @@ from customers.questionnaire import DATE_FORMATS, FieldSpec, field_annotation, f
 from etl.contacts import bulk_emails, bulk_phones
 
 # the types core customer columns are checked as: questionnaire types, and "phone", which only
-# the core column has
-CoreKind = Literal["phone", "email", "boolean", "integer", "date"]
+# the core column has (a core column with rules of its own, source_id, has a FieldSpec instead)
+CoreKind = Literal["phone", "email", "boolean", "date"]
 TRUE_WORDS = ("true", "1", "да")
 FALSE_WORDS = ("false", "0", "нет")
 

@@ -106,7 +106,6 @@ def _csv_to_parquet(source: Path, target: Path) -> None:
     lazy = pl.scan_csv(source, schema=dict.fromkeys(header, pl.String))
     lazy = lazy.with_columns(
         pl.col("created").str.to_date("%Y-%m-%d"),
-        pl.col("source_id").cast(pl.Int64),
         *(pl.col(b).replace_strict({"true": True, "false": False}, return_dtype=pl.Boolean) for b in _BOOLEANS),
     )
     lazy.sink_parquet(target)

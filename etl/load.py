@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 import polars as pl
 import psycopg
 from psycopg import errors as pg_errors
@@ -21,6 +22,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from customers.import_runs import STAGING_PREFIX
+from customers.models import create_defaults
 from customers.questionnaire import Questionnaire, QuestionnaireDocument
 from etl.read import ROW
 from etl.rejects import REJECT_SCHEMA, empty_rejects
@@ -87,7 +89,7 @@ _STAGING_COLUMNS = """
     phone text NOT NULL,
     email text,
     email_confirmed boolean,
-    source_id bigint,
+    source_id text,
     blocked boolean,
     loyalty_enabled boolean,
     accept_tender_offer boolean,
@@ -96,13 +98,26 @@ _STAGING_COLUMNS = """
     profile jsonb NOT NULL,
     meta jsonb NOT NULL"""
 
+# The create defaults (customers.models.create_defaults), the one set REST and JSON-RPC use too:
+# the flags a file leaves out or empty, and the subscriptions no file carries. Profile and meta
+# come from the file (an object without members when it has no such columns).
+_DEFAULTS: dict[str, Any] = create_defaults()
+_FLAGS = ("email_confirmed", "blocked", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification")
+_DEFAULT_VALUES = {
+    **{flag: sql.Literal(_DEFAULTS[flag]) for flag in _FLAGS},
+    "subscriptions": sql.Literal(Jsonb(_DEFAULTS["subscriptions"])),
+}
+
 _INSERT = """
 WITH ins AS (
     INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, loyalty_enabled,
-                           accept_tender_offer, prioritize_sms_verification, created, profile, meta)
-    SELECT s.phone, s.email, coalesce(s.email_confirmed, false), s.source_id, coalesce(s.blocked, false),
-           coalesce(s.loyalty_enabled, true), coalesce(s.accept_tender_offer, false),
-           coalesce(s.prioritize_sms_verification, false), coalesce(s.created, current_date), s.profile, s.meta
+                           accept_tender_offer, prioritize_sms_verification, created, profile, meta,
+                           subscriptions)
+    SELECT s.phone, s.email, coalesce(s.email_confirmed, {email_confirmed}), s.source_id,
+           coalesce(s.blocked, {blocked}), coalesce(s.loyalty_enabled, {loyalty_enabled}),
+           coalesce(s.accept_tender_offer, {accept_tender_offer}),
+           coalesce(s.prioritize_sms_verification, {prioritize_sms_verification}),
+           coalesce(s.created, current_date), s.profile, s.meta, {subscriptions}
       FROM {staging} s
      WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.phone = s.phone)
     {conflict}
@@ -253,12 +268,14 @@ class Staging:
         """Insert the new phones. Without ON CONFLICT (its speculative insertion costs), since the
         anti-join already skips existing phones; only if a concurrent writer adds one of the phones
         meanwhile does the statement fail, and it is then repeated with ON CONFLICT DO NOTHING."""
-        statement = sql.SQL(_INSERT.replace("{conflict}", "")).format(staging=self.name)
+        statement = sql.SQL(_INSERT.replace("{conflict}", "")).format(staging=self.name, **_DEFAULT_VALUES)
         try:
             with self.conn.transaction():
                 row = self.conn.execute(statement).fetchone()
         except pg_errors.UniqueViolation:
-            statement = sql.SQL(_INSERT.replace("{conflict}", "ON CONFLICT DO NOTHING")).format(staging=self.name)
+            statement = sql.SQL(_INSERT.replace("{conflict}", "ON CONFLICT DO NOTHING")).format(
+                staging=self.name, **_DEFAULT_VALUES
+            )
             row = self.conn.execute(statement).fetchone()
         assert row is not None
         return int(row[0]), row[1], row[2]
@@ -294,14 +311,8 @@ CUSTOMER_COLUMNS = [
     "created",
     "profile",
     "meta",
+    "subscriptions",
 ]
-_DEFAULTS: dict[str, Any] = {
-    "email_confirmed": False,
-    "blocked": False,
-    "loyalty_enabled": True,
-    "accept_tender_offer": False,
-    "prioritize_sms_verification": False,
-}
 
 
 class DirectInsert:
@@ -363,10 +374,11 @@ class DirectInsert:
         return pl.Series([r[0] for r in rows], dtype=pl.String)
 
     def write(self, copy: Any, frame: pl.DataFrame) -> None:
-        """Send rows with the column defaults filled in (COPY does not apply them to nulls)."""
+        """Send rows with the create defaults filled in (COPY takes a null as given)."""
         filled = frame.with_columns(
-            *(pl.col(c).fill_null(v) for c, v in _DEFAULTS.items()),
+            *(pl.col(flag).fill_null(_DEFAULTS[flag]) for flag in _FLAGS),
             pl.col("created").fill_null(self.today),
+            pl.lit(orjson.dumps(_DEFAULTS["subscriptions"]).decode()).alias("subscriptions"),
         )
         buffer = io.BytesIO()
         filled.select(CUSTOMER_COLUMNS).write_csv(buffer, include_header=False, null_value="", date_format="%Y-%m-%d")

@@ -11,23 +11,28 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from customers.models import SOURCE_ID_MAX_LENGTH
 from customers.questionnaire import FieldSpec, Questionnaire
 from etl.checks import ColumnCheck, CoreKind, column_check, kind_of, prepared_columns
 from etl.read import RAGGED, ROW, FileRejected
 from etl.rejects import raw_value
 
-# core customer columns a file may carry, and the type they are checked as
-CORE_COLUMNS: dict[str, CoreKind] = {
+# core customer columns a file may carry, and the type they are checked as (a text column with
+# rules of its own as the field spec of those rules, the HTTP model's)
+CORE_COLUMNS: dict[str, FieldSpec | CoreKind] = {
     "phone": "phone",
     "email": "email",
     "email_confirmed": "boolean",
-    "source_id": "integer",
+    "source_id": FieldSpec(key="source_id", label="source_id", type="string", max_length=SOURCE_ID_MAX_LENGTH),
     "blocked": "boolean",
     "loyalty_enabled": "boolean",
     "accept_tender_offer": "boolean",
     "prioritize_sms_verification": "boolean",
     "created": "date",
 }
+# core text columns a Parquet file may hold as integers: source_id was an integer column before
+# it became text (and files exported then carry it so)
+_INTEGERS_AS_TEXT = frozenset({"source_id"})
 # the staging table's columns, in order (see etl.load)
 STAGED = [ROW, *CORE_COLUMNS, "profile", "meta"]
 STAGED_TYPES: dict[str, pl.DataType] = {
@@ -35,7 +40,7 @@ STAGED_TYPES: dict[str, pl.DataType] = {
     "phone": pl.String(),
     "email": pl.String(),
     "email_confirmed": pl.Boolean(),
-    "source_id": pl.Int64(),
+    "source_id": pl.String(),
     "blocked": pl.Boolean(),
     "loyalty_enabled": pl.Boolean(),
     "accept_tender_offer": pl.Boolean(),
@@ -99,10 +104,10 @@ class ValidationPlan:
 
     def check_types(self, schema: dict[str, pl.DataType]) -> None:
         """A Parquet file's column types must fit their fields (strings always do)."""
-        for column, (_target, spec) in self.targets.items():
+        for column, (target, spec) in self.targets.items():
             dtype = schema[column]
             kind = kind_of(spec)
-            if dtype == pl.String or _fits(kind, dtype):
+            if dtype == pl.String or _fits(kind, dtype) or (target in _INTEGERS_AS_TEXT and dtype.is_integer()):
                 continue
             raise FileRejected(f"column {column!r} has Parquet type {dtype}, which does not fit a {kind} field")
 

@@ -13,6 +13,9 @@ from pydantic import Field, StrictInt
 MAX_ID = 2**63 - 1
 # rows per page of a listing
 MAX_PAGE_LIMIT = 1000
+# ids per page of a listing of ids (JSON-RPC `Groups.customers.list`): as many as one membership
+# call takes, and the published client asks for that many by default
+MAX_ID_PAGE_LIMIT = 10_000
 
 # in a path
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The id the service assigned")]
@@ -26,3 +29,4 @@ PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)]
 StrictId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 StrictOffset = Annotated[StrictInt, Field(ge=0)]
 StrictLimit = Annotated[StrictInt, Field(ge=1, le=MAX_PAGE_LIMIT)]
+StrictIdLimit = Annotated[StrictInt, Field(ge=1, le=MAX_ID_PAGE_LIMIT)]

@@ -49,7 +49,7 @@ INSERT INTO customers (phone, email, email_confirmed, source_id, profile, meta, 
 SELECT (%(base)s::bigint + i)::text,
        CASE WHEN i %% 3 <> 0 THEN 'user' || i || '@example.com' END,
        i %% 2 = 0,
-       i %% 50,
+       (i %% 50)::text,
        jsonb_build_object(
            'first_name', (ARRAY['Ivan','Maria','Olga','Petr','Anna','Sergey'])[1 + i %% 6],
            'last_name', (ARRAY['Ivanov','Petrova','Sidorov','Smirnova'])[1 + i %% 4],

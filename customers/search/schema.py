@@ -98,8 +98,14 @@ class IndexField:
                     return "to_char(created, 'YYYYMMDD')::float8"
                 case "updated_at":
                     return "extract(epoch FROM updated_at)::float8"
-                case "id" | "source_id":
-                    return f"{self.key}::float8"
+                case "id":
+                    return "id::float8"
+                case "source_id" if self.kind == "numeric":
+                    # an index built while source_id was an integer column: it keeps getting the
+                    # values that are numbers until `migrate` builds one that holds the text
+                    return "CASE WHEN source_id ~ '^-?[0-9]{1,15}$' THEN source_id::float8 END"
+                case "source_id":
+                    return "nullif(lower(btrim(source_id)), '')"
                 case _:  # booleans
                     return f"{self.key}::text"
         if self.is_list:
@@ -196,7 +202,7 @@ def _core() -> list[IndexField]:
     flags = ("email_confirmed", "blocked", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification")
     return [
         IndexField("id", "id", "numeric", "id", True, "core", nullable=False),
-        IndexField("source_id", "source_id", "numeric", "id", True, "core"),
+        IndexField("source_id", "source_id", "tag", "string", True, "core"),
         IndexField("phone", "phone", "tag", "phone", False, "core", nullable=False),
         IndexField("email", "email", "tag", "email", False, "core"),
         *(IndexField(flag, flag, "tag", "boolean", False, "core", nullable=False) for flag in flags),

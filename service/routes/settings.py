@@ -30,11 +30,14 @@ async def put_settings(
     _: AdminDep,
     conn: ConnDep,
     document: dict[str, Any] = Body(
-        ..., description="A questionnaire settings document: {fields: [...], meta_fields: [...]}"
+        ...,
+        description="A settings document: {fields: [...], meta_fields: [...]} and any keys of the caller's own",
     ),
 ) -> JSONResponse:
-    """Put a new settings document in force as the next version. An invalid document is refused
-    with a message naming the problem, and the previous version stays in force."""
+    """Put a new settings document in force as the next version. Top-level keys other than
+    `fields` and `meta_fields` are kept as given (any JSON value; the whole document at most
+    256 KiB of JSON). An invalid document is refused with a message naming the problem, and the
+    previous version stays in force."""
     return JSONResponse(await settings_store.set_settings(conn, document))
 
 
@@ -43,13 +46,14 @@ async def patch_settings(
     _: AdminDep,
     conn: ConnDep,
     partial: dict[str, Any] = Body(
-        ..., description="A partial settings document: {fields: [...]} and/or {meta_fields: [...]}"
+        ..., description="A partial settings document: {fields: [...]}, {meta_fields: [...]}, keys of the caller's own"
     ),
 ) -> JSONResponse:
     """Merge a partial settings document into the one in force, as the next version (as JSON-RPC
     `Customers.settings.set` does). A field spec in `fields` (or `meta_fields`) whose `key`
     exists replaces that spec in place (send the whole spec), a new key is appended, fields not
-    mentioned are kept; any other member replaces its value. Removing a field takes `PUT` with
+    mentioned are kept; any other top-level key (one of the caller's own, any JSON value) replaces
+    that key's value, and keys not mentioned are kept. Removing a field or a key takes `PUT` with
     the whole document. The merged document is validated as a whole: an invalid one is refused
     with a message naming the problem, and the previous version stays in force. Concurrent
     partial changes are serialised, so none is lost."""

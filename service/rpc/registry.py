@@ -49,6 +49,8 @@ class Method:
     params: type[BaseModel]
     order: tuple[str, ...]
     summary: str
+    # parameters whose value the method gets as sent, nulls inside included (see `bind`)
+    raw: frozenset[str] = frozenset()
 
 
 class MethodTable:
@@ -60,8 +62,9 @@ class MethodTable:
             for spec in table:
                 self._add(spec)
 
-    def method(self, name: str, role: Role) -> Callable[[MethodBody], MethodBody]:
-        """Register a method; its keyword parameters (after the Call) are the RPC parameters."""
+    def method(self, name: str, role: Role, *, raw: tuple[str, ...] = ()) -> Callable[[MethodBody], MethodBody]:
+        """Register a method; its keyword parameters (after the Call) are the RPC parameters.
+        The values of the parameters named in `raw` keep their nulls and `_type` members."""
 
         def register(body: MethodBody) -> MethodBody:
             hints = get_type_hints(body, include_extras=True)
@@ -71,7 +74,7 @@ class MethodTable:
                 fields[pname] = (hints[pname], default)
             model = create_model("Params_" + name.replace(".", "_"), __config__=ConfigDict(extra="forbid"), **fields)
             summary = (body.__doc__ or "").strip().splitlines()[0] if body.__doc__ else ""
-            self._add(Method(name, role, body, model, tuple(fields), summary))
+            self._add(Method(name, role, body, model, tuple(fields), summary, frozenset(raw)))
             return body
 
         return register
@@ -105,7 +108,13 @@ def bind(spec: Method, params: Any) -> JsonObject:
         if len(params) > len(spec.order):
             raise InvalidParams(f"{spec.name} takes {len(spec.order)} parameters, {len(params)} given")
         params = dict(zip(spec.order, params, strict=False))
-    params = without_nulls(params)
+    # a parameter sent as null is not given; inside the values, so are null members (but for
+    # the parameters the method takes raw: a free-form object keeps what it was given)
+    params = {
+        name: value if name in spec.raw else without_nulls(value)
+        for name, value in params.items()
+        if value is not None and name != "_type"
+    }
     # PostgreSQL cannot store a NUL character: refused here, naming the field, for every text
     # parameter and every string inside an object parameter (not left to fail at the driver)
     errors = [error for name, value in params.items() for error in nul_text_errors(value, name)]

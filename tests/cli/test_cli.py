@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from customers import db
+from customers import db, settings_store
 from customers.config import Settings
 
 
@@ -61,12 +63,37 @@ def test_settings_cli_round_trip(settings: Settings, clean_db: None, tmp_path: P
     assert [h["action"] for h in history] == ["reset", "set"]
 
 
+def test_settings_cli_keeps_free_keys(settings: Settings, clean_db: None, tmp_path: Path) -> None:
+    """Keys of the caller's own in the settings are set from the file and shown as given, and
+    a later partial change (JSON-RPC, REST PATCH) keeps them."""
+    document = json.loads(run(settings, "settings", "show").stdout)
+    free = {"my_flag": 1, "ui": {"columns": ["phone", "city"], "filter": None}, "Заметка": "текст"}
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({**document, **free}, ensure_ascii=False), encoding="utf-8")
+    assert json.loads(run(settings, "settings", "set", str(path), "--json").stdout) == {"version": 1}
+    shown = json.loads(run(settings, "settings", "show").stdout)
+    assert shown == {**document, **free}
+    as_json = json.loads(run(settings, "settings", "show", "--json").stdout)
+    assert as_json["version"] == 1 and as_json["document"] == shown
+
+    async def partial() -> None:
+        async with await psycopg.AsyncConnection.connect(db.resolve(settings).conninfo, autocommit=True) as conn:
+            await settings_store.update_settings(conn, {"my_flag": 2})
+
+    asyncio.run(partial())
+    assert json.loads(run(settings, "settings", "show").stdout) == {**document, **free, "my_flag": 2}
+    assert json.loads(run(settings, "settings", "show", "--version", "1").stdout)["my_flag"] == 1
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
         ('{"fields": [{"key": "a", "label": "A", "type": "enum"}]}', "an enum needs a non-empty 'options' list"),
         ("{not json", "is not a JSON document"),
+        ('{"fields": [], "x": NaN}', "x: a number is finite"),
+        ('{"fields": [], "blob": "' + "x" * 300_000 + '"}', "over the limit of 256 KiB"),
     ],
+    ids=["enum-without-options", "not-json", "not-a-finite-number", "over-256-kib"],
 )
 def test_bad_settings_file_is_one_line(
     settings: Settings, clean_db: None, tmp_path: Path, content: str, expected: str

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from customers import db
 
@@ -54,3 +56,69 @@ def test_twice_and_concurrently_give_one_schema(conninfo: str) -> None:
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _migrated_up_to(conninfo: str, name: str, version: int, tmp_path: Path) -> str:
+    """A scratch database migrated with the migrations up to `version` only; its URI."""
+    scratch = db.ensure_database(conninfo, name)
+    older = tmp_path / f"sql-{version}"
+    older.mkdir()
+    for migration in db.available_migrations():
+        if migration.version <= version:
+            (older / f"{migration.version:03d}_{migration.name}.sql").write_text(migration.sql, encoding="utf-8")
+    with psycopg.connect(scratch) as conn:
+        db.migrate(conn, older)
+    return scratch
+
+
+def _drop(conninfo: str, name: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_source_id_integers_become_their_decimal_text(conninfo: str, tmp_path: Path) -> None:
+    name = "customers_migrations_source_id"
+    _drop(conninfo, name)
+    scratch = _migrated_up_to(conninfo, name, 5, tmp_path)
+    try:
+        with psycopg.connect(scratch, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO customers (phone, source_id) VALUES ('79000000001', 42), ('79000000002', NULL),"
+                " ('79000000003', -7), ('79000000004', 9223372036854775807)"
+            )
+            applied = db.migrate(conn)
+            assert 6 in [m.version for m in applied]
+            rows = conn.execute("SELECT phone, source_id, pg_typeof(source_id)::text FROM customers ORDER BY phone")
+            assert rows.fetchall() == [
+                ("79000000001", "42", "text"),
+                ("79000000002", None, "text"),
+                ("79000000003", "-7", "text"),
+                ("79000000004", "9223372036854775807", "text"),
+            ]
+            conn.execute("INSERT INTO customers (phone, source_id) VALUES ('79000000005', %s)", ("x" * 255,))
+            with pytest.raises(psycopg.errors.CheckViolation, match="customers_source_id_length"):
+                conn.execute("INSERT INTO customers (phone, source_id) VALUES ('79000000006', %s)", ("x" * 256,))
+    finally:
+        _drop(conninfo, name)
+
+
+def test_new_column_defaults_leave_existing_rows_as_they_are(conninfo: str, tmp_path: Path) -> None:
+    name = "customers_migrations_defaults"
+    _drop(conninfo, name)
+    scratch = _migrated_up_to(conninfo, name, 6, tmp_path)
+    try:
+        with psycopg.connect(scratch, autocommit=True) as conn:
+            flags = "loyalty_enabled, accept_tender_offer"
+            # written under the earlier column defaults (loyalty on, tender offer off)
+            conn.execute("INSERT INTO customers (phone) VALUES ('79000000001')")
+            before = conn.execute(f"SELECT {flags}, updated_at, xmin::text FROM customers").fetchall()
+            assert [row[:2] for row in before] == [(True, False)]
+            applied = db.migrate(conn)
+            assert 7 in [m.version for m in applied]
+            # not rewritten: same values, same row version
+            assert conn.execute(f"SELECT {flags}, updated_at, xmin::text FROM customers").fetchall() == before
+            conn.execute("INSERT INTO customers (phone) VALUES ('79000000002')")
+            row = conn.execute(f"SELECT {flags} FROM customers WHERE phone = '79000000002'").fetchone()
+            assert row == (False, True)
+    finally:
+        _drop(conninfo, name)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 import pytest
 
 from customers.errors import InvalidSettings, ValidationFailed
-from customers.questionnaire import Questionnaire, default_document, parse_document
+from customers.questionnaire import SETTINGS_MAX_BYTES, Questionnaire, default_document, parse_document
 
 DOC = {
     "fields": [
@@ -159,3 +162,52 @@ def test_duplicate_keys_are_refused() -> None:
     spec = {"key": "x", "label": "X", "type": "string"}
     with pytest.raises(InvalidSettings, match="duplicate key 'x'"):
         parse_document({"fields": [spec, spec]})
+
+
+def test_free_settings_keys_are_kept_as_given() -> None:
+    base = default_document().to_json()
+    free = {
+        "my_flag": 1,
+        "ui": {"theme": "dark", "widths": [1.5, 2], "hidden": None, "": "empty key"},
+        "Ключ": "значение",
+        "list": [[], {}, False],
+    }
+    document = parse_document({**base, **free})
+    assert document.free_keys == free
+    assert document.to_json() == {**base, **free}
+    # the questionnaire itself is unchanged by them
+    assert document.fields == default_document().fields
+
+
+@pytest.mark.parametrize(
+    ("free", "problem"),
+    [
+        ({"x": float("nan")}, "x: a number is finite"),
+        ({"x": {"y": [float("inf")]}}, "x.y: a number is finite"),
+        ({"x": 2**64}, "x: an integer is between"),
+        ({"x": "a\x00b"}, "x: the NUL character"),
+        ({"x": {"k\x00": 1}}, "x: a key: the NUL character"),
+        ({"k\x00": 1}, "a top-level key: a key: the NUL character"),
+        ({"x": "\ud800"}, "x: a lone surrogate"),
+    ],
+)
+def test_free_settings_values_that_would_not_come_back_are_refused(free: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidSettings) as refused:
+        parse_document({**default_document().to_json(), **free})
+    assert any(p.startswith(problem) for p in refused.value.details["problems"]), refused.value.details
+
+
+def test_the_settings_document_is_at_most_256_kib_of_json() -> None:
+    base = default_document().to_json()
+    room = SETTINGS_MAX_BYTES - len(orjson.dumps({**base, "blob": ""}))
+    assert parse_document({**base, "blob": "x" * room}).free_keys["blob"] == "x" * room
+    with pytest.raises(InvalidSettings, match=r"over the limit of 256 KiB \(262144 bytes\)"):
+        parse_document({**base, "blob": "x" * (room + 1)})
+    # the limit counts UTF-8 bytes
+    with pytest.raises(InvalidSettings, match="256 KiB"):
+        parse_document({**base, "blob": "я" * (room // 2 + 1)})
+    deep: Any = 1
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(InvalidSettings, match="cannot be stored as JSON"):
+        parse_document({**base, "deep": deep})

@@ -11,8 +11,9 @@ import pytest
 
 from customers import store
 from customers.errors import ValidationFailed
-from customers.models import CustomerCreate, CustomerUpdate
+from customers.models import CustomerCreate, CustomerUpdate, create_defaults
 from customers.questionnaire import Questionnaire
+from tests.helpers import CREATE_DEFAULTS
 
 
 def test_listeners_see_committed_writes_and_cannot_fail_them(conninfo: str, clean_db: None) -> None:
@@ -87,3 +88,23 @@ def test_phone_lookup_of_no_phone_is_a_field_error(given: str, asked: list[str])
         asyncio.run(store.lookup_by_phone(given, "RU", fetch))
     assert [(e.field, e.code) for e in refused.value.errors] == [("phone", "INVALID_FORMAT")]
     assert calls == asked
+
+
+def test_one_set_of_create_defaults_in_the_model_the_store_and_the_table(
+    conninfo: str, conn: psycopg.Connection[Any]
+) -> None:
+    assert create_defaults() == CREATE_DEFAULTS
+    # the store writes them
+    created = asyncio.run(_create_phone_alone(conninfo))
+    assert {name: created[name] for name in CREATE_DEFAULTS} == CREATE_DEFAULTS
+    assert created["email"] is None and created["source_id"] is None
+    # and the table's column defaults agree (a writer naming only the phone gets the same)
+    columns = ", ".join(CREATE_DEFAULTS)
+    row = conn.execute(f"INSERT INTO customers (phone) VALUES ('79120001001') RETURNING {columns}").fetchone()
+    assert row is not None
+    assert dict(zip(CREATE_DEFAULTS, row, strict=True)) == CREATE_DEFAULTS
+
+
+async def _create_phone_alone(conninfo: str) -> dict[str, Any]:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        return await store.create_customer(conn, CustomerCreate(phone="79120001000"), Questionnaire.default(), "RU")

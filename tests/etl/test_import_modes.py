@@ -139,7 +139,9 @@ def test_export_imports_back_to_the_same_data(
 ) -> None:
     sample = Path(__file__).resolve().parents[2] / "data" / "samples" / "customers.csv"
     run(sample)
-    pg.execute("UPDATE customers SET blocked = true, source_id = id * 10 WHERE id % 7 = 0")
+    pg.execute("UPDATE customers SET blocked = true, source_id = (id * 10)::text WHERE id % 7 = 0")
+    # source_id is text: commas, quotes and Cyrillic survive the round trip
+    pg.execute("""UPDATE customers SET source_id = 'Склад №' || id || ' «Центральный», "А"' WHERE id % 7 = 1""")
     before = customers(pg)
     out = tmp_path / f"export.{fmt}"
     result = export_customers(conninfo, out)

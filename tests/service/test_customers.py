@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.helpers import ADMIN_TOKEN
+from tests.helpers import ADMIN_TOKEN, CREATE_DEFAULTS
 
 
 def create(api: httpx.Client, phone: str = "+7 (912) 345-67-89", **fields: object) -> dict:
@@ -28,7 +28,7 @@ def test_crud_round_trip(api: httpx.Client) -> None:
     assert created["phone"] == "79123456789"
     assert created["email"] == "ivan.petrov@example.ru"
     assert created["profile"] == {"first_name": "Иван", "birth_date": "1990-12-31", "interests": ["sport", "books"]}
-    assert created["loyalty_enabled"] is True and created["blocked"] is False
+    assert created["loyalty_enabled"] is False and created["blocked"] is False
     cid = created["id"]
 
     assert api.get(f"/customers/{cid}").json() == created
@@ -65,8 +65,31 @@ def test_crud_round_trip(api: httpx.Client) -> None:
 
 def test_create_with_phone_alone_uses_defaults(api: httpx.Client) -> None:
     created = create(api, "89001234567")
-    assert created["profile"] == {} and created["email"] is None
+    assert created["profile"] == {} and created["email"] is None and created["source_id"] is None
     assert created["created"] == __import__("datetime").date.today().isoformat()
+    # the create defaults of the original service, the same over JSON-RPC and in bulk files
+    assert {k: created[k] for k in CREATE_DEFAULTS} == CREATE_DEFAULTS
+    # the documented schema gives the flags' defaults
+    schema = api.get("/openapi.json").json()["components"]["schemas"]["CustomerCreate"]["properties"]
+    flags = ("email_confirmed", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification")
+    assert {k: schema[k]["default"] for k in flags} == {k: CREATE_DEFAULTS[k] for k in flags}
+
+
+@pytest.mark.parametrize("source_id", ["LEG-007-0000028", "app-ios-43", "Склад №261 «Центральный»", "x" * 255])
+def test_source_id_is_text(api: httpx.Client, source_id: str) -> None:
+    created = create(api, source_id=source_id)
+    assert created["source_id"] == source_id
+    assert api.get(f"/customers/{created['id']}").json()["source_id"] == source_id
+    changed = api.patch(f"/customers/{created['id']}", json={"source_id": "app-android-7"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["source_id"] == "app-android-7"
+    assert api.get(f"/customers/by-phone/{created['phone']}").json()["source_id"] == "app-android-7"
+    too_long = api.patch(f"/customers/{created['id']}", json={"source_id": "я" * 256})
+    assert too_long.status_code == 422
+    assert too_long.json()["errors"][0]["field"] == "source_id"
+    assert too_long.json()["errors"][0]["code"] == "LENGTH_CONSTRAINT"
+    schema = api.get("/openapi.json").json()["components"]["schemas"]["Customer"]["properties"]["source_id"]
+    assert {"type": "string"} in schema["anyOf"]
 
 
 @pytest.mark.parametrize(
@@ -136,7 +159,8 @@ def test_concurrent_creates_of_one_phone(api: httpx.Client, live) -> None:  # ty
         ({}, "phone", "MISSING"),
         ({"phone": "79123456789", "email": "no-at-sign"}, "email", "INVALID_FORMAT"),
         ({"phone": "79123456789", "loyalty_enabled": "yes"}, "loyalty_enabled", "TYPE_MISMATCH"),
-        ({"phone": "79123456789", "source_id": "12"}, "source_id", "TYPE_MISMATCH"),
+        ({"phone": "79123456789", "source_id": 12}, "source_id", "TYPE_MISMATCH"),
+        ({"phone": "79123456789", "source_id": "x" * 256}, "source_id", "LENGTH_CONSTRAINT"),
         ({"phone": "79123456789", "created": "31.02.2020"}, "created", "INVALID_FORMAT"),
         ({"phone": "79123456789", "nickname": "x"}, "nickname", "UNKNOWN_FIELD"),
         ({"phone": "79123456789", "profile": {"nickname": "x"}}, "profile.nickname", "UNKNOWN_FIELD"),
@@ -177,7 +201,7 @@ def test_malformed_json_is_422(api: httpx.Client, content: bytes) -> None:
 
 def test_update_validates_the_merged_profile(api: httpx.Client) -> None:
     cid = create(api, profile={"children_count": 2})["id"]
-    bad = api.patch(f"/customers/{cid}", json={"profile": {"children_count": 99}, "accept_tender_offer": True})
+    bad = api.patch(f"/customers/{cid}", json={"profile": {"children_count": 99}, "accept_tender_offer": False})
     assert bad.status_code == 422
     assert bad.json()["errors"][0] == {
         "field": "profile.children_count",
@@ -186,7 +210,7 @@ def test_update_validates_the_merged_profile(api: httpx.Client) -> None:
     }
     # the failed request changed nothing
     current = api.get(f"/customers/{cid}").json()
-    assert current["profile"] == {"children_count": 2} and current["accept_tender_offer"] is False
+    assert current["profile"] == {"children_count": 2} and current["accept_tender_offer"] is True
     assert api.patch(f"/customers/{cid}", json={"phone": "79000000000"}).json()["errors"][0]["code"] == "UNKNOWN_FIELD"
 
 

@@ -24,7 +24,7 @@ def test_lookups_render_like_writes(api: httpx.Client, conninfo: str, stamp: str
         json={
             "phone": "+7 916 123-45-67",
             "email": "Ivan@Example.RU",
-            "source_id": 7,
+            "source_id": 'Склад №7 «Центральный» "A"',
             "subscriptions": {"sms": True},
             "profile": {
                 "first_name": "Иван",

@@ -20,7 +20,7 @@ from tests.helpers import ADMIN_TOKEN
 
 
 def default_doc() -> dict:
-    return default_document().model_dump(exclude_none=True)
+    return default_document().to_json()
 
 
 def with_required_nickname() -> dict:
@@ -32,7 +32,7 @@ def with_required_nickname() -> dict:
 
 
 def canonical(doc: dict) -> dict:
-    return parse_document(doc).model_dump(exclude_none=True)
+    return parse_document(doc).to_json()
 
 
 def test_default_settings_before_any_change(api: httpx.Client) -> None:
@@ -221,3 +221,30 @@ def test_concurrent_partial_settings_changes_all_survive(api: httpx.Client, live
     assert sorted(r.json()["version"] for r in responses) == [1, 2, 3, 4, 5, 6]
     keys = {f["key"] for f in api.get("/settings").json()["document"]["fields"]}
     assert {f"extra_{n}" for n in range(6)} <= keys
+
+
+def test_free_settings_keys_over_rest(api: httpx.Client, reader_api: httpx.Client) -> None:
+    """Keys the questionnaire does not define are the caller's own: kept by PUT and PATCH as
+    given, merged key by key by PATCH, versioned, shown by GET; the document is at most 256 KiB."""
+    free = {"my_flag": 1, "ui": {"columns": ["phone"], "filter": None}, "Заметка": "текст"}
+    put = api.put("/settings", json={**with_required_nickname(), **free})
+    assert put.status_code == 200, put.text
+    assert {k: put.json()["document"][k] for k in free} == free
+    assert reader_api.get("/settings").json()["document"] == put.json()["document"]
+
+    patched = api.patch("/settings", json={"my_flag": {"on": True}, "fields": [_spec("pet_name", "Кличка")]})
+    assert patched.status_code == 200, patched.text
+    document = patched.json()["document"]
+    assert document["my_flag"] == {"on": True}  # replaced
+    assert document["ui"] == free["ui"] and document["Заметка"] == "текст"  # kept
+    assert api.patch("/settings", json={"ui": None}).json()["document"]["ui"] is None  # any JSON value
+    assert api.get("/settings", params={"version": 1}).json()["document"]["my_flag"] == 1
+
+    # a PUT replaces the whole document: keys it does not give are gone
+    replaced = api.put("/settings", json={**default_doc(), "only": "this"}).json()["document"]
+    assert replaced == {**default_doc(), "only": "this"}
+
+    too_big = api.patch("/settings", json={"blob": "x" * 300_000})
+    assert too_big.status_code == 422 and too_big.json()["code"] == "INVALID_SETTINGS"
+    assert "256 KiB" in too_big.json()["message"]
+    assert api.get("/settings").json()["document"] == replaced

@@ -69,6 +69,7 @@ def test_body_values_are_refused_or_stored_literally(
         "/customers",
         json={
             "phone": "79161119999",
+            "source_id": payload,
             "profile": {"first_name": payload[:100], "about": payload},
             "meta": {"legacy_id": payload[:64]},
             "subscriptions": {payload: True},
@@ -78,6 +79,7 @@ def test_body_values_are_refused_or_stored_literally(
         # PostgreSQL text cannot hold NUL: refused, naming each field that holds one (was a 500)
         assert created.status_code == 422, created.text
         assert {e["field"] for e in created.json()["errors"]} == {
+            "source_id",
             "profile.first_name",
             "profile.about",
             "meta.legacy_id",
@@ -86,6 +88,7 @@ def test_body_values_are_refused_or_stored_literally(
     else:
         assert created.status_code == 201, created.text
         stored = api.get(f"/customers/{created.json()['id']}").json()
+        assert stored["source_id"] == payload
         assert stored["profile"]["about"] == payload
         assert stored["meta"]["legacy_id"] == payload[:64]
         assert stored["subscriptions"] == {payload: True}
@@ -98,7 +101,7 @@ def test_body_values_are_refused_or_stored_literally(
         (f"/customers/{target}/email", "PUT", {"email": payload}, "email"),
         (f"/customers/{target}", "PATCH", {"profile": {"gender": payload}}, "profile.gender"),
         (f"/customers/{target}", "PATCH", {"profile": {payload or "k": "v"}}, None),
-        (f"/customers/{target}", "PATCH", {"source_id": payload}, "source_id"),
+        (f"/customers/{target}", "PATCH", {"source_id": payload * 256}, "source_id"),
     ):
         response = api.request(method, path, json=body)
         assert response.status_code == 422, (path, body, response.text)

@@ -31,9 +31,10 @@ async def cards_list(call: Call, customer_id: StrictInt) -> Any:
 
 
 @card_methods.method("Customers.cards.deactivate", "admin")
-async def cards_deactivate(call: Call, customer_id: StrictInt, card_id: StrictStr) -> Any:
-    """Disable one of the customer's cards."""
-    return await cards.deactivate_card(call.conn, customer_id, card_id)
+async def cards_deactivate(call: Call, customer_id: StrictInt, card_id: StrictStr) -> bool:
+    """Disable one of the customer's cards (it stays listed, enabled false): true."""
+    await cards.deactivate_card(call.conn, customer_id, card_id)
+    return True
 
 
 @card_methods.method("Customers.cards.create_temp_card", "admin")

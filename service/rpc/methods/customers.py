@@ -1,4 +1,9 @@
-"""`Customers.*`: single-customer writes and lookups, and `find`."""
+"""`Customers.*`: single-customer writes and lookups, and `find`.
+
+Results are those of the original service, whose published client converts them with strict
+types: a write that changes a flag or a contact answers `true` (or null), not the customer; `find`
+answers the page as an array. REST answers the same operations with the customer record.
+"""
 
 from __future__ import annotations
 
@@ -52,39 +57,42 @@ async def customers_update(call: Call, id: StrictInt, customer: JsonObject) -> A
 
 
 @customer_methods.method("Customers.delete", "admin")
-async def customers_delete(call: Call, id: StrictInt) -> Any:
-    """Delete a customer; returns the deleted record."""
-    return await store.delete_customer(call.conn, id)
+async def customers_delete(call: Call, id: StrictInt) -> None:
+    """Delete a customer with its cards, login code and memberships: null."""
+    await store.delete_customer(call.conn, id)
 
 
 @customer_methods.method("Customers.block", "admin")
-async def customers_block(call: Call, id: StrictInt) -> Any:
-    """Block a customer."""
-    return await store.set_blocked(call.conn, id, True)
+async def customers_block(call: Call, id: StrictInt) -> None:
+    """Block a customer: null."""
+    await store.set_blocked(call.conn, id, True)
 
 
 @customer_methods.method("Customers.unblock", "admin")
-async def customers_unblock(call: Call, id: StrictInt) -> Any:
-    """Unblock a customer."""
-    return await store.set_blocked(call.conn, id, False)
+async def customers_unblock(call: Call, id: StrictInt) -> None:
+    """Unblock a customer: null."""
+    await store.set_blocked(call.conn, id, False)
 
 
 @customer_methods.method("Customers.change_phone", "admin")
-async def customers_change_phone(call: Call, id: StrictInt, phone: StrictStr) -> Any:
-    """Give a customer another phone (unique across customers)."""
-    return await store.change_phone(call.conn, id, phone, call.region)
+async def customers_change_phone(call: Call, id: StrictInt, phone: StrictStr) -> bool:
+    """Give a customer another phone (unique across customers): true."""
+    await store.change_phone(call.conn, id, phone, call.region)
+    return True
 
 
 @customer_methods.method("Customers.change_email", "admin")
-async def customers_change_email(call: Call, id: StrictInt, email: StrictStr) -> Any:
-    """Give a customer another email; it starts unconfirmed."""
-    return await store.change_email(call.conn, id, email)
+async def customers_change_email(call: Call, id: StrictInt, email: StrictStr) -> bool:
+    """Give a customer another email, which starts unconfirmed: true."""
+    await store.change_email(call.conn, id, email)
+    return True
 
 
 @customer_methods.method("Customers.activate_email", "admin")
-async def customers_activate_email(call: Call, id: StrictInt) -> Any:
-    """Mark the customer's email as confirmed."""
-    return await store.activate_email(call.conn, id)
+async def customers_activate_email(call: Call, id: StrictInt) -> bool:
+    """Mark the customer's email as confirmed: true."""
+    await store.activate_email(call.conn, id)
+    return True
 
 
 @customer_methods.method("Customers.find", "reader")
@@ -97,7 +105,7 @@ async def customers_find(
     sort_key: StrictStr | None = None,
     sort_order: StrictStr | None = None,
 ) -> Any:
-    """Find customers by free text and filters: {total, items, engine, fallback}."""
+    """Find customers by free text and filters: the page, an array of customer records in order."""
     order = sort_order.lower() if sort_order is not None else None  # "ASC"/"DESC" as well
     given = {
         "query": query,
@@ -111,4 +119,5 @@ async def customers_find(
     result = await search.find(
         call.conn, await call.questionnaire(), request, settings=call.settings, runtime=call.search_runtime
     )
-    return result.to_dict()
+    # the original's answer: the page alone (REST `POST /customers/find` adds the total)
+    return result.items

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
 from customers import groups
 from customers.models import JsonObject
-from service.params import StrictId, StrictLimit, StrictOffset
+from service.params import MAX_ID_PAGE_LIMIT, StrictId, StrictIdLimit, StrictLimit, StrictOffset
 from service.rpc.registry import Call, MethodTable
 
 group_methods = MethodTable()
@@ -40,9 +40,10 @@ async def groups_update(call: Call, id: StrictId, meta: JsonObject) -> Any:
 
 
 @group_methods.method("Groups.delete", "admin")
-async def groups_delete(call: Call, id: StrictId) -> Any:
-    """Delete a group and its memberships; returns the deleted group."""
-    return await groups.delete_group(call.conn, id)
+async def groups_delete(call: Call, id: StrictId) -> bool:
+    """Delete a group and its memberships (the customers stay): true."""
+    await groups.delete_group(call.conn, id)
+    return True
 
 
 @group_methods.method("Groups.list", "reader")
@@ -64,9 +65,11 @@ async def groups_customers_remove(call: Call, id: StrictId, items: list[StrictId
 
 
 @group_methods.method("Groups.customers.list", "reader")
-async def groups_customers_list(call: Call, id: StrictId, offset: StrictOffset = 0, limit: StrictLimit = 100) -> Any:
-    """A page of a group's customers, by id."""
-    return await groups.list_members(call.conn, id, offset, limit)
+async def groups_customers_list(
+    call: Call, id: StrictId, offset: StrictOffset = 0, limit: StrictIdLimit = MAX_ID_PAGE_LIMIT
+) -> Any:
+    """A page of the ids of a group's customers, in order (up to 10 000 ids a page)."""
+    return await groups.member_ids(call.conn, id, offset, limit)
 
 
 @group_methods.method("Groups.customers.add_customer_groups", "admin")
@@ -83,5 +86,5 @@ async def groups_remove_customer_groups(call: Call, items: list[MembershipItem])
 
 @group_methods.method("Groups.customer.get_groups", "reader")
 async def groups_customer_get_groups(call: Call, customer_id: StrictInt) -> Any:
-    """The groups a customer is in, or null when there is no such customer."""
-    return await groups.customer_groups(call.conn, customer_id)
+    """The ids of the groups a customer is in, in order; null when there is no such customer."""
+    return await groups.customer_group_ids(call.conn, customer_id)

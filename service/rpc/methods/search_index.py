@@ -26,10 +26,10 @@ async def search_idx_init(call: Call, load_docs: StrictBool = False) -> Any:
 
 
 @search_index_methods.method("Customers.search.idx.flush", "admin")
-async def search_idx_flush(call: Call) -> Any:
-    """Drop the index with all its documents: how many indexes were dropped."""
+async def search_idx_flush(call: Call) -> None:
+    """Drop the index with all its documents: null."""
     search.require_enabled(call.settings)
-    return await asyncio.to_thread(search.flush_index, call.settings)
+    await asyncio.to_thread(search.flush_index, call.settings)
 
 
 @search_index_methods.method("Customers.search.idx.migrate", "admin")

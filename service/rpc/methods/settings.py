@@ -1,4 +1,4 @@
-"""`Customers.settings.*`: the questionnaire settings."""
+"""`Customers.settings.*`: the settings, a free-form object holding the questionnaire."""
 
 from __future__ import annotations
 
@@ -6,21 +6,30 @@ from typing import Any
 
 from customers import settings_store
 from customers.models import JsonObject
-from service.rpc.registry import Call, MethodTable
+from customers.questionnaire import QuestionnaireDocument
+from service.rpc.registry import Call, MethodTable, without_nulls
 
 settings_methods = MethodTable()
 
 
 @settings_methods.method("Customers.settings.get", "reader")
 async def settings_get(call: Call) -> Any:
-    """The questionnaire settings in force, with their version."""
+    """The settings in force, with their version: the questionnaire and the free keys."""
     return await settings_store.get_settings(call.conn)
 
 
-@settings_methods.method("Customers.settings.set", "admin")
+@settings_methods.method("Customers.settings.set", "admin", raw=("value",))
 async def settings_set(call: Call, value: JsonObject) -> Any:
-    """Merge a partial settings document into the one in force; returns the new settings."""
-    return await settings_store.update_settings(call.conn, value)
+    """Merge a partial settings object into the one in force; returns the new settings."""
+    # the questionnaire's own members (and a `_type` tag) are read as every parameter is: a null
+    # is "not given"; the other keys are the caller's own, kept as given, nulls included
+    own = QuestionnaireDocument.model_fields
+    partial = {
+        key: without_nulls(item) if key in own else item
+        for key, item in value.items()
+        if key != "_type" and (key not in own or item is not None)
+    }
+    return await settings_store.update_settings(call.conn, partial)
 
 
 @settings_methods.method("Customers.settings.reset", "admin")

@@ -45,7 +45,7 @@ def _customer(rng: random.Random, i: int) -> dict[str, Any]:
         "loyalty_enabled": rng.random() < 0.7,
     }
     if rng.random() < 0.6:
-        data["source_id"] = rng.choice([7, 8, 9])
+        data["source_id"] = rng.choice(["LEG-7", "LEG-8", "Склад №9"])
     return data
 
 

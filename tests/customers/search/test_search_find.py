@@ -248,3 +248,38 @@ def test_postgresql_answers_the_same_with_search_off(
         assert on["engine"] == "redisearch"
         assert off["items"] == on["items"] and off["total"] == on["total"]
         assert off["total"] > 0
+
+
+def test_source_id_is_an_exact_text_value_on_both_engines(search_api: httpx.Client, api: httpx.Client) -> None:
+    """`api` is the service with search off, on the same database."""
+    assert search_api.post("/search/index/init").json()["created"] is True
+    made = {
+        source_id: _create(search_api, f"+7 912 000-10-{i:02d}", source_id=source_id)["id"]
+        for i, source_id in enumerate(["Склад №261 «Центральный»", "app-ios-43", "LEG-007-0000028", "app-ios-430"])
+    }
+    _create(search_api, "+7 912 000-10-99")  # none
+    bodies: list[tuple[dict, list[int]]] = [
+        (
+            {"filters": [{"kind": "source_id", "condition": "eq", "value": "склад №261 «центральный»"}]},
+            [made["Склад №261 «Центральный»"]],
+        ),
+        ({"filters": [{"kind": "source_id", "condition": "eq", "value": "APP-IOS-43"}]}, [made["app-ios-43"]]),
+        (
+            {"filters": [{"kind": "source_id", "condition": "in", "value": ["LEG-007-0000028", "app-ios-430"]}]},
+            [made["LEG-007-0000028"], made["app-ios-430"]],
+        ),
+        (
+            {"filters": [{"kind": "source_id", "condition": "exists"}], "sort_key": "source_id"},
+            [made["app-ios-43"], made["app-ios-430"], made["LEG-007-0000028"], made["Склад №261 «Центральный»"]],
+        ),
+    ]
+    for body, expected in bodies:
+        on = _find(search_api, **body)
+        off = _find(api, **body)
+        assert on["engine"] == "redisearch" and off["engine"] == "postgresql"
+        assert _ids(on) == _ids(off) == expected, body
+    # a number is no source_id
+    numeric = search_api.post(
+        "/customers/find", json={"filters": [{"kind": "source_id", "condition": "eq", "value": 43}]}
+    )
+    assert numeric.status_code == 422 and numeric.json()["errors"][0]["code"] == "TYPE_MISMATCH"

@@ -7,6 +7,7 @@ import socket
 import threading
 
 import httpx
+import pytest
 
 from customers import search
 from customers.config import Settings
@@ -138,3 +139,38 @@ def test_search_off_never_touches_redis(settings: Settings, clean_db: None) -> N
         watcher.join(2)
         listener.close()
     assert accepted == []
+
+
+def test_an_index_built_while_source_id_was_a_number_keeps_working_until_migrate(
+    search_api: httpx.Client, search_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the upgrade that made source_id text, the index built before it (source_id a
+    NUMERIC attribute) still takes every write; find uses it for everything but source_id,
+    which PostgreSQL answers until `migrate` builds an index holding the text."""
+    from customers.search import schema
+
+    built_before = schema._core
+
+    def core_of_old_indexes() -> list[schema.IndexField]:
+        old = schema.IndexField("source_id", "source_id", "numeric", "id", True, "core")
+        return [old if f.key == "source_id" else f for f in built_before()]
+
+    monkeypatch.setattr(schema, "_core", core_of_old_indexes)
+    search.init_index(search_settings)
+    monkeypatch.undo()
+    made = [
+        search_api.post(
+            "/customers", json={"phone": f"+7 900 100-00-0{i}", "source_id": s, "profile": {"city": "Тула"}}
+        )
+        for i, s in enumerate(["42", "app-ios-43"])
+    ]
+    assert [r.status_code for r in made] == [201, 201], [r.text for r in made]
+    ids = [r.json()["id"] for r in made]
+    assert _ids(search_api, filters=[{"kind": "city", "condition": "eq", "value": "тула"}]) == ids
+    by_source = {"filters": [{"kind": "source_id", "condition": "eq", "value": "app-ios-43"}]}
+    old = _find(search_api, **by_source)
+    assert old["engine"] == "postgresql" and "source_id" in old["fallback"]
+    assert [c["id"] for c in old["items"]] == [ids[1]]
+    assert search_api.get("/health").json()["search"]["write_failures"] == 0
+    assert search_api.post("/search/index/migrate").status_code == 200
+    assert _ids(search_api, **by_source) == [ids[1]]

@@ -11,6 +11,7 @@ import pytest
 
 from customers import store
 from tests.factories import add_customer
+from tests.helpers import CREATE_DEFAULTS
 from tests.service.rpc.rpc_client import Rpc
 
 
@@ -20,7 +21,7 @@ def test_every_customer_method(rpc: Rpc, api: httpx.Client) -> None:
         customer={
             "phone": "8 (912) 345-67-89",
             "email": "Ivan@Example.RU",
-            "source_id": 17,
+            "source_id": "app-ios-43",
             "profile": {"first_name": "Иван", "birth_date": "31.12.1990"},
             "meta": {"legacy_id": "L-1"},
             "subscriptions": {"sms": True},
@@ -55,20 +56,25 @@ def test_every_customer_method(rpc: Rpc, api: httpx.Client) -> None:
     assert rpc("Customers.get_by_phone", phone="+7 912 345 67 89") == created
     assert rpc("Customers.get_by_email", email="IVAN@example.ru") == created
 
-    updated = rpc("Customers.update", id=cid, customer={"profile": {"city": "Омск"}, "accept_tender_offer": True})
+    updated = rpc("Customers.update", id=cid, customer={"profile": {"city": "Омск"}, "accept_tender_offer": False})
     assert updated["profile"] == {"first_name": "Иван", "birth_date": "1990-12-31", "city": "Омск"}
-    assert updated["accept_tender_offer"] is True
+    assert updated["accept_tender_offer"] is False
 
-    assert rpc("Customers.block", id=cid)["blocked"] is True
-    assert rpc("Customers.unblock", id=cid)["blocked"] is False
-    assert rpc("Customers.change_phone", id=cid, phone="8-903-111-22-33")["phone"] == "79031112233"
+    # the original's results: null for block/unblock/delete, true for the contact changes
+    assert rpc("Customers.block", id=cid) is None
+    assert rpc("Customers.get", id=cid)["blocked"] is True
+    assert rpc("Customers.unblock", id=cid) is None
+    assert rpc("Customers.get", id=cid)["blocked"] is False
+    assert rpc("Customers.change_phone", id=cid, phone="8-903-111-22-33") is True
+    assert rpc("Customers.get", id=cid)["phone"] == "79031112233"
     assert rpc("Customers.get_by_phone", phone="79123456789") is None
-    assert rpc("Customers.activate_email", id=cid)["email_confirmed"] is True
-    changed = rpc("Customers.change_email", id=cid, email="new@example.com")
+    assert rpc("Customers.activate_email", id=cid) is True
+    assert rpc("Customers.get", id=cid)["email_confirmed"] is True
+    assert rpc("Customers.change_email", id=cid, email="new@example.com") is True
+    changed = rpc("Customers.get", id=cid)
     assert changed["email"] == "new@example.com" and changed["email_confirmed"] is False
 
-    deleted = rpc("Customers.delete", id=cid)
-    assert deleted["id"] == cid and deleted["phone"] == "79031112233"
+    assert rpc("Customers.delete", id=cid) is None
     assert rpc("Customers.get", id=cid) is None
     assert api.get(f"/customers/{cid}").status_code == 404
 
@@ -135,6 +141,37 @@ def test_create_validation_names_the_field(rpc: Rpc, customer: dict, field: str,
     assert rpc("Customers.get_by_phone", phone="79123456789") is None
 
 
+def test_source_id_is_text(rpc: Rpc) -> None:
+    created = rpc("Customers.create", customer={"phone": "79123456789", "source_id": "Склад №261 «Центральный»"})
+    assert created["source_id"] == "Склад №261 «Центральный»"
+    assert rpc("Customers.get", id=created["id"])["source_id"] == "Склад №261 «Центральный»"
+    updated = rpc("Customers.update", id=created["id"], customer={"source_id": "LEG-007-0000028"})
+    assert updated["source_id"] == "LEG-007-0000028"
+    for value, code in ((43, "TYPE_MISMATCH"), ("x" * 256, "LENGTH_CONSTRAINT")):
+        error = rpc.error("Customers.update", id=created["id"], customer={"source_id": value})
+        assert error["code"] == -32702
+        assert [(e["field"], e["code"]) for e in error["data"]["errors"]] == [("source_id", code)]
+    assert rpc("Customers.get", id=created["id"])["source_id"] == "LEG-007-0000028"
+
+
+def test_create_defaults_are_those_of_rest(rpc: Rpc, api: httpx.Client) -> None:
+    by_rpc = rpc("Customers.create", customer={"phone": "79123456789"})
+    by_rest = api.post("/customers", json={"phone": "79123456788"}).json()
+    assert {k: by_rpc[k] for k in CREATE_DEFAULTS} == {k: by_rest[k] for k in CREATE_DEFAULTS} == CREATE_DEFAULTS
+    # what the published client sends for a plain create: its own defaults, the same values
+    typed = rpc(
+        "Customers.create",
+        customer={
+            "phone": "79123456787",
+            "email_confirmed": False,
+            "loyalty_enabled": False,
+            "accept_tender_offer": True,
+            "prioritize_sms_verification": False,
+        },
+    )
+    assert {k: typed[k] for k in CREATE_DEFAULTS} == CREATE_DEFAULTS
+
+
 def test_lookup_with_a_malformed_phone_is_a_validation_error(rpc: Rpc) -> None:
     error = rpc.error("Customers.get_by_phone", phone="not a phone")
     assert error["code"] == -32702 and error["data"]["errors"][0]["field"] == "phone"
@@ -143,13 +180,13 @@ def test_lookup_with_a_malformed_phone_is_a_validation_error(rpc: Rpc) -> None:
 def test_update_refuses_phone_and_validates_merged_profile(rpc: Rpc, conninfo: str) -> None:
     cid = add_customer(conninfo, profile={"children_count": 2})["id"]
     bad = rpc.error(
-        "Customers.update", id=cid, customer={"profile": {"children_count": 99}, "accept_tender_offer": True}
+        "Customers.update", id=cid, customer={"profile": {"children_count": 99}, "accept_tender_offer": False}
     )
     assert bad["data"]["errors"][0]["field"] == "profile.children_count"
     unknown = rpc.error("Customers.update", id=cid, customer={"phone": "79000000000"})
     assert unknown["data"]["errors"][0]["code"] == "UNKNOWN_FIELD"
     current = rpc("Customers.get", id=cid)
-    assert current["profile"] == {"children_count": 2} and current["accept_tender_offer"] is False
+    assert current["profile"] == {"children_count": 2} and current["accept_tender_offer"] is True
 
 
 def test_rpc_writes_reach_the_change_listeners(rpc: Rpc) -> None:
@@ -288,3 +325,36 @@ def test_settings_set_with_an_object_as_key_is_refused(rpc: Rpc) -> None:
     )
     assert invalid["code"] == -32702 and invalid["data"]["code"] == "INVALID_SETTINGS"
     assert rpc("Customers.settings.get")["version"] == 0
+
+
+def test_settings_keep_free_keys(rpc: Rpc, api: httpx.Client) -> None:
+    """`Customers.settings.set(value)` is a partial update of a free-form settings object: keys
+    the questionnaire does not define are kept as given (nulls included), merged by later sets,
+    versioned, and shown by REST too."""
+    first = rpc("Customers.settings.set", value={"my_flag": 1})
+    assert first["version"] == 1 and first["document"]["my_flag"] == 1
+    assert rpc("Customers.settings.get")["document"]["my_flag"] == 1
+    spec = {"key": "pet_name", "label": "Кличка", "type": "string", "max_length": None}
+    ui = {"columns": ["phone", "city"], "dense": True, "filter": None, "_type": "mine"}
+    second = rpc("Customers.settings.set", value={"fields": [spec], "ui": ui})
+    assert second["document"]["my_flag"] == 1 and second["document"]["ui"] == ui
+    assert second["document"]["fields"][-1]["key"] == "pet_name"
+    assert "max_length" not in second["document"]["fields"][-1]  # a null there is "not given", as before
+    third = rpc("Customers.settings.set", value={"my_flag": [1, "two", {"three": 3.5}], "fields": None})
+    assert third["document"]["my_flag"] == [1, "two", {"three": 3.5}]
+    assert third["document"]["ui"] == ui and third["document"]["fields"] == second["document"]["fields"]
+    assert api.get("/settings").json()["document"] == third["document"]
+    assert api.get("/settings", params={"version": 1}).json()["document"]["my_flag"] == 1
+
+    # the questionnaire's members stay validated: nothing of a refused set is stored
+    refused = rpc.error(
+        "Customers.settings.set",
+        value={"my_flag": 0, "fields": [{"key": "age", "label": "Возраст", "type": "integer", "search": "tag"}]},
+    )
+    assert refused["code"] == -32702 and refused["data"]["code"] == "INVALID_SETTINGS"
+    # the whole document is limited in size, and the error names the limit
+    too_big = rpc.error("Customers.settings.set", value={"blob": "x" * 300_000})
+    assert too_big["code"] == -32702 and too_big["data"]["code"] == "INVALID_SETTINGS"
+    assert "256 KiB" in too_big["message"]
+    current = rpc("Customers.settings.get")
+    assert current["version"] == 3 and current["document"]["my_flag"] == [1, "two", {"three": 3.5}]

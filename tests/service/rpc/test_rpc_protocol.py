@@ -173,7 +173,9 @@ def test_type_tags_and_nulls_are_not_given(rpc: Rpc) -> None:
     }
     created = rpc("Customers.create", customer=customer)
     assert created["profile"] == {"first_name": "Анна"}
-    assert created["loyalty_enabled"] is True and created["meta"] == {} and created["email"] is None
+    # a null takes the create default
+    assert created["loyalty_enabled"] is False and created["accept_tender_offer"] is True
+    assert created["meta"] == {} and created["email"] is None
     assert len(created["created"]) == 10  # YYYY-MM-DD
 
     update = {
@@ -182,14 +184,14 @@ def test_type_tags_and_nulls_are_not_given(rpc: Rpc) -> None:
         "profile": {"_type": "Profile", "city": "Казань", "first_name": None},
         "meta": None,
         "subscriptions": None,
-        "loyalty_enabled": False,
+        "loyalty_enabled": True,
         "accept_tender_offer": None,
         "prioritize_sms_verification": None,
         "created": None,
     }
     updated = rpc("Customers.update", id=created["id"], customer=update)
     assert updated["profile"] == {"first_name": "Анна", "city": "Казань"}  # a null is not a removal
-    assert updated["loyalty_enabled"] is False and updated["accept_tender_offer"] is False
+    assert updated["loyalty_enabled"] is True and updated["accept_tender_offer"] is True
 
 
 def test_error_object_shape_for_service_errors(rpc: Rpc, conninfo: str) -> None:
@@ -276,7 +278,7 @@ def test_correlation_id_is_echoed_and_logged(rpc: Rpc, caplog: pytest.LogCapture
 
 
 def test_timeout_header_bounds_the_call(rpc: Rpc, conninfo: str) -> None:
-    created = add_customer(conninfo)
+    created = add_customer(conninfo, loyalty_enabled=True)
     locked = threading.Event()
     release = threading.Event()
 
@@ -304,7 +306,8 @@ def test_timeout_header_bounds_the_call(rpc: Rpc, conninfo: str) -> None:
         holder.join(10)
     # the cancelled update left nothing behind, and the service keeps working
     assert rpc("Customers.get", id=created["id"])["loyalty_enabled"] is True
-    assert rpc.answer("Customers.block", {"id": created["id"]}, Timeout="5")["result"]["blocked"] is True
+    assert rpc.answer("Customers.block", {"id": created["id"]}, Timeout="5") == {"id": 0, "result": None}
+    assert rpc("Customers.get", id=created["id"])["blocked"] is True
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf"])
