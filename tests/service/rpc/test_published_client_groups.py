@@ -126,6 +126,15 @@ def test_members_of_a_group_are_listed_as_ids(published: Published) -> None:
     assert run(client.groups_customers_list(group.id, offset=3, limit=10)) == []
 
 
+def test_members_of_a_group_with_the_clients_default_page(published: Published) -> None:
+    client, run = published.client, published.run
+    group = run(client.groups_create("VIP"))
+    ids = customers(published, 2)
+    run(client.groups_customers_add(group.id, ids))
+    # the client sends offset 0 and limit 10000 unless told otherwise
+    assert run(client.groups_customers_list(group.id)) == ids
+
+
 def test_groups_of_a_customer_are_listed_as_ids(published: Published) -> None:
     client, run = published.client, published.run
     first, second, third = (run(client.groups_create(name)) for name in ("A", "B", "C"))
