@@ -9,12 +9,15 @@ built on it call the client's own methods and never catch a conversion error.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import warnings
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import psycopg
 
 # Importing kaiju_tools has two side effects on the whole test process, both undone here:
 # aiohttp warns that kaiju's App subclasses web.Application (a DeprecationWarning, which the
@@ -67,6 +70,7 @@ __all__ = [
     "NotFound",
     "Published",
     "RPCClientError",
+    "db_today",
     "published_client",
 ]
 
@@ -104,3 +108,12 @@ def published_client(url: str, token: str) -> Iterator[Published]:
             loop.run_until_complete(transport.close())
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+def db_today(conninfo: str) -> dt.date:
+    """The database's date, which a customer, card or group created without a date takes."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute("SELECT current_date").fetchone()
+    assert row is not None
+    today: dt.date = row[0]
+    return today

@@ -6,10 +6,8 @@ than the original's is a TypeError on the user's side. It does not convert the m
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 from tests.conftest import LiveServer
@@ -22,6 +20,7 @@ from tests.service.rpc.published_client import (
     ModelValidationError,
     NotFound,
     Published,
+    db_today,
     published_client,
 )
 
@@ -31,14 +30,6 @@ def published(live: LiveServer, clean_db: None) -> Iterator[Published]:
     """The published client as an admin of the live service, on an empty database."""
     with published_client(live.url, ADMIN_TOKEN) as opened:
         yield opened
-
-
-def db_today(conninfo: str) -> dt.date:
-    """The database's date: a new card takes it."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        row = conn.execute("SELECT current_date").fetchone()
-    assert row is not None
-    return row[0]
 
 
 def test_cards_are_created_attached_listed_and_resolve_their_customer(published: Published, conninfo: str) -> None:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-import psycopg
 import pytest
 
 from tests.conftest import LiveServer
@@ -27,6 +26,7 @@ from tests.service.rpc.published_client import (
     NotFound,
     Published,
     RPCClientError,
+    db_today,
     published_client,
 )
 
@@ -42,14 +42,6 @@ def fields_of(customer: Any) -> dict[str, Any]:
     """A customer as the client converted it (its own struct type), as a dict of all its fields."""
     assert type(customer) is Customer.__base_type__, type(customer)
     return msgspec.structs.asdict(customer)
-
-
-def db_today(conninfo: str) -> dt.date:
-    """The database's date: a create without `created` takes it."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        row = conn.execute("SELECT current_date").fetchone()
-    assert row is not None
-    return row[0]
 
 
 def test_create_with_the_typed_struct_answers_the_record(published: Published) -> None:

@@ -7,17 +7,15 @@ parameter, and the group stays; `Groups.delete` itself, called by name, answers 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-import psycopg
 import pytest
 
 from tests.conftest import LiveServer
 from tests.helpers import ADMIN_TOKEN
-from tests.service.rpc.published_client import Group, InvalidParams, NotFound, Published, published_client
+from tests.service.rpc.published_client import Group, InvalidParams, NotFound, Published, db_today, published_client
 
 
 @pytest.fixture
@@ -31,13 +29,6 @@ def fields_of(group: Any) -> dict[str, Any]:
     """A group as the client converted it, as a dict of its fields."""
     assert type(group) is Group, type(group)
     return msgspec.structs.asdict(group)
-
-
-def db_today(conninfo: str) -> dt.date:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        row = conn.execute("SELECT current_date").fetchone()
-    assert row is not None
-    return row[0]
 
 
 def customers(published: Published, count: int) -> list[int]:
