@@ -9,9 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
-from customers.errors import CustomersError, NotFound, ValidationFailed
-from service.admin.deps import StateDep, ViewerDep, WriterDep
+from customers.db import AsyncConn
+from customers.errors import NotFound, ValidationFailed
+from service.admin.deps import StateDep, Viewer, ViewerDep, WriterDep
 from service.admin.routing import AdminRoute, render
+from service.admin.state import AdminState
 from service.admin.uploads import (
     ENCODINGS,
     MODES,
@@ -37,14 +39,17 @@ class RunNotFound(NotFound):
     code = "IMPORT_RUN_NOT_FOUND"
 
 
-def _runner(state: Any) -> ImportRunner:
+class RejectsNotKept(NotFound):
+    code = "REJECTS_NOT_KEPT"
+
+
+def _runner(state: AdminState) -> ImportRunner:
     if state.imports is None:
         raise ImportsUnavailable("this server was started without the bulk import (see docs/admin.md)")
-    runner: ImportRunner = state.imports
-    return runner
+    return state.imports
 
 
-def rejects_path(state: Any, report: dict[str, Any]) -> Path | None:
+def rejects_path(state: AdminState, report: dict[str, Any]) -> Path | None:
     """The rejects file of a run, when it was uploaded here and the file is still kept (never a
     path outside the admin's own task folders: runs of the command line write theirs elsewhere)."""
     recorded = report.get("rejects_file")
@@ -104,23 +109,29 @@ async def upload(request: Request, viewer: WriterDep, state: StateDep, settings:
         conninfo=request.app.state.db_target.conninfo,
         settings=settings,
     )
-    task = state.tasks.get(task_id)
-    return render(request, "_import_task.html", viewer, status=202, task=task, rejects_url=None)
+    return _task_fragment(request, viewer, state, task_id, status=202)
 
 
-@router.get("/imports/tasks/{task_id}")
-async def import_task(request: Request, task_id: str, viewer: ViewerDep, state: StateDep) -> Response:
-    """The progress of an upload's import, then its report (a fragment the page polls)."""
+def _task_fragment(request: Request, viewer: Viewer, state: AdminState, task_id: str, *, status: int = 200) -> Response:
     task = state.tasks.get(task_id)
     if task is None or task["kind"] != "import":
         raise RunNotFound("no such upload (it may have been removed after admin_keep_days)")
     result = task.get("result") or {}
     run_id = result.get("run_id")
     rejects_url = f"/admin/imports/runs/{run_id}/rejects.csv" if run_id and rejects_path(state, result) else None
-    return render(request, "_import_task.html", viewer, task=task, rejects_url=rejects_url)
+    response = render(request, "_import_task.html", viewer, status=status, task=task, rejects_url=rejects_url)
+    if task["status"] not in ("queued", "running"):
+        response.headers["HX-Trigger"] = "import-finished"  # the page reloads its history
+    return response
 
 
-async def _run(state: Any, conn: Any, run_id: int) -> dict[str, Any]:
+@router.get("/imports/tasks/{task_id}")
+async def import_task(request: Request, task_id: str, viewer: ViewerDep, state: StateDep) -> Response:
+    """The progress of an upload's import, then its report (a fragment the page polls)."""
+    return _task_fragment(request, viewer, state, task_id)
+
+
+async def _run(state: AdminState, conn: AsyncConn, run_id: int) -> dict[str, Any]:
     run = await _runner(state).get_run(conn, run_id) if 1 <= run_id <= MAX_ID else None
     if run is None:
         raise RunNotFound(f"import run {run_id} does not exist")
@@ -142,5 +153,5 @@ async def rejects_csv(run_id: int, _: ViewerDep, state: StateDep, conn: ConnDep)
     run = await _run(state, conn, run_id)
     path = rejects_path(state, run.get("report") or {})
     if path is None:
-        raise CustomersError("this run's rejects file is not kept here")
+        raise RejectsNotKept("this run's rejects file is not kept here (see admin_keep_days)")
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"rejects-run-{run_id}.csv")

@@ -53,7 +53,7 @@ def _counts(page: Page) -> dict[str, int]:
 
 
 def test_an_upload_with_bad_rows_reports_what_the_database_holds_and_its_rejects_download(
-    admin_page: Page, live: LiveServer, db: psycopg.Connection[Any], tmp_path: Path
+    admin_page: Page, live: LiveServer, db: psycopg.Connection[Any], tmp_path: Path, screenshots: Path
 ) -> None:
     page = admin_page
     _upload(page, live.url, _write_csv(tmp_path / "legacy customers.csv", ROWS))
@@ -79,6 +79,9 @@ def test_an_upload_with_bad_rows_reports_what_the_database_holds_and_its_rejects
         for code in ("DUPLICATE_PHONE", "INVALID_FORMAT", "NUMBER_CONSTRAINT")
     }
     assert by_code == {"DUPLICATE_PHONE": 1, "INVALID_FORMAT": 2, "NUMBER_CONSTRAINT": 1}
+    # the history below follows: the run is listed as soon as it ends
+    expect(page.locator(f"#history tr[data-run='{run_id}']")).to_contain_text("succeeded")
+    page.screenshot(path=screenshots / "imports.png", full_page=True)
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the rejects (CSV)").click()
@@ -99,6 +102,7 @@ def test_an_upload_with_bad_rows_reports_what_the_database_holds_and_its_rejects
     row.get_by_role("link", name=str(run_id)).click()
     expect(page.locator("td[data-count=rejected]")).to_have_text("3")
     expect(page.get_by_role("link", name="Download the rejects (CSV)")).to_be_visible()
+    page.screenshot(path=screenshots / "import-run.png", full_page=True)
 
 
 def test_a_dry_run_counts_and_writes_nothing(
