@@ -39,6 +39,7 @@ def install(
     )
     for page in (auth, search, customers, imports, jobs, settings, index):
         app.include_router(page.router)
+    app.include_router(auth.fallback)
     return admin
 
 

@@ -6,12 +6,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.admin.deps import PosterDep, StateDep, current_session, same_origin
+from customers.errors import NotFound
+from service.admin.deps import PosterDep, StateDep, ViewerDep, current_session, same_origin
 from service.admin.forms import read_form
 from service.admin.routing import AdminRoute, redirect, render
 from service.admin.session import COOKIE, COOKIE_PATH
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
+# served after every page's routes: any other address under /admin
+fallback = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
+
+
+class PageNotFound(NotFound):
+    code = "NOT_FOUND"
 
 
 def _next_page(raw: str) -> str:
@@ -68,3 +75,9 @@ async def static(name: str, state: StateDep, v: str = "") -> Response:
         return Response("not found", status_code=404, media_type="text/plain")
     cache = "public, max-age=31536000, immutable" if v == asset.digest else "no-cache"
     return Response(asset.content, media_type=asset.media_type, headers={"cache-control": cache, "etag": asset.digest})
+
+
+@fallback.get("/{rest:path}")
+async def not_found(rest: str, _: ViewerDep) -> Response:
+    """An address under /admin that is no page (after the login: nothing is told to strangers)."""
+    raise PageNotFound("there is no such page")

@@ -141,6 +141,11 @@ def test_a_wrong_token_is_refused_and_pages_need_a_login(page: Page, live: LiveS
     )
     assert answer.status_code == 303 and answer.headers["location"].startswith("/admin/login")
     login(page, live.url, READER_TOKEN, path="/admin/customers/1")
+    expect(page.locator("h1")).to_have_text("CUSTOMER_NOT_FOUND")
+    for nowhere in ("/admin/customers/abc", "/admin/no-such-page"):
+        answer = page.goto(live.url + nowhere)
+        assert answer is not None and answer.status == 404
+        expect(page.locator("h1")).to_have_text("NOT_FOUND")
 
 
 def test_open_mode_needs_no_login_but_still_checks_the_csrf_token(
