@@ -1,6 +1,6 @@
 """Fixtures of the admin page's browser tests: one headless Chromium (Debian's, at
-/usr/bin/chromium: Playwright's own browser download is never used) for the whole session, a
-fresh page per test, and the live services of the root fixtures.
+/usr/bin/chromium: Playwright's own browser download is never used) for all of them, a fresh
+page per test, and the live services of the root fixtures.
 
 Screenshots: with CUSTOMERS_ADMIN_SCREENSHOTS=<folder> set, the tests that show a page save it
 there (docs/admin/ holds the committed ones); otherwise they go to a temp folder.
@@ -36,29 +36,61 @@ NARROW = {"width": 390, "height": 844}
 SCREENSHOTS_ENV = "CUSTOMERS_ADMIN_SCREENSHOTS"
 
 
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
+class SharedBrowser:
+    """One Chromium for all the admin page's tests, started by the first that needs it and
+    stopped after the last of them (see `pytest_runtest_teardown`)."""
+
+    def __init__(self) -> None:
+        self.driver: Playwright | None = None
+        self.context: BrowserContext | None = None
+
+    def get(self, profile: Path) -> BrowserContext:
+        if self.context is None:
+            if not Path(CHROMIUM).is_file():
+                pytest.fail(f"Chromium is required at {CHROMIUM} (scripts/test installs Debian's chromium)")
+            self.driver = sync_playwright().start()
+            self.context = self.driver.chromium.launch_persistent_context(
+                str(profile),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport=WIDE,
+                locale="en-GB",
+                accept_downloads=True,
+            )
+            self.context.set_default_timeout(15_000)
+        return self.context
+
+    def stop(self) -> None:
+        if self.context is not None:
+            self.context.close()
+            self.context = None
+        if self.driver is not None:
+            self.driver.stop()
+            self.driver = None
 
 
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+_shared = SharedBrowser()
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the last admin test in a row (and its fixtures' teardown), stop the browser:
+    Playwright's synchronous API keeps an event loop running in the test thread while its driver
+    is open, and the rest of the suite starts event loops of its own there (`asyncio.run` in the
+    factories)."""
+    try:
+        yield
+    finally:
+        if nextitem is None or not Path(nextitem.path).resolve().is_relative_to(HERE):
+            _shared.stop()
+
+
+@pytest.fixture
+def browser(tmp_path_factory: pytest.TempPathFactory) -> BrowserContext:
     """Debian's Chromium, headless, with a fresh profile in the session's temp folder."""
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"Chromium is required at {CHROMIUM} (scripts/test installs Debian's chromium)")
-    context = playwright.chromium.launch_persistent_context(
-        str(tmp_path_factory.mktemp("chromium-profile")),
-        executable_path=CHROMIUM,
-        headless=True,
-        args=CHROMIUM_ARGS,
-        viewport=WIDE,
-        locale="en-GB",
-        accept_downloads=True,
-    )
-    context.set_default_timeout(15_000)
-    yield context
-    context.close()
+    return _shared.get(tmp_path_factory.mktemp("chromium-profile"))
 
 
 class PageProblems:
