@@ -150,7 +150,8 @@ class AdminRoute(APIRoute):
             for name, value in _SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             response.headers.setdefault("cache-control", "no-store")
-            response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+            parts = {"app": (time.perf_counter() - started) * 1000, **getattr(request.state, "admin_timings", {})}
+            response.headers["server-timing"] = ", ".join(f"{name};dur={ms:.2f}" for name, ms in parts.items())
             return response
 
         return answer

@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from customers.config import Settings
+from customers.db import AsyncConn
 from customers.errors import Conflict, NotFound
 from service.admin.charts import per_day_chart, totals_shares
 from service.admin.deps import Viewer, ViewerDep, WriterDep
@@ -43,7 +45,13 @@ def _require(request: Request) -> JobsAdmin:
 
 
 async def _page(
-    request: Request, viewer: Viewer, conn: Any, settings: Any, *, status: int = 200, error: str | None = None
+    request: Request,
+    viewer: Viewer,
+    conn: AsyncConn,
+    settings: Settings,
+    *,
+    status: int = 200,
+    error: str | None = None,
 ) -> Response:
     jobs = _jobs(request)
     listing = history = stats = None

@@ -180,6 +180,7 @@ async def search_page(
     status = 200
     try:
         result = await search.find(conn, q, form.request(), settings=settings, runtime=request.app.state.search)
+        request.state.admin_timings = result.timings  # in Server-Timing beside the page's own time
     except ValidationFailed as exc:
         errors, other_errors = _errors_by_control(exc.errors)
         status = 422

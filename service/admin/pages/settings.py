@@ -5,12 +5,12 @@ history of versions and the reset to the shipped default."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from customers import settings_store
+from customers.db import AsyncConn
 from customers.errors import InvalidSettings
 from service.admin.deps import Viewer, ViewerDep, WriterDep
 from service.admin.forms import read_form
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=Fa
 async def _page(
     request: Request,
     viewer: Viewer,
-    conn: Any,
+    conn: AsyncConn,
     *,
     status: int = 200,
     text: str | None = None,
