@@ -94,13 +94,19 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> BrowserContext:
 
 
 class PageProblems:
-    """What went wrong inside the page: script errors and dialogs (an alert is a script run)."""
+    """What went wrong inside the page: script errors, what the Content-Security-Policy refused,
+    and dialogs (an alert is a script run)."""
 
     def __init__(self, page: Page) -> None:
         self.errors: list[str] = []
         self.dialogs: list[str] = []
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", self._console)
         page.on("dialog", self._dialog)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and ("Content Security Policy" in message.text or "Refused" in message.text):
+            self.errors.append(message.text)
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)
