@@ -49,7 +49,7 @@ async def migrate(_: WriterDep, state: StateDep, settings: SettingsDep) -> Respo
     task_id = state.tasks.create("rebuild")
 
     def work(progress: Progress) -> dict[str, Any]:
-        return search.migrate_index(settings, load_docs=True, progress=progress).to_dict()
+        return search.migrate_index(settings, progress=progress).to_dict()
 
     state.tasks.start(task_id, work)
     return redirect(f"/admin/index?task={task_id}")
