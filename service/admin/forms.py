@@ -99,7 +99,7 @@ def customer_update(form: Form, profile: list[FieldSpec], meta: list[FieldSpec],
     if form.get("created").strip():
         data["created"] = form.get("created").strip()
     if form.get("source_id").strip():
-        data["source_id"] = _source_id(form.get("source_id").strip())
+        data["source_id"] = form.get("source_id").strip()
     chosen = {key: form.get(f"subscriptions.{key}") for key in subscriptions if f"subscriptions.{key}" in form}
     if chosen:
         data["subscriptions"] = {key: value == "true" for key, value in chosen.items()}
@@ -107,17 +107,3 @@ def customer_update(form: Form, profile: list[FieldSpec], meta: list[FieldSpec],
         return CustomerUpdate.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(field_errors(exc.errors(include_url=False))) from None
-
-
-def _source_id(raw: str) -> Any:
-    """The source id as the API's model takes it: digits as a number if the model wants one."""
-    candidates: list[Any] = [raw]
-    if _INTEGER.fullmatch(raw):
-        candidates.append(int(raw))
-    for candidate in candidates:
-        try:
-            CustomerUpdate.model_validate({"source_id": candidate})
-        except ValidationError:
-            continue
-        return candidate
-    return raw  # its error is the model's, reported with the others

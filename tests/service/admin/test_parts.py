@@ -92,7 +92,7 @@ def test_form_text_becomes_the_apis_values_and_the_apis_rules_judge_it() -> None
 
     q = Questionnaire.default()
     update = customer_update(Form([("source_id", "17"), ("loyalty_enabled", "false")]), [], [], [])
-    assert update.source_id == 17 and update.loyalty_enabled is False
+    assert update.source_id == "17" and update.loyalty_enabled is False
     with pytest.raises(ValidationFailed) as refused:
         customer_update(Form([("created", "31.02.2020")]), q.document.fields, [], [])
     assert [(e.field, e.code) for e in refused.value.errors] == [("created", "INVALID_FORMAT")]
