@@ -11,8 +11,8 @@ payload holding the role, an expiry, a random nonce and the id of the token that
   the `X-CSRF-Token` header of the page's own script), a keyed hash of the session's nonce:
   compared in constant time on the server, it cannot be produced by another site's page.
 - With no tokens configured (open mode, loopback only) everybody is admin: a session is
-  issued without a login, signed with a key derived from the database address, and the CSRF
-  token is required all the same.
+  issued without a login, signed with a random secret kept in the admin work dir (shared by
+  the workers of one machine), and the CSRF token is required all the same.
 """
 
 from __future__ import annotations
