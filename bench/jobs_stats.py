@@ -27,7 +27,7 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from customers import db
-from customers.questionnaire import default_document
+from customers.questionnaire_document import default_document
 from jobs.stats import compute_stats
 
 FILL = """

@@ -17,7 +17,8 @@ from psycopg.types.json import Jsonb
 
 from customers.db import AsyncConn, translated
 from customers.errors import SettingsVersionNotFound
-from customers.questionnaire import Questionnaire, QuestionnaireDocument, default_document, parse_document
+from customers.questionnaire import Questionnaire
+from customers.questionnaire_document import QuestionnaireDocument, default_document, parse_document
 
 _CURRENT_VERSION = "SELECT version, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT 1"
 _CURRENT_IF_NEWER = """

@@ -17,7 +17,8 @@ import polars as pl
 from pydantic import TypeAdapter, ValidationError
 
 from customers.contacts import INVALID_EMAIL
-from customers.questionnaire import DATE_FORMATS, FieldSpec, field_annotation, field_errors
+from customers.questionnaire import DATE_FORMATS, field_annotation, field_errors
+from customers.questionnaire_document import FieldSpec
 from etl.contacts import bulk_emails, bulk_phones
 
 # the types core customer columns are checked as: questionnaire types, and "phone", which only

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from customers import db
-from customers.questionnaire import FieldSpec
+from customers.questionnaire_document import FieldSpec
 from etl.load import current_questionnaire
 
 ExportFormat = Literal["csv", "parquet"]

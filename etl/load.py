@@ -23,7 +23,8 @@ from psycopg.types.json import Jsonb
 
 from customers.import_runs import STAGING_PREFIX
 from customers.models import create_defaults
-from customers.questionnaire import Questionnaire, QuestionnaireDocument
+from customers.questionnaire import Questionnaire
+from customers.questionnaire_document import QuestionnaireDocument
 from etl.read import ROW
 from etl.rejects import REJECT_SCHEMA, empty_rejects
 from etl.validate import STAGED

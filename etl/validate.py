@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from customers.models import SOURCE_ID_MAX_LENGTH
-from customers.questionnaire import FieldSpec, Questionnaire
+from customers.questionnaire import Questionnaire
+from customers.questionnaire_document import FieldSpec
 from etl.checks import ColumnCheck, CoreKind, column_check, kind_of, prepared_columns
 from etl.read import RAGGED, ROW, FileRejected
 from etl.rejects import raw_value

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from customers import settings_store
 from customers.db import AsyncConn
-from customers.questionnaire import FieldSpec, QuestionnaireDocument
+from customers.questionnaire_document import FieldSpec, QuestionnaireDocument
 
 DAYS = 90
 TOP_VALUES = 10

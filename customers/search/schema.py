@@ -22,7 +22,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from customers.questionnaire import FieldSpec, Questionnaire
+from customers.questionnaire import Questionnaire
+from customers.questionnaire_document import FieldSpec
 
 Kind = Literal["text", "tag", "numeric"]
 Source = Literal["core", "profile", "meta"]

@@ -13,7 +13,8 @@ import redis
 
 from customers import db
 from customers.config import Settings
-from customers.questionnaire import Questionnaire, QuestionnaireDocument
+from customers.questionnaire import Questionnaire
+from customers.questionnaire_document import QuestionnaireDocument
 from customers.search.client import (
     REDIS_ERRORS,
     Dialect,

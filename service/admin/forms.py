@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from customers.errors import FieldError, ValidationFailed
 from customers.models import CustomerUpdate
-from customers.questionnaire import FieldSpec, field_errors
+from customers.questionnaire import field_errors
+from customers.questionnaire_document import FieldSpec
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _DECIMAL = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")

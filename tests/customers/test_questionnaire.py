@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from customers.errors import InvalidSettings, ValidationFailed
-from customers.questionnaire import SETTINGS_MAX_BYTES, Questionnaire, default_document, parse_document
+from customers.questionnaire import Questionnaire
+from customers.questionnaire_document import SETTINGS_MAX_BYTES, default_document, parse_document
 
 DOC = {
     "fields": [

@@ -10,7 +10,7 @@ import pytest
 
 from customers import settings_store
 from customers.errors import InvalidSettings
-from customers.questionnaire import default_document
+from customers.questionnaire_document import default_document
 
 
 def _run(conninfo: str, *partials: dict[str, Any]) -> list[dict[str, Any]]:

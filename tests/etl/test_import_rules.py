@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from customers.errors import ValidationFailed
-from customers.questionnaire import Questionnaire, parse_document
+from customers.questionnaire import Questionnaire
+from customers.questionnaire_document import parse_document
 from etl.read import ROW
 from etl.validate import ValidationPlan
 

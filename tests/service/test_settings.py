@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from customers.config import Settings
-from customers.questionnaire import default_document, parse_document
+from customers.questionnaire_document import default_document, parse_document
 from tests.conftest import client_for, free_port
 from tests.helpers import ADMIN_TOKEN
 

@@ -22,7 +22,8 @@ from customers.errors import (
     InvalidCardFormat,
     ValidationFailed,
 )
-from customers.questionnaire import FieldSpec, Questionnaire
+from customers.questionnaire import Questionnaire
+from customers.questionnaire_document import FieldSpec
 from service.admin.deps import Viewer, ViewerDep, WriterDep
 from service.admin.forms import Form, customer_update, read_form
 from service.admin.routing import AdminRoute, redirect, render

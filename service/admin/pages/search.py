@@ -18,7 +18,8 @@ from starlette.responses import Response
 
 from customers import search
 from customers.errors import FieldError, ValidationFailed
-from customers.questionnaire import FieldSpec, Questionnaire
+from customers.questionnaire import Questionnaire
+from customers.questionnaire_document import FieldSpec
 from service.admin.deps import ViewerDep
 from service.admin.routing import AdminRoute, render
 from service.deps import ConnDep, QuestionnaireDep, SettingsDep

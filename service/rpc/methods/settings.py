@@ -10,7 +10,7 @@ from typing import Any
 
 from customers import settings_store
 from customers.models import JsonObject
-from customers.questionnaire import QuestionnaireDocument
+from customers.questionnaire_document import QuestionnaireDocument
 from service.rpc.registry import Call, MethodTable, without_nulls
 
 settings_methods = MethodTable()

@@ -15,7 +15,7 @@ import redis
 
 from customers import search
 from customers.config import Settings
-from customers.questionnaire import default_document
+from customers.questionnaire_document import default_document
 from customers.search.client import connect
 from customers.search.state import IndexState
 from tests.factories import add_customers, add_customers_bulk

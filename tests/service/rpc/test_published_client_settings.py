@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from customers.questionnaire import default_document
+from customers.questionnaire_document import default_document
 from tests.conftest import LiveServer
 from tests.helpers import ADMIN_TOKEN
 from tests.service.rpc.published_client import ModelValidationError, Published, published_client
