@@ -69,16 +69,13 @@ def flush(ctx: click.Context, yes: bool, as_json: bool) -> None:
 
 
 @search_group.command("migrate")
-@click.option(
-    "--load-docs/--no-load-docs", default=True, show_default=True, help="Load every customer into the new index."
-)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def migrate(ctx: click.Context, load_docs: bool, as_json: bool) -> None:
-    """Build a new index version from the questionnaire in chunks, switch to it atomically,
-    drop the old one. Searches are answered throughout."""
+def migrate(ctx: click.Context, as_json: bool) -> None:
+    """Build a new index version from the questionnaire with every customer, in chunks, switch
+    to it atomically, drop the old one. Searches are answered throughout."""
     settings = _settings(ctx)
-    result = _with_progress("rebuilding", lambda p: search.migrate_index(settings, load_docs=load_docs, progress=p))
+    result = _with_progress("rebuilding", lambda p: search.migrate_index(settings, progress=p))
     rate = result.documents / result.seconds if result.seconds else 0
     _print(
         result.to_dict(),

@@ -22,7 +22,7 @@ EXAMPLES = 20
 
 async def migrate(settings: Settings, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Rebuild the search index from the questionnaire in force, in chunks, then switch to it."""
-    result = await asyncio.to_thread(search.migrate_index, settings, load_docs=True, progress=progress)
+    result = await asyncio.to_thread(search.migrate_index, settings, progress=progress)
     return result.to_dict()
 
 

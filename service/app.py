@@ -18,6 +18,8 @@ from customers.config import Settings, get_settings
 from customers.errors import CustomersError, DatabaseUnavailable, FieldError, ValidationFailed
 from customers.questionnaire import field_errors
 from customers.settings_store import QuestionnaireCache
+from service.admin import site as admin_site
+from service.admin.uploads import ImportRunner
 from service.deps import Forbidden, Unauthorized, no_nul_text
 from service.fastlane import ServiceAPI
 from service.middleware import ServiceMiddleware, recheck_pool
@@ -43,9 +45,11 @@ def create_app(
     config: Settings | None = None,
     *,
     jobs: jobs_routes.JobsAdmin | None = None,
+    imports: ImportRunner | None = None,
     lifespan_hooks: Sequence[LifespanHook] = (),
 ) -> FastAPI:
-    """Build the ASGI application; with `jobs`, it serves their administration routes."""
+    """Build the ASGI application; with `jobs`, it serves their administration routes; the admin
+    page (/admin) runs uploaded files through `imports`."""
     config = config or get_settings()
 
     @asynccontextmanager
@@ -104,6 +108,7 @@ def create_app(
     if jobs is not None:
         app.state.jobs_admin = jobs
         app.include_router(jobs_routes.router)
+    admin = admin_site.install(app, config, imports_runner=imports)
     _install_error_handlers(app)
     app.add_middleware(
         ServiceMiddleware,
@@ -111,6 +116,7 @@ def create_app(
         max_json_depth=config.http_max_json_depth,
         access_log=config.access_log,
         own_parsing=(rpc_endpoint.PATH,),
+        streamed={admin_site.UPLOAD_PATH: admin.admin_upload_max_bytes},
     )
     return app
 

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -59,11 +60,15 @@ class ServiceMiddleware:
         max_json_depth: int,
         access_log: bool = False,
         own_parsing: tuple[str, ...] = (),
+        streamed: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         # paths whose protocol answers malformed bodies itself (JSON-RPC's parse error, HTTP 200):
         # only the size limit applies to them here
         self.own_parsing = own_parsing
+        # paths whose bodies (file uploads) the route reads as a stream: not buffered here, but
+        # counted against a limit of their own as they pass (413 past it, as for any body)
+        self.streamed = dict(streamed or {})
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
         self.access_log = access_log
@@ -102,6 +107,9 @@ class ServiceMiddleware:
         """Read the body (refusing it past the limit), check its nesting, and replay it."""
         limit = self.max_body_bytes
         declared = _header(scope, b"content-length")
+        streamed_limit = self.streamed.get(scope["path"])
+        if streamed_limit is not None:
+            return _counted(receive, declared, streamed_limit)
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             # refused on the header alone: not one byte of the body is read
             raise _Refused(413, "body_too_large", _too_large(limit))
@@ -198,6 +206,25 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
 
 def _too_large(limit: int) -> dict[str, Any]:
     return {"code": "PAYLOAD_TOO_LARGE", "message": f"the request body is larger than {limit} bytes"}
+
+
+def _counted(receive: Receive, declared: str | None, limit: int) -> Receive:
+    """The server's receive, refusing a body past `limit` bytes: on its declared length before
+    anything is read, else as soon as the bytes passed exceed it."""
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise _Refused(413, "body_too_large", _too_large(limit))
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise _Refused(413, "body_too_large", _too_large(limit))
+        return message
+
+    return counted
 
 
 def _replay(body: bytes, receive: Receive, pending: Message | None) -> Receive:

@@ -89,6 +89,15 @@ def test_the_wheel_carries_the_migrations_and_the_command_line(installed: Instal
         migrations
     )
     assert {"cli/main.py", "cli/app.py", "customers/questionnaire_default.json"} <= set(names)
+    # the admin page's templates and assets ship inside the package: nothing is fetched at run time
+    admin = ROOT / "service" / "admin"
+    shipped = {
+        str(p.relative_to(ROOT))
+        for folder in ("templates", "static")
+        for p in (admin / folder).iterdir()
+        if p.is_file()
+    }
+    assert shipped and shipped <= set(names), shipped - set(names)
 
 
 def test_installed_package_migrates_and_serves(installed: Installed, empty_database: str, tmp_path: Path) -> None:
@@ -137,6 +146,12 @@ def test_installed_package_migrates_and_serves(installed: Installed, empty_datab
             assert "error" not in answer.json(), answer.text
             assert answer.json()["result"]["id"] == customer_id
             assert answer.json()["result"]["phone"] == "79991234567"
+
+            # the admin page, rendered from the installed package's templates (open mode: no login)
+            page = client.get("/admin/search", params={"q": "Казань"})
+            assert page.status_code == 200 and "Search customers" in page.text, page.text
+            css = client.get("/admin/static/admin.css")
+            assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     finally:
         server.send_signal(signal.SIGTERM)
         try:

@@ -5,7 +5,7 @@ rebuilds and index administration. The public API, documented in docs/search.md:
     find(conn, questionnaire, FindRequest, settings=..., runtime=...) -> FindResult   (async)
     init_index(settings, load_docs=False, progress=None) -> int | None
     flush_index(settings) -> int
-    migrate_index(settings, load_docs=True, progress=None) -> MigrateResult
+    migrate_index(settings, progress=None) -> MigrateResult
     index_status(settings) -> dict
     reindex_ids(settings, ids) -> int
     reindex_since(settings, since) -> int

@@ -135,14 +135,12 @@ class MigrateResult:
         return asdict(self)
 
 
-def migrate_index(
-    settings: Settings,
-    *,
-    load_docs: bool = True,
-    progress: RebuildProgress | None = None,
-) -> MigrateResult:
-    """Build a new index version from the questionnaire in force, load it in chunks, catch up
-    the writes made meanwhile, switch to it atomically and drop the old one.
+def migrate_index(settings: Settings, *, progress: RebuildProgress | None = None) -> MigrateResult:
+    """Build a new index version from the questionnaire in force, load every customer into it
+    in chunks, catch up the writes made meanwhile, switch to it atomically and drop the old one.
+
+    Every version owns its documents, so a new version is always loaded whole: switching to a
+    version without them would empty the search.
 
     Queries are answered by the old index until the switch; if the rebuild stops half-way the
     old index keeps serving and the next run drops the leftover and starts afresh."""
@@ -159,11 +157,9 @@ def migrate_index(
             # from here on the write path also writes to the new index
             s.redis.set(IndexState.BUILDING, index, ex=IndexState.BUILDING_TTL)
             since = _changes_since(s)
-            loaded = 0
-            if load_docs:
-                loaded = write_all(
-                    s, [index], schema, "TRUE", {}, fresh=True, total=s.count_customers(), progress=progress, lock=lock
-                )
+            loaded = write_all(
+                s, [index], schema, "TRUE", {}, fresh=True, total=s.count_customers(), progress=progress, lock=lock
+            )
             caught = write_all(s, [index], schema, "updated_at >= %(since)s", {"since": since}, fresh=False)
             second = _changes_since(s)
             _switch(s, index)

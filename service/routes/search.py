@@ -77,10 +77,11 @@ async def flush_index(_: AdminDep, settings: SettingsDep) -> JSONResponse:
 
 
 @router.post("/search/index/migrate", responses=_ADMIN_ERRORS)
-async def migrate_index(_: AdminDep, settings: SettingsDep, load_docs: bool = True) -> JSONResponse:
-    """Build a new index version in chunks, switch to it atomically, drop the old one."""
+async def migrate_index(_: AdminDep, settings: SettingsDep) -> JSONResponse:
+    """Build a new index version with every customer in chunks, switch to it atomically, drop
+    the old one."""
     search.require_enabled(settings)
-    result = await run_in_threadpool(search.migrate_index, settings, load_docs=load_docs)
+    result = await run_in_threadpool(search.migrate_index, settings)
     return JSONResponse(result.to_dict())
 
 

@@ -26,7 +26,7 @@ class RpcError(Exception):
 
 
 class ParseError(RpcError):
-    code, type_name, service_code = -32700, "ParseError", "PARSE_ERROR"
+    code, type_name, service_code = -32700, "JSONParseError", "PARSE_ERROR"
 
 
 class InvalidRequest(RpcError):
@@ -48,18 +48,22 @@ class CallTimeout(CustomersError):
     status = 504
 
 
-# HTTP-like status of a service error → (error code, class name) in the error object
+# HTTP-like status of a service error → (error code, class name) in the error object. The class
+# names are those of the original service's error registry (kaiju's): its clients raise the
+# class `data.type` names, and a name they do not know becomes a generic error on their side.
 _BY_STATUS: dict[int, tuple[int, str]] = {
-    400: (400, "BadRequest"),
-    401: (401, "Unauthorized"),
-    403: (403, "Forbidden"),
+    400: (400, "ClientError"),
+    401: (-32000, "NotAuthorized"),
     404: (404, "NotFound"),
     409: (409, "Conflict"),
     422: (-32702, "ModelValidationError"),
-    503: (503, "ServiceUnavailable"),
-    504: (504, "Timeout"),
+    503: (503, "InternalError"),
+    504: (-32002, "RequestTimeout"),
 }
-_CLIENT_CODES = frozenset({-32700, -32600, -32601, -32602, -32702})
+# A method beyond the caller's role is answered as the original did: as if it did not exist
+# (its clients catch it as PermissionDenied, their alias of MethodNotFound).
+_FORBIDDEN = (-32601, "MethodNotFound")
+_CLIENT_CODES = frozenset({-32700, -32600, -32601, -32602, -32702, -32000, -32002})
 
 
 def _base_type(code: int) -> str:
@@ -73,7 +77,7 @@ def error_object(exc: BaseException) -> JsonObject:
         code, type_name, message = exc.code, exc.type_name, exc.message
         data: JsonObject = {**exc.data, "code": exc.service_code}
     elif isinstance(exc, deps.Forbidden):
-        code, type_name, message = 403, "Forbidden", str(exc)
+        (code, type_name), message = _FORBIDDEN, str(exc)
         data = {"code": "FORBIDDEN"}
     elif isinstance(exc, CustomersError):
         code, type_name = _BY_STATUS.get(exc.status, (exc.status, "InternalError"))

@@ -34,7 +34,11 @@ async def search_idx_flush(call: Call) -> None:
 
 @search_index_methods.method("Customers.search.idx.migrate", "admin")
 async def search_idx_migrate(call: Call, load_docs: StrictBool = True) -> Any:
-    """Rebuild the index from the questionnaire in force and switch to it: documents loaded."""
+    """Rebuild the index from the questionnaire in force and switch to it: documents loaded.
+
+    `load_docs` is accepted as the original's clients send it (their default is false) and has
+    no effect: a new index version is always loaded with every customer."""
+    del load_docs
     search.require_enabled(call.settings)
-    result = await asyncio.to_thread(search.migrate_index, call.settings, load_docs=load_docs)
+    result = await asyncio.to_thread(search.migrate_index, call.settings)
     return result.documents

@@ -1,4 +1,8 @@
-"""`Customers.settings.*`: the settings, a free-form object holding the questionnaire."""
+"""`Customers.settings.*`: the settings, a free-form object holding the questionnaire.
+
+Over JSON-RPC the settings are the object itself, as the original service answered them
+(`fields`, `meta_fields` and the caller's own keys at the top); the version and its history are
+served by REST (`GET /settings`) and the command line."""
 
 from __future__ import annotations
 
@@ -14,8 +18,8 @@ settings_methods = MethodTable()
 
 @settings_methods.method("Customers.settings.get", "reader")
 async def settings_get(call: Call) -> Any:
-    """The settings in force, with their version: the questionnaire and the free keys."""
-    return await settings_store.get_settings(call.conn)
+    """The settings in force: the questionnaire and the free keys."""
+    return (await settings_store.get_settings(call.conn))["document"]
 
 
 @settings_methods.method("Customers.settings.set", "admin", raw=("value",))
@@ -29,10 +33,10 @@ async def settings_set(call: Call, value: JsonObject) -> Any:
         for key, item in value.items()
         if key != "_type" and (key not in own or item is not None)
     }
-    return await settings_store.update_settings(call.conn, partial)
+    return (await settings_store.update_settings(call.conn, partial))["document"]
 
 
 @settings_methods.method("Customers.settings.reset", "admin")
 async def settings_reset(call: Call) -> Any:
-    """Return to the shipped default settings."""
-    return await settings_store.reset_settings(call.conn)
+    """Return to the shipped default settings; returns them."""
+    return (await settings_store.reset_settings(call.conn))["document"]

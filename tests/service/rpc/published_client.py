@@ -47,6 +47,8 @@ with warnings.catch_warnings():
         InvalidParams,
         ModelValidationError,
         NotFound,
+        PermissionDenied,
+        RequestTimeout,
     )
     from kaiju_tools.http import HTTPRequestError, HTTPService  # type: ignore[import-untyped]
     from kaiju_tools.logging import Logger  # type: ignore[import-untyped]
@@ -68,8 +70,10 @@ __all__ = [
     "LoginCode",
     "ModelValidationError",
     "NotFound",
+    "PermissionDenied",
     "Published",
     "RPCClientError",
+    "RequestTimeout",
     "db_today",
     "published_client",
 ]

@@ -8,10 +8,12 @@ from block / unblock / delete (docs/rpc.md, issue 14)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+import psycopg
 import pytest
 
 from tests.conftest import LiveServer
@@ -24,8 +26,9 @@ from tests.service.rpc.published_client import (
     HTTPRequestError,
     ModelValidationError,
     NotFound,
+    PermissionDenied,
     Published,
-    RPCClientError,
+    RequestTimeout,
     db_today,
     published_client,
 )
@@ -247,10 +250,10 @@ def test_reader_token_reads_and_cannot_write(published: Published, live: LiveSer
     created = published.run(published.client.create({"phone": "79001230019"}))
     with published_client(live.url, READER_TOKEN) as reader:
         assert fields_of(reader.run(reader.client.get(created.id))) == fields_of(created)
-        # kaiju has no error class named `Forbidden`: the client raises its generic RPC error
-        with pytest.raises(RPCClientError) as forbidden:
+        # answered as the original did, so the client's own class for it is raised
+        with pytest.raises(PermissionDenied) as forbidden:
             reader.run(reader.client.create({"phone": "79001230020"}))
-        assert (forbidden.value.status_code, forbidden.value.data["code"]) == (403, "FORBIDDEN")
+        assert (forbidden.value.status_code, forbidden.value.data["code"]) == (-32601, "FORBIDDEN")
     assert published.run(published.client.get_by_phone("79001230020")) is None
 
 
@@ -259,3 +262,28 @@ def test_unknown_token_is_refused_with_http_401(live: LiveServer) -> None:
         stranger.run(stranger.client.get(1))
     assert refused.value.base_exc.status == 401
     assert refused.value.base_exc.response["error"]["data"]["code"] == "UNAUTHORIZED"
+
+
+def test_a_call_past_the_clients_timeout_raises_its_request_timeout(published: Published, conninfo: str) -> None:
+    """`_max_timeout` is sent as the `Timeout` header; a call still waiting at it is answered with
+    the original's RequestTimeout, which the client raises as its own class, and changes nothing."""
+    created = published.run(published.client.create({"phone": "79001230021"}))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_row_lock() -> None:
+        with psycopg.connect(conninfo) as conn:
+            conn.execute("SELECT 1 FROM customers WHERE id = %s FOR UPDATE", (created.id,))
+            locked.set()
+            release.wait(20)
+
+    holder = threading.Thread(target=hold_row_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with pytest.raises(RequestTimeout) as timed_out:
+            published.run(published.client.update(created.id, {"loyalty_enabled": True}, _max_timeout=1))
+        assert (timed_out.value.status_code, timed_out.value.data["code"]) == (-32002, "TIMEOUT")
+    finally:
+        release.set()
+        holder.join(20)
+    assert published.run(published.client.get(created.id)).loyalty_enabled is False

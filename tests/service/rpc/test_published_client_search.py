@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.conftest import LiveServer
@@ -115,7 +116,7 @@ def test_index_methods_need_search_on(published: Published) -> None:
         assert (disabled.value.status_code, disabled.value.data["code"]) == (409, "SEARCH_DISABLED")
 
 
-def test_index_init_and_migrate(search_published: Published, search_rpc: Rpc) -> None:
+def test_index_init_and_migrate(search_published: Published, search_rpc: Rpc, conninfo: str) -> None:
     client, run = search_published.client, search_published.run
     ids = people(search_published)
     assert run(client.init_search_index()) == 4  # the client loads the documents unless told otherwise
@@ -124,6 +125,13 @@ def test_index_init_and_migrate(search_published: Published, search_rpc: Rpc) ->
 
     late = run(client.create({"phone": "79001260005", "profile": {"first_name": "Иваныч"}})).id
     assert run(client.migrate_search_index(load_docs=True)) == 5
+    assert rest_find(search_rpc, query="Ива") == ("redisearch", [*ids[:3], late])
+
+    # the client's own default (load_docs=False) on customers last changed long ago: the new
+    # version still holds every one of them, the search keeps finding them all
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE customers SET updated_at = now() - interval '1 day'")
+    assert run(client.migrate_search_index()) == 5
     assert rest_find(search_rpc, query="Ива") == ("redisearch", [*ids[:3], late])
 
 

@@ -36,14 +36,13 @@ def first_name_labelled(label: str) -> dict[str, Any]:
 def test_settings_get_set_and_reset(published: Published) -> None:
     client, run = published.client, published.run
     shipped = run(client.get_settings())
-    assert (shipped["version"], shipped["action"], shipped["document"]) == (0, "default", default_doc())
+    assert shipped == default_doc()  # the settings object itself, as the original answered
 
     changed = run(client.set_settings({"fields": [first_name_labelled("Имя клиента")]}))
-    assert (changed["version"], changed["action"]) == (1, "set")
-    fields = changed["document"]["fields"]
+    fields = changed["fields"]
     assert [f["key"] for f in fields] == [f["key"] for f in default_doc()["fields"]]  # the others kept, in order
     assert next(f for f in fields if f["key"] == "first_name")["label"] == "Имя клиента"
-    assert changed["document"]["meta_fields"] == default_doc()["meta_fields"]
+    assert changed["meta_fields"] == default_doc()["meta_fields"]
     assert run(client.get_settings()) == changed
 
     with pytest.raises(ModelValidationError) as refused:
@@ -52,25 +51,25 @@ def test_settings_get_set_and_reset(published: Published) -> None:
     assert run(client.get_settings()) == changed  # the refused change left version 1 in force
 
     reset = run(client.reset_settings())
-    assert (reset["version"], reset["action"], reset["document"]) == (2, "reset", default_doc())
+    assert reset == default_doc()
     assert run(client.get_settings()) == reset
 
 
 def test_settings_keep_a_key_of_the_clients_own(published: Published) -> None:
     client, run = published.client, published.run
     flagged = run(client.set_settings({"my_flag": 1}))
-    assert flagged["document"]["my_flag"] == 1
-    assert flagged["document"]["fields"] == default_doc()["fields"]
-    assert run(client.get_settings())["document"]["my_flag"] == 1
+    assert flagged["my_flag"] == 1
+    assert flagged["fields"] == default_doc()["fields"]
+    assert run(client.get_settings())["my_flag"] == 1
 
     # later partial sets keep it: of the questionnaire's own members, and of another key
     relabelled = run(client.set_settings({"fields": [first_name_labelled("Имя по паспорту")]}))
-    assert relabelled["document"]["my_flag"] == 1
+    assert relabelled["my_flag"] == 1
     both = run(client.set_settings({"limits": {"daily": [10, "sms"]}}))
-    assert (both["document"]["my_flag"], both["document"]["limits"]) == (1, {"daily": [10, "sms"]})
-    assert next(f for f in both["document"]["fields"] if f["key"] == "first_name")["label"] == "Имя по паспорту"
+    assert (both["my_flag"], both["limits"]) == (1, {"daily": [10, "sms"]})
+    assert next(f for f in both["fields"] if f["key"] == "first_name")["label"] == "Имя по паспорту"
 
     # a key given again replaces its value
     replaced = run(client.set_settings({"my_flag": {"on": False}}))
-    assert replaced["document"]["my_flag"] == {"on": False}
+    assert replaced["my_flag"] == {"on": False}
     assert run(client.get_settings()) == replaced

@@ -172,4 +172,4 @@ def test_reader_may_look_up_but_not_issue(reader_rpc: Rpc, live: Any, conninfo: 
     assert reader_rpc("Customers.get_by_card", card_id=card["id"])["id"] == cid
     assert reader_rpc("Customers.cards.list", customer_id=cid) == [card]
     for method in ("Customers.cards.create", "Customers.cards.create_temp_card"):
-        assert reader_rpc.error(method, customer_id=cid)["code"] == 403
+        assert reader_rpc.error(method, customer_id=cid)["data"]["code"] == "FORBIDDEN"

@@ -226,9 +226,10 @@ def test_concurrent_rpc_creates_of_one_phone(live: Any, clean_db: None) -> None:
 
 
 def test_settings_get_set_reset(rpc: Rpc, api: httpx.Client) -> None:
-    initial = rpc("Customers.settings.get")
-    keys = [f["key"] for f in initial["document"]["fields"]]
-    assert "first_name" in keys and initial["version"] == 0
+    initial = rpc("Customers.settings.get")  # the settings object itself, as the original answered
+    keys = [f["key"] for f in initial["fields"]]
+    assert "first_name" in keys and "version" not in initial
+    assert api.get("/settings").json()["document"] == initial  # REST wraps it with the version
 
     changed = rpc(
         "Customers.settings.set",
@@ -246,11 +247,11 @@ def test_settings_get_set_reset(rpc: Rpc, api: httpx.Client) -> None:
             ]
         },
     )
-    assert changed["version"] == 1
-    fields = changed["document"]["fields"]
+    assert api.get("/settings").json()["document"] == changed
+    fields = changed["fields"]
     assert [f["key"] for f in fields] == [*keys, "pet_name"]  # merged: nothing else dropped, order kept
     assert next(f for f in fields if f["key"] == "city")["label"] == "Город проживания"
-    assert changed["document"]["meta_fields"] == initial["document"]["meta_fields"]
+    assert changed["meta_fields"] == initial["meta_fields"]
     assert api.get("/settings").json()["version"] == 1
     # the questionnaire in force changed for creates at once
     created = rpc("Customers.create", customer={"phone": "79123456789", "profile": {"pet_name": "Барсик"}})
@@ -268,11 +269,11 @@ def test_settings_get_set_reset(rpc: Rpc, api: httpx.Client) -> None:
     )
     assert invalid["code"] == -32702 and invalid["data"]["code"] == "INVALID_SETTINGS"
     assert "age" in invalid["message"]
-    assert rpc("Customers.settings.get")["version"] == 1
+    assert rpc("Customers.settings.get") == changed and api.get("/settings").json()["version"] == 1
 
     reset = rpc("Customers.settings.reset")
-    assert reset["version"] == 2 and reset["action"] == "reset"
-    assert [f["key"] for f in reset["document"]["fields"]] == keys
+    assert reset == initial and [f["key"] for f in reset["fields"]] == keys
+    assert (api.get("/settings").json()["version"], api.get("/settings").json()["action"]) == (2, "reset")
 
 
 def test_dates_are_plain_dates(rpc: Rpc) -> None:
@@ -280,7 +281,7 @@ def test_dates_are_plain_dates(rpc: Rpc) -> None:
     assert created["created"] == dt.date.today().isoformat()
 
 
-def test_concurrent_partial_settings_updates_all_survive(rpc: Rpc, live: Any) -> None:
+def test_concurrent_partial_settings_updates_all_survive(rpc: Rpc, api: httpx.Client, live: Any) -> None:
     from tests.helpers import ADMIN_TOKEN
 
     def body(n: int) -> dict[str, Any]:
@@ -295,8 +296,10 @@ def test_concurrent_partial_settings_updates_all_survive(rpc: Rpc, live: Any) ->
         return [r.json() for r in responses]
 
     answers = asyncio.run(burst())
-    assert sorted(a["result"]["version"] for a in answers) == [1, 2, 3, 4, 5, 6]
-    keys = {f["key"] for f in rpc("Customers.settings.get")["document"]["fields"]}
+    assert all("result" in a for a in answers), answers
+    history = api.get("/settings/history").json()["items"]
+    assert sorted(v["version"] for v in history) == [1, 2, 3, 4, 5, 6]
+    keys = {f["key"] for f in rpc("Customers.settings.get")["fields"]}
     assert {f"extra_{n}" for n in range(6)} <= keys
 
 
@@ -319,12 +322,12 @@ def test_phone_lookup_forms_as_rest(rpc: Rpc, api: httpx.Client) -> None:
     assert invalid["code"] == -32702 and invalid["data"]["errors"][0]["field"] == "phone"
 
 
-def test_settings_set_with_an_object_as_key_is_refused(rpc: Rpc) -> None:
+def test_settings_set_with_an_object_as_key_is_refused(rpc: Rpc, api: httpx.Client) -> None:
     invalid = rpc.error(
         "Customers.settings.set", value={"fields": [{"key": {"a": "b"}, "label": "x", "type": "string"}]}
     )
     assert invalid["code"] == -32702 and invalid["data"]["code"] == "INVALID_SETTINGS"
-    assert rpc("Customers.settings.get")["version"] == 0
+    assert api.get("/settings").json()["version"] == 0
 
 
 def test_settings_keep_free_keys(rpc: Rpc, api: httpx.Client) -> None:
@@ -332,18 +335,18 @@ def test_settings_keep_free_keys(rpc: Rpc, api: httpx.Client) -> None:
     the questionnaire does not define are kept as given (nulls included), merged by later sets,
     versioned, and shown by REST too."""
     first = rpc("Customers.settings.set", value={"my_flag": 1})
-    assert first["version"] == 1 and first["document"]["my_flag"] == 1
-    assert rpc("Customers.settings.get")["document"]["my_flag"] == 1
+    assert first["my_flag"] == 1 and api.get("/settings").json()["version"] == 1
+    assert rpc("Customers.settings.get")["my_flag"] == 1
     spec = {"key": "pet_name", "label": "Кличка", "type": "string", "max_length": None}
     ui = {"columns": ["phone", "city"], "dense": True, "filter": None, "_type": "mine"}
     second = rpc("Customers.settings.set", value={"fields": [spec], "ui": ui})
-    assert second["document"]["my_flag"] == 1 and second["document"]["ui"] == ui
-    assert second["document"]["fields"][-1]["key"] == "pet_name"
-    assert "max_length" not in second["document"]["fields"][-1]  # a null there is "not given", as before
+    assert second["my_flag"] == 1 and second["ui"] == ui
+    assert second["fields"][-1]["key"] == "pet_name"
+    assert "max_length" not in second["fields"][-1]  # a null there is "not given", as before
     third = rpc("Customers.settings.set", value={"my_flag": [1, "two", {"three": 3.5}], "fields": None})
-    assert third["document"]["my_flag"] == [1, "two", {"three": 3.5}]
-    assert third["document"]["ui"] == ui and third["document"]["fields"] == second["document"]["fields"]
-    assert api.get("/settings").json()["document"] == third["document"]
+    assert third["my_flag"] == [1, "two", {"three": 3.5}]
+    assert third["ui"] == ui and third["fields"] == second["fields"]
+    assert api.get("/settings").json()["document"] == third
     assert api.get("/settings", params={"version": 1}).json()["document"]["my_flag"] == 1
 
     # the questionnaire's members stay validated: nothing of a refused set is stored
@@ -356,5 +359,4 @@ def test_settings_keep_free_keys(rpc: Rpc, api: httpx.Client) -> None:
     too_big = rpc.error("Customers.settings.set", value={"blob": "x" * 300_000})
     assert too_big["code"] == -32702 and too_big["data"]["code"] == "INVALID_SETTINGS"
     assert "256 KiB" in too_big["message"]
-    current = rpc("Customers.settings.get")
-    assert current["version"] == 3 and current["document"]["my_flag"] == [1, "two", {"three": 3.5}]
+    assert rpc("Customers.settings.get") == third and api.get("/settings").json()["version"] == 3

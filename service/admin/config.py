@@ -1,0 +1,57 @@
+"""The admin page's own settings, read like the service's (environment, then the settings file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from customers.config import ConfigError, project_sources
+
+GIB = 1 << 30
+
+
+class AdminSettings(BaseSettings):
+    """Limits and places of the admin page."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_prefix="")
+
+    # The one request allowed past `http_max_body_bytes`: a file uploaded for import. Streamed to
+    # disk as it arrives (never held in memory) and refused with 413 past this size.
+    admin_upload_max_bytes: int = Field(default=GIB, ge=1024)
+    # Where uploads, their rejects files and the state of background tasks live (default:
+    # `<customers_data_dir>/admin`). Shared by the workers of one machine.
+    admin_work_dir: Path | None = None
+    # Uploaded files are deleted once imported; a task's folder (its rejects file) is kept this long.
+    admin_keep_days: float = Field(default=7, gt=0)
+    # A login lasts this long.
+    admin_session_hours: float = Field(default=12, gt=0, le=24 * 30)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return project_sources(settings_cls, init_settings, env_settings)
+
+    def work_dir(self, data_dir: Path) -> Path:
+        """The folder of uploads and task states."""
+        return (self.admin_work_dir or data_dir / "admin").expanduser().resolve()
+
+
+def load_admin_settings(**overrides: object) -> AdminSettings:
+    """Read the admin settings, failing with one line that names the bad variable."""
+    try:
+        return AdminSettings(**overrides)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - pydantic.ValidationError or a TOML decode error
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            first = errors()[0]
+            name = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"setting {name}: {first['msg']}") from None
+        raise ConfigError(f"settings file: {exc}") from None
