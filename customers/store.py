@@ -8,12 +8,14 @@ The questionnaire settings have their own store, `customers.settings_store`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import orjson
+from psycopg import AsyncRawCursor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ValidationError
@@ -254,6 +256,37 @@ def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 _OPTIMISTIC_ATTEMPTS = 3
 
+
+class _Statement(NamedTuple):
+    """A write statement with numbered parameters (`$1`...) and the names they stand for."""
+
+    text: str
+    names: tuple[str, ...]
+
+
+_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def _positional(sql: str) -> _Statement:
+    """`sql` with its named parameters (`%(name)s`) numbered once, here.
+
+    The write statements are executed as they are numbered here: psycopg would otherwise parse
+    the update statement, too long for its cache of parsed queries, on every execution, and
+    would take a `%` in a questionnaire's text (an enum option, inserted after numbering) for a
+    parameter."""
+    names: list[str] = []
+
+    def number(found: re.Match[str]) -> str:
+        name = found[1]
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _Statement(_NAMED_PARAMETER.sub(number, sql), tuple(names))
+
+
 # What a write statement answers first: whether the version it was validated against (`q_version`,
 # `q_stamp`; none given: the write does not depend on the questionnaire) is in force, the version
 # in force and when it was put in force, and its document when it is not the write's.
@@ -301,8 +334,10 @@ written AS (
 )
 SELECT {in_force_answer}, written.*
   FROM in_force LEFT JOIN written ON true"""
-_CREATE: dict[Shape, str] = {
-    shape: _CREATE_TEMPLATE.format(in_force=_IN_FORCE, returning=returning, in_force_answer=_IN_FORCE_ANSWER)
+_CREATE: dict[Shape, _Statement] = {
+    shape: _positional(
+        _CREATE_TEMPLATE.format(in_force=_IN_FORCE, returning=returning, in_force_answer=_IN_FORCE_ANSWER)
+    )
     for shape, returning in _RETURNING.items()
 }
 
@@ -467,16 +502,31 @@ def _stored_form(specs: Sequence[FieldSpec], value: str) -> str:
     return "(" + "\n            AND ".join(conditions) + ")"
 
 
-@lru_cache(maxsize=16)
-def _update_sql(q: Questionnaire, shape: Shape) -> str:
-    """The update statement for the questionnaire `q` (its stored form is part of the text)."""
-    return _UPDATE_TEMPLATE.format(
-        in_force=_IN_FORCE,
-        returning=_RETURNING[shape],
-        in_force_answer=_IN_FORCE_ANSWER,
-        profile_form=_stored_form(q.document.fields, "new_profile"),
-        meta_form=_stored_form(q.document.meta_fields, "new_meta"),
+_PROFILE_FORM = "/* the profile's stored form */"
+_META_FORM = "/* the meta's stored form */"
+
+
+@lru_cache(maxsize=4)
+def _update_template(shape: Shape) -> _Statement:
+    return _positional(
+        _UPDATE_TEMPLATE.format(
+            in_force=_IN_FORCE,
+            returning=_RETURNING[shape],
+            in_force_answer=_IN_FORCE_ANSWER,
+            profile_form=_PROFILE_FORM,
+            meta_form=_META_FORM,
+        )
     )
+
+
+@lru_cache(maxsize=16)
+def _update_sql(q: Questionnaire, shape: Shape) -> _Statement:
+    """The update statement for the questionnaire `q` (its stored form is part of the text,
+    put in after the parameters are numbered: the questionnaire's text is never read as one)."""
+    template = _update_template(shape)
+    text = template.text.replace(_PROFILE_FORM, _stored_form(q.document.fields, "new_profile"))
+    text = text.replace(_META_FORM, _stored_form(q.document.meta_fields, "new_meta"))
+    return _Statement(text, template.names)
 
 
 @lru_cache(maxsize=16)
@@ -571,7 +621,7 @@ async def _validated(
 
 async def _write(
     conn: AsyncConn,
-    sql: str,
+    statement: _Statement,
     params: dict[str, Any],
     shape: Shape,
     q: Questionnaire | None,
@@ -582,7 +632,8 @@ async def _write(
     params["q_version"] = None if q is None else q.version
     params["q_stamp"] = None if q is None else questionnaires.stamp
     async with translated:
-        cur = await conn.execute(sql, params)
+        cur = AsyncRawCursor(conn)
+        await cur.execute(statement.text, [params[name] for name in statement.names])
         answer = await cur.fetchone()
     assert answer is not None  # the statement answers one row, written or not
     fresh, version, created_at, document, *rest = answer
@@ -629,7 +680,7 @@ async def _create(
             email = _email(data.email)
         except ValidationFailed as exc:
             errors.extend(exc.errors)
-    sql = _CREATE[shape]
+    statement = _CREATE[shape]
     just_read = False  # whether the cache holds what the database last answered
 
     async def attempt(locked: bool) -> _Answer | None:
@@ -653,7 +704,7 @@ async def _create(
             "prioritize_sms_verification": data.prioritize_sms_verification,
             "created": data.created,
         }
-        answer = await _write(conn, sql, params, shape, q, questionnaires)
+        answer = await _write(conn, statement, params, shape, q, questionnaires)
         just_read = not answer.fresh
         return answer if answer.written else None
 
