@@ -8,7 +8,7 @@ Functions take an open async connection from the caller; driver errors leave as 
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 from collections.abc import Hashable
 from typing import Any
 
@@ -21,8 +21,10 @@ from customers.questionnaire import Questionnaire
 from customers.questionnaire_document import QuestionnaireDocument, default_document, parse_document
 
 _CURRENT_VERSION = "SELECT version, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT 1"
-_CURRENT_IF_NEWER = """
-SELECT version, CASE WHEN version <> %s THEN document END AS document
+# the version in force, with its document only when it is not the one the caller holds
+_CURRENT_IF_OTHER = """
+SELECT version, created_at,
+       CASE WHEN version <> %(version)s OR created_at IS DISTINCT FROM %(stamp)s THEN document END AS document
   FROM questionnaire_versions ORDER BY version DESC LIMIT 1"""
 _VERSION = "SELECT version, document, action, created_at FROM questionnaire_versions WHERE version = %s"
 _INSERT_VERSION = """
@@ -30,36 +32,80 @@ INSERT INTO questionnaire_versions (version, document, action)
 SELECT coalesce(max(version), 0) + 1, %s, %s FROM questionnaire_versions
 RETURNING version, document, action, created_at"""
 # one writer of the settings at a time, across processes (re-entrant within a transaction)
-_WRITERS_LOCK = "SELECT pg_advisory_xact_lock(7300501)"
+SETTINGS_WRITERS_LOCK = 7300501
+_WRITERS_LOCK = f"SELECT pg_advisory_xact_lock({SETTINGS_WRITERS_LOCK})"
+# taken shared, it keeps any writer from putting another version in force until the transaction ends
+_IN_FORCE_LOCK = f"SELECT pg_advisory_xact_lock_shared({SETTINGS_WRITERS_LOCK})"
 # the members of a settings document that list field specs, merged spec by spec
 _SPEC_LISTS = ("fields", "meta_fields")
 
 
 class QuestionnaireCache:
-    """The questionnaire in force, rebuilt only when another version is current.
+    """The questionnaire in force as this process last saw it.
 
-    Each call costs one small query (the current version number); the document and the
-    models derived from it are re-read only after a change, by this process or another.
+    `current` costs no query: the customer writes check in their own statement that the version
+    they were validated against is still in force and, when it is not, hand the newer one to
+    `adopt` and validate again (`customers.store`). `get` asks the database first (one small
+    query; the document is re-read only after a change), for readers without such a check.
+
+    A version is told apart by its number and the time it was put in force (`stamp`): numbers
+    start again at 1 when the table is emptied, the times do not repeat.
     """
 
-    def __init__(self) -> None:
-        self._current = Questionnaire.default()
-        self._lock = asyncio.Lock()
+    def __init__(self, current: Questionnaire | None = None, stamp: dt.datetime | None = None) -> None:
+        self._current = current or Questionnaire.default()
+        self._stamp = stamp
+
+    @property
+    def current(self) -> Questionnaire:
+        """The questionnaire in force when this process last looked (no query)."""
+        return self._current
+
+    @property
+    def stamp(self) -> dt.datetime | None:
+        """When `current` was put in force: None for the shipped default, or when unknown (a cache
+        started from a given questionnaire, until it first asks the database)."""
+        return self._stamp
 
     async def get(self, conn: AsyncConn) -> Questionnaire:
+        """The questionnaire in force now (one query)."""
+        await self.refresh(conn)
+        return self._current
+
+    async def refresh(self, conn: AsyncConn) -> bool:
+        """Follow the version in force (one query); True when it is another than `current`."""
         async with translated:
-            cur = await conn.execute(_CURRENT_IF_NEWER, (self._current.version,))
+            cur = await conn.execute(_CURRENT_IF_OTHER, {"version": self._current.version, "stamp": self._stamp})
             row = await cur.fetchone()
         if row is None:
-            if self._current.version != 0:
-                self._current = Questionnaire.default()
-            return self._current
-        version, document = row
-        if document is not None:
-            async with self._lock:
-                if self._current.version != version:
-                    self._current = Questionnaire(QuestionnaireDocument.model_validate(document), version)
+            if self._current.version == 0 and self._stamp is None:
+                return False
+            self.adopt(0, None, None)
+            return True
+        version, created_at, document = row
+        if document is None:
+            return False
+        self.adopt(version, created_at, document)
+        return True
+
+    def adopt(self, version: int, created_at: dt.datetime | None, document: Any | None) -> Questionnaire:
+        """Hold the version the database answered as the one in force: its number, when it was put
+        in force and its stored document (None with version 0: no version stored, the shipped
+        default)."""
+        if document is None:
+            self._current = Questionnaire.default()
+        else:
+            self._current = Questionnaire(QuestionnaireDocument.model_validate(document), version)
+        self._stamp = created_at
         return self._current
+
+
+async def hold_in_force(conn: AsyncConn) -> None:
+    """Keep the questionnaire in force from changing until the caller's transaction ends (the
+    settings writers' lock, taken shared: writes wait for a change being made, then hold off the
+    next one)."""
+    async with translated:
+        await conn.execute(_IN_FORCE_LOCK)
 
 
 async def get_settings(conn: AsyncConn, version: int | None = None) -> dict[str, Any]:

@@ -1,17 +1,17 @@
--- Writes: half creates of new customers (phones in a range no one else uses: run id, thread,
+-- Writes: half creates of new customers (phones in a range no one else uses: run number, thread,
 -- counter), half partial updates of random existing customers.
 dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
 local n = 0
 function init(args)
   read_args(args)
-  -- args[4]: a run number 1..9 so that repeated runs create distinct phones
-  run = tonumber(args[4] or "1")
+  -- args[4]: a run number 20..99, distinct per wrk run, so that runs create distinct phones
+  run = tonumber(args[4] or "20")
 end
 function request()
   n = n + 1
   if n % 2 == 0 then
-    -- 7 95r t nnnnnn: 11 digits, a mobile range the seeded rows (791...) do not use
-    local phone = string.format("795%d%d%06d", run, thread_id, n)
+    -- 7 9 rr t nnnnnn: 11 digits, mobile ranges the seeded rows (7910... to 7919...) do not use
+    local phone = string.format("79%02d%d%06d", run, thread_id, n)
     local body = string.format('{"phone": "%s", "profile": {"first_name": "Bench", "city": "Moscow", "children_count": %d}}', phone, n % 5)
     return wrk.format("POST", "/customers", headers, body)
   end

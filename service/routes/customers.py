@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+import email.message
+from typing import Any, TypeVar
 
+import orjson
 from fastapi import APIRouter, Request, Response, status
 from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from customers import store
 from customers.errors import CustomerNotFound, FieldError, ValidationFailed
 from customers.models import Customer, CustomerCreate, CustomerUpdate, EmailChange, PhoneChange
+from customers.questionnaire import field_errors
 from service.coalesce import Coalescer
-from service.deps import AdminDep, ConnDep, QuestionnaireDep, ReaderDep, SettingsDep, reader, refuse_nul_text
+from service.deps import AdminDep, ConnDep, ReaderDep, SettingsDep, admin, reader, refuse_nul_text
 from service.params import MAX_ID, CustomerId
 from service.responses import ErrorBody, JSONResponse
 
@@ -32,13 +36,36 @@ def _found_json(document: bytes | None, what: str) -> Response:
     return Response(document, media_type="application/json")
 
 
+# The writes: a create and a partial update are, after the lookups, the hottest requests. They
+# are served the same way: the documented FastAPI routes, and plain routes (`write_routes`) that
+# read and check the request exactly as FastAPI does (its body rules, its error order: NUL
+# parameters, then the role, then path and body fields together) without its dependency solving.
+# Both validate against the questionnaire this process holds, checked inside the write statement
+# (customers.store), and answer the JSON text PostgreSQL renders, as the lookups do.
+
+
+async def _create(request: Request, data: CustomerCreate) -> Response:
+    state = request.app.state
+    pool: AsyncConnectionPool = state.pool
+    async with pool.connection() as conn:
+        document = await store.create_customer_json(
+            conn, data, state.questionnaire, state.settings.phone_default_region
+        )
+    return Response(document, status_code=status.HTTP_201_CREATED, media_type="application/json")
+
+
+async def _update(request: Request, customer_id: int, data: CustomerUpdate) -> Response:
+    state = request.app.state
+    pool: AsyncConnectionPool = state.pool
+    async with pool.connection() as conn:
+        document = await store.update_customer_json(conn, customer_id, data, state.questionnaire)
+    return Response(document, media_type="application/json")
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Customer, responses=_ERRORS)
-async def create_customer(
-    body: CustomerCreate, _: AdminDep, conn: ConnDep, q: QuestionnaireDep, settings: SettingsDep
-) -> JSONResponse:
+async def create_customer(body: CustomerCreate, request: Request, _: AdminDep) -> Response:
     """Create a customer; the id is assigned by the service and the phone must be unique."""
-    row = await store.create_customer(conn, body, q, settings.phone_default_region)
-    return JSONResponse(row, status_code=status.HTTP_201_CREATED)
+    return await _create(request, body)
 
 
 # The lookups are the till's hot path. Each is served twice over: by the documented FastAPI
@@ -98,7 +125,7 @@ async def get_customer(customer_id: CustomerId, request: Request, _: ReaderDep) 
     return await _by_id(request, customer_id)
 
 
-class _LookupRoute(Route):
+class _FastRoute(Route):
     """A plain route that names itself in the scope, as FastAPI's do, for the request metrics."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
@@ -126,18 +153,81 @@ async def _fast_by_id(request: Request) -> Response:
 
 
 lookup_routes = [
-    _LookupRoute("/customers/by-phone/{phone}", _fast_by_phone, methods=["GET"], include_in_schema=False),
-    _LookupRoute("/customers/by-email/{email}", _fast_by_email, methods=["GET"], include_in_schema=False),
-    _LookupRoute("/customers/{customer_id:int}", _fast_by_id, methods=["GET"], include_in_schema=False),
+    _FastRoute("/customers/by-phone/{phone}", _fast_by_phone, methods=["GET"], include_in_schema=False),
+    _FastRoute("/customers/by-email/{email}", _fast_by_email, methods=["GET"], include_in_schema=False),
+    _FastRoute("/customers/{customer_id:int}", _fast_by_id, methods=["GET"], include_in_schema=False),
 ]
 
 
 @router.patch("/{customer_id:int}", response_model=Customer, responses=_ERRORS)
-async def update_customer(
-    customer_id: CustomerId, body: CustomerUpdate, _: AdminDep, conn: ConnDep, q: QuestionnaireDep
-) -> JSONResponse:
+async def update_customer(customer_id: CustomerId, body: CustomerUpdate, request: Request, _: AdminDep) -> Response:
     """Change some attributes; profile, meta and subscriptions merge key by key (null removes a key)."""
-    return JSONResponse(await store.update_customer(conn, customer_id, body, q))
+    return await _update(request, customer_id, body)
+
+
+Input = TypeVar("Input", bound=BaseModel)
+_CUSTOMER_ID: TypeAdapter[int] = TypeAdapter(CustomerId)
+
+
+def _is_json(content_type: str) -> bool:
+    """FastAPI's rule for a body it parses as JSON: application/json or application/*+json."""
+    if content_type == "application/json":
+        return True
+    message = email.message.Message()
+    message["content-type"] = content_type
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
+
+
+async def _body_input(request: Request, model: type[Input]) -> tuple[Input | None, list[FieldError]]:
+    """The body checked by `model` as FastAPI checks a body parameter: JSON when the content type
+    says so (the bytes otherwise, which no model accepts), missing when empty."""
+    body = await request.body()
+    if not body:
+        return None, [FieldError("body", "MISSING", "Field required")]
+    content_type = request.headers.get("content-type")
+    value: Any = body
+    if content_type and _is_json(content_type):
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:  # service.middleware refuses such bodies first
+            return None, [FieldError("body", "INVALID_FORMAT", "JSON decode error")]
+    try:
+        return model.model_validate(value, from_attributes=True), []
+    except ValidationError as exc:
+        return None, field_errors(exc.errors(include_url=False))
+
+
+async def _fast_create(request: Request) -> Response:
+    refuse_nul_text(request)
+    admin(request)
+    data, errors = await _body_input(request, CustomerCreate)
+    if data is None:
+        raise ValidationFailed(errors)
+    return await _create(request, data)
+
+
+async def _fast_update(request: Request) -> Response:
+    refuse_nul_text(request)
+    admin(request)
+    customer_id = request.path_params["customer_id"]
+    errors: list[FieldError] = []
+    try:
+        _CUSTOMER_ID.validate_python(customer_id)
+    except ValidationError as exc:
+        errors = field_errors(exc.errors(include_url=False), "customer_id")
+    data, body_errors = await _body_input(request, CustomerUpdate)
+    if errors or data is None:
+        raise ValidationFailed(errors + body_errors)
+    return await _update(request, customer_id, data)
+
+
+write_routes = [
+    _FastRoute("/customers", _fast_create, methods=["POST"], include_in_schema=False),
+    _FastRoute("/customers/{customer_id:int}", _fast_update, methods=["PATCH"], include_in_schema=False),
+]
 
 
 @router.delete("/{customer_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
