@@ -25,7 +25,8 @@ from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, norm
 from customers.db import AsyncConn, translated
 from customers.errors import CustomerNotFound, FieldError, ValidationFailed
 from customers.models import CustomerCreate, CustomerUpdate, create_defaults
-from customers.questionnaire import FieldSpec, Questionnaire, build_model
+from customers.questionnaire import Questionnaire, build_model
+from customers.questionnaire_document import FieldSpec
 from customers.settings_store import QuestionnaireCache
 
 log = logging.getLogger(__name__)
