@@ -266,6 +266,8 @@ _PHONE_SHAPES = [
     ("{}{}{}{}", 3),
 ]
 _DUPLICATE_SHAPE = "8 ({}) {}-{}-{}"
+# a shape's text before, between and after the digit groups, as one pool per position
+_PHONE_PIECES = [list(pieces) for pieces in zip(*(shape.split("{}") for shape, _ in _PHONE_SHAPES), strict=True)]
 # second digit of Russian mobile numbers that phonenumbers holds valid whatever follows
 _MOBILE_SECOND = [0, 1, 2, 4, 5, 6, 7, 8, 9]
 _MOBILE_NUMBERS = len(_MOBILE_SECOND) * 10**8
@@ -276,6 +278,7 @@ _FORMULA = "=cmd|' /C calc'!A0"
 _FIRST = MALE_FIRST + FEMALE_FIRST
 _LAST = LAST + [name + "а" for name in LAST]
 _MIDDLE = [root + "ич" for root in PATRONYMIC_ROOTS] + [root + "на" for root in PATRONYMIC_ROOTS]
+_SHOE_SIZES = [f"{halves / 2:g}" for halves in range(70, 93)]
 # every ordered choice of 0 to 4 distinct interests, grouped by how many
 _INTEREST_COUNTS = [math.perm(len(INTERESTS), k) for k in range(5)]
 _INTEREST_STARTS = [sum(_INTEREST_COUNTS[:k]) for k in range(5)]
@@ -335,19 +338,26 @@ class _Draws:
     def shuffle(self, stream: str, values: pl.Series, size: int) -> pl.Series:
         """A pseudo-random one-to-one map of [0, size) onto itself, applied to `values` (nulls stay).
 
-        A Feistel network permutes the smallest even power of two that holds `size`; a value it
-        sends outside [0, size) is sent through again until it lands inside (cycle walking), which
-        keeps the map one-to-one: distinct rows get distinct results with nothing remembered.
+        A Feistel network permutes the smallest power of two that holds `size`; a value it sends
+        outside [0, size) is sent through again until it lands inside (cycle walking), which keeps
+        the map one-to-one: distinct rows get distinct results with nothing remembered.
         """
-        half = 1 << max(1, (max(size - 1, 1).bit_length() + 1) // 2)
-        left, right = pl.col("left"), pl.col("right")
+        bits = max(2, (size - 1).bit_length())
+        x, high, low = pl.col("x"), pl.col("high"), pl.col("low")
 
-        def permute(x: pl.Series) -> pl.Series:
-            # a round at a time: each round reads the previous one's columns, not its expressions
-            frame = pl.DataFrame({"x": x}).select(left=pl.col("x") // half, right=pl.col("x") % half)
+        def permute(values: pl.Series) -> pl.Series:
+            # x = high · 2^low_bits + low; a round maps it to low · 2^high_bits + (high xor F(low)),
+            # one-to-one whatever F; rounds are chained as columns (nesting the expressions would
+            # repeat each round's inputs inside the next)
+            high_bits = bits // 2
+            frame = pl.LazyFrame({"x": values})
             for round_ in range(_FEISTEL_ROUNDS):
-                frame = frame.select(left=right, right=left.xor(self.below(f"{stream}#{round_}", half, right)))
-            return frame.select(left * half + right).to_series()
+                low_bits = bits - high_bits
+                frame = frame.select(high=x // (1 << low_bits), low=x % (1 << low_bits)).select(
+                    x=high.xor(self.below(f"{stream}#{round_}", 1 << high_bits, low)) + low * (1 << high_bits)
+                )
+                high_bits = low_bits
+            return frame.collect().to_series()
 
         out = permute(values.cast(pl.UInt64))
         while (outside := out >= size).any():
@@ -369,17 +379,28 @@ def _nationals(draws: _Draws, rows: pl.Series) -> pl.Series:
     return pl.DataFrame({"x": x}).select(9 * 10**9 + second * 10**8 + pl.col("x") % 10**8).to_series()
 
 
-def _phone_text(national: pl.Expr, shape: str) -> pl.Expr:
+def _digit_groups(national: pl.Expr) -> list[pl.Expr]:
+    """The ten national digits as a phone is grouped: 3, 3, 2, 2."""
     digits = national.cast(pl.String)
-    groups = [digits.str.slice(0, 3), digits.str.slice(3, 3), digits.str.slice(6, 2), digits.str.slice(8, 2)]
-    return pl.format(shape, *groups)
+    return [digits.str.slice(0, 3), digits.str.slice(3, 3), digits.str.slice(6, 2), digits.str.slice(8, 2)]
 
 
-def _date(year: pl.Expr, month: pl.Expr, day: pl.Expr, *, russian: pl.Expr | bool = False) -> pl.Expr:
-    """`YYYY-MM-DD`, or `DD.MM.YYYY` where `russian`."""
-    month, day = month.cast(pl.String).str.zfill(2), day.cast(pl.String).str.zfill(2)
-    iso = pl.format("{}-{}-{}", year, month, day)
-    return pl.when(russian).then(pl.format("{}.{}.{}", day, month, year)).otherwise(iso)
+def _dates(years: range) -> list[str]:
+    """Every date of `years` up to the 28th (so valid in any month)."""
+    return [f"{year}-{month:02d}-{day:02d}" for year in years for month in range(1, 13) for day in range(1, 29)]
+
+
+def _russian(date: str) -> str:
+    year, month, day = date.split("-")
+    return f"{day}.{month}.{year}"
+
+
+# a date is one pick from all of them: uniform over the days, and for births over both styles
+_BIRTH_DATES = _dates(range(1950, 2007)) + [_russian(date) for date in _dates(range(1950, 2007))]
+_CREATED_DATES = _dates(range(2015, 2026))
+# the e-mail's name part, in the order of the name pools
+_FIRST_LATIN = [_translit(name) for name in _FIRST]
+_LAST_LATIN = [_translit(name) for name in _LAST]
 
 
 def _clean_rows(draws: _Draws, start: int, stop: int) -> pl.DataFrame:
@@ -401,21 +422,18 @@ def _clean_rows(draws: _Draws, start: int, stop: int) -> pl.DataFrame:
         female=below("gender", 100) < 55,
         shape=pick("phone_shape", _weighted(range(len(_PHONE_SHAPES)), [w for _, w in _PHONE_SHAPES])),
         interest_count=below("interest_count", len(_INTEREST_COUNTS)),
-        shoe=70 + below("shoe_size", 23),
     )
     frame = frame.with_columns(
         first=gendered("first_name", len(MALE_FIRST), len(FEMALE_FIRST)),
         last=gendered("last_name", len(LAST), len(LAST)),
     )
-    # exactly one shape matches a row
-    phone = pl.coalesce(
-        pl.when(pl.col("shape") == k).then(_phone_text(pl.col("national"), shape))
-        for k, (shape, _) in enumerate(_PHONE_SHAPES)
-    )
+    pieces = [_pool(texts).gather(pl.col("shape")) for texts in _PHONE_PIECES]
+    groups = _digit_groups(pl.col("national"))
+    phone = pl.concat_str(pieces[0], *itertools.chain.from_iterable(zip(groups, pieces[1:], strict=True)))
     email = pl.concat_str(
-        _pool([_translit(name) for name in _FIRST]).gather(pl.col("first")),
+        _pool(_FIRST_LATIN).gather(pl.col("first")),
         pl.lit("."),
-        _pool([_translit(name) for name in _LAST]).gather(pl.col("last")),
+        _pool(_LAST_LATIN).gather(pl.col("last")),
         row.cast(pl.String),
         pl.lit("@"),
         pick("email_domain", DOMAINS),
@@ -424,7 +442,6 @@ def _clean_rows(draws: _Draws, start: int, stop: int) -> pl.DataFrame:
         "interests", _pool(_INTEREST_COUNTS).cast(pl.UInt64).gather(pl.col("interest_count"))
     )
     store = pick("favourite_store", STORES)
-    shoe = pl.col("shoe")
     return frame.select(
         row,
         phone.alias("phone"),
@@ -435,12 +452,7 @@ def _clean_rows(draws: _Draws, start: int, stop: int) -> pl.DataFrame:
         .then(_pool(_MIDDLE).gather(gendered("middle_name", len(PATRONYMIC_ROOTS), len(PATRONYMIC_ROOTS))))
         .otherwise(pl.lit(""))
         .alias("middle_name"),
-        _date(
-            1950 + below("birth_year", 57),
-            1 + below("birth_month", 12),
-            1 + below("birth_day", 28),
-            russian=below("birth_date_style", 2) == 1,
-        ).alias("birth_date"),
+        pick("birth_date", _BIRTH_DATES).alias("birth_date"),
         pl.when(pl.col("female")).then(pl.lit("female")).otherwise(pl.lit("male")).alias("gender"),
         pick("city", CITIES).alias("city"),
         pick("children_count", _weighted(["0", "1", "2", "3", "4"], [35, 30, 25, 7, 3])).alias("children_count"),
@@ -449,13 +461,9 @@ def _clean_rows(draws: _Draws, start: int, stop: int) -> pl.DataFrame:
         # a formula-like value in a good row: kept as text, never evaluated
         pl.when(row == _FORMULA_ROW).then(pl.lit(_FORMULA)).otherwise(store).alias("favourite_store"),
         pick("preferred_contact", ["sms", "email", "push", "call", ""]).alias("preferred_contact"),
-        pl.format("{}{}", shoe // 2, pl.when(shoe % 2 == 1).then(pl.lit(".5")).otherwise(pl.lit(""))).alias(
-            "shoe_size"
-        ),
+        pick("shoe_size", _SHOE_SIZES).alias("shoe_size"),
         pick("car_owner", ["да", "нет", "true", "false", "1", "0", ""]).alias("car_owner"),
-        _date(2015 + below("created_year", 11), 1 + below("created_month", 12), 1 + below("created_day", 28)).alias(
-            "created"
-        ),
+        pick("created", _CREATED_DATES).alias("created"),
         pick("loyalty_enabled", ["true", "true", "true", "false"]).alias("loyalty_enabled"),
         pl.concat_str(pl.lit(f"LEG-{draws.seed:03d}-"), row.cast(pl.String).str.zfill(7)).alias("meta.legacy_id"),
         pick("registration_channel", ["store", "store", "web", "app", "call_center"]).alias(
@@ -501,14 +509,14 @@ class _Defects:
         frame = frame.with_columns(_nationals(self.draws, repeated).alias("repeated"))
         spoiled: dict[str, pl.Expr] = {}
         for k, (column, value, _, _) in enumerate(_DEFECTS):
-            bad = _phone_text(pl.col("repeated"), _DUPLICATE_SHAPE) if k == _DUPLICATE else pl.lit(value)
+            bad = pl.format(_DUPLICATE_SHAPE, *_digit_groups(pl.col("repeated"))) if k == _DUPLICATE else pl.lit(value)
             spoiled[column] = pl.when(pl.col("defect") == k).then(bad).otherwise(spoiled.get(column, pl.col(column)))
         frame = frame.with_columns(expr.alias(column) for column, expr in spoiled.items())
-        listed = frame.filter(dirty).select("row", "defect")
+        listed = frame.select("row", "defect").filter(pl.col("defect").is_not_null())
         self.before += listed.height
-        good = frame.filter(~dirty).get_column("row")
-        if good.len():
-            self.last_good = int(good[-1])
+        last_good = frame.select(row.filter(~dirty).last()).item()
+        if last_good is not None:
+            self.last_good = int(last_good)
         return frame, [_dirty_row(row, k) for row, k in listed.iter_rows()]
 
 
