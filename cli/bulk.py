@@ -223,11 +223,7 @@ def samples_generate(n: int, path: Path, dirty: float, seed: int, fmt: FileForma
         fail(f"{path} is a directory")
     defects = generate(n, path, dirty=dirty, seed=seed, fmt=fmt)
     if as_json:
-        click.echo(
-            orjson.dumps(
-                {"path": str(path), "rows": n, "dirty": [d.__dict__ for d in defects]}, option=orjson.OPT_INDENT_2
-            ).decode()
-        )
+        click.echo(orjson.dumps({"path": str(path), "rows": n, "dirty": defects}, option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(f"{n} customers written to {path} ({len(defects)} dirty rows)")
     for d in defects[:50]:
