@@ -1,8 +1,8 @@
 """Duplicates inside a file: a phone on several rows, an email given for several phones.
 
 The staging path resolves them once the whole file is staged (a repeat may sit in another
-frame), from the keys of the valid rows, by the `--on-duplicate` policy; the direct path drops
-repeats frame by frame as it inserts (`etl.load.DirectInsert`).
+frame), from the keys of the valid rows, by the `--on-duplicate` policy; the parallel path finds
+them in the database as it merges (`etl.chunk_merge`).
 """
 
 from __future__ import annotations

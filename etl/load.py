@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
 import polars as pl
 import psycopg
 from psycopg import errors as pg_errors
@@ -27,6 +26,7 @@ from customers.questionnaire import Questionnaire
 from customers.questionnaire_document import QuestionnaireDocument
 from etl.read import ROW
 from etl.rejects import REJECT_SCHEMA, empty_rejects
+from etl.staging import STAGING_COLUMNS
 from etl.validate import STAGED
 
 Mode = Literal["insert", "upsert", "update"]
@@ -84,20 +84,6 @@ def finish_run(conn: Conn, run_id: int, status: str, report: dict[str, Any], err
 
 # ---------------------------------------------------------------------------------------------
 # Staging and merge
-
-_STAGING_COLUMNS = """
-    row bigint NOT NULL,
-    phone text NOT NULL,
-    email text,
-    email_confirmed boolean,
-    source_id text,
-    blocked boolean,
-    loyalty_enabled boolean,
-    accept_tender_offer boolean,
-    prioritize_sms_verification boolean,
-    created date,
-    profile jsonb NOT NULL,
-    meta jsonb NOT NULL"""
 
 # The create defaults (customers.models.create_defaults), the one set REST and JSON-RPC use too:
 # the flags a file leaves out or empty, and the subscriptions no file carries. Profile and meta
@@ -176,7 +162,7 @@ class Staging:
         self.rows = 0
 
     def create(self) -> None:
-        self.conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} (" + _STAGING_COLUMNS + ")").format(self.name))
+        self.conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} (" + STAGING_COLUMNS + ")").format(self.name))
 
     def copy_statement(self) -> sql.Composed:
         columns = sql.SQL(", ").join(sql.Identifier("row" if c == ROW else c) for c in STAGED)
@@ -295,100 +281,3 @@ def _min(a: int | None, b: int | None) -> int | None:
 
 def _max(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else max(a, b)
-
-
-# ---------------------------------------------------------------------------------------------
-# Direct path: insert mode, first row of a repeated phone wins
-
-CUSTOMER_COLUMNS = [
-    "phone",
-    "email",
-    "email_confirmed",
-    "source_id",
-    "blocked",
-    "loyalty_enabled",
-    "accept_tender_offer",
-    "prioritize_sms_verification",
-    "created",
-    "profile",
-    "meta",
-    "subscriptions",
-]
-
-
-class DirectInsert:
-    """COPY straight into customers, for `--mode insert` with `--on-duplicate first`.
-
-    Which rows may go in is decided per frame before it is sent: phones and emails already
-    stored are looked up on a second (autocommit) connection, repeats inside the file are
-    tracked here. A concurrent writer adding one of the phones or emails meanwhile makes the
-    COPY fail on the unique index; the caller then starts over with the staging path."""
-
-    def __init__(self, conn: Conn, lookup: Conn) -> None:
-        self.conn = conn
-        self.lookup = lookup
-        # The lookups must use the unique indexes: statistics of an emptied or young table make
-        # the planner pick a sequential scan, repeated per frame over a table this load grows.
-        lookup.execute("SET enable_seqscan = off")
-        row = conn.execute("SELECT current_date, now(), (SELECT last_value FROM customers_id_seq)").fetchone()
-        assert row is not None
-        self.today: dt.date = row[0]
-        self.changed_since: dt.datetime = row[1]
-        self.sequence_before: int = int(row[2])
-        self.phones_seen = pl.Series("phone", [], dtype=pl.Int64)
-        self.emails_seen = pl.Series("email", [], dtype=pl.String)
-
-    def copy_statement(self) -> sql.Composed:
-        columns = sql.SQL(", ").join(sql.Identifier(c) for c in CUSTOMER_COLUMNS)
-        return sql.SQL("COPY customers ({}) FROM STDIN (FORMAT csv)").format(columns)
-
-    def sort(self, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
-        """Split one frame of valid rows into (rows to insert, duplicate rejects, email rejects,
-        number of rows whose phone exists already)."""
-        frame = good.with_columns(pl.col("phone").cast(pl.Int64).alias("__phone_key"))
-        repeated = ~pl.col("__phone_key").is_first_distinct() | pl.col("__phone_key").is_in(self.phones_seen.implode())
-        frame = frame.with_columns(repeated.alias("__dup"))
-        dups = frame.filter(pl.col("__dup"))
-        frame = frame.filter(~pl.col("__dup"))
-        self.phones_seen = pl.concat([self.phones_seen, frame.get_column("__phone_key")])
-        stored_phones = self._stored("SELECT phone FROM customers WHERE phone = ANY(%s)", frame.get_column("phone"))
-        emails = frame.get_column("email").drop_nulls()
-        stored_emails = self._stored("SELECT lower(email) FROM customers WHERE lower(email) = ANY(%s)", emails)
-        frame = frame.with_columns(pl.col("phone").is_in(stored_phones.implode()).alias("__exists"))
-        existing = int(frame.get_column("__exists").sum())
-        frame = frame.filter(~pl.col("__exists"))
-        taken = pl.col("email").is_not_null() & (
-            pl.col("email").is_in(stored_emails.implode())
-            | pl.col("email").is_in(self.emails_seen.implode())
-            | ~pl.col("email").is_first_distinct()
-        )
-        frame = frame.with_columns(taken.alias("__taken"))
-        email_rejects = frame.filter(pl.col("__taken"))
-        frame = frame.filter(~pl.col("__taken"))
-        self.emails_seen = pl.concat([self.emails_seen, frame.get_column("email").drop_nulls()])
-        return frame, dups, email_rejects, existing
-
-    def _stored(self, query: str, values: pl.Series) -> pl.Series:
-        if values.is_empty():
-            return pl.Series([], dtype=pl.String)
-        rows = self.lookup.execute(query, (values.to_list(),)).fetchall()
-        return pl.Series([r[0] for r in rows], dtype=pl.String)
-
-    def write(self, copy: Any, frame: pl.DataFrame) -> None:
-        """Send rows with the create defaults filled in (COPY takes a null as given)."""
-        filled = frame.with_columns(
-            *(pl.col(flag).fill_null(_DEFAULTS[flag]) for flag in _FLAGS),
-            pl.col("created").fill_null(self.today),
-            pl.lit(orjson.dumps(_DEFAULTS["subscriptions"]).decode()).alias("subscriptions"),
-        )
-        buffer = io.BytesIO()
-        filled.select(CUSTOMER_COLUMNS).write_csv(buffer, include_header=False, null_value="", date_format="%Y-%m-%d")
-        copy.write(buffer.getvalue())
-
-    def inserted_ids(self) -> tuple[int | None, int | None]:
-        """Lowest and highest id this transaction inserted."""
-        row = self.conn.execute(
-            "SELECT min(id), max(id) FROM customers WHERE id >= %s AND xmin = pg_current_xact_id()::xid",
-            (self.sequence_before,),
-        ).fetchone()
-        return (row[0], row[1]) if row else (None, None)

@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +25,14 @@ from psycopg import errors as pg_errors
 from customers import db, metrics
 from customers.config import Settings
 from customers.errors import CustomersError, DatabaseUnavailable
+from etl.chunk_merge import ChunkMerge
 from etl.duplicates import OnDuplicate, resolve_duplicates
 from etl.load import Mode, Staging, copy_frames, current_questionnaire, finish_run, start_run
+from etl.parallel_copy import ParallelCopy
 from etl.read import FileRejected, RaggedFile, ReadOptions, Source, batches, exact_batches, file_checksum, open_source
 from etl.rejects import empty_rejects
 from etl.report import Report, summarise_rejects, write_rejects
+from etl.staging import drop_chunks, drop_dead_chunks, hold_run_lock
 from etl.validate import ValidatedBatch, ValidationPlan
 
 log = logging.getLogger(__name__)
@@ -47,8 +50,10 @@ class ImportOptions:
     ignore_unknown: bool = False
     rejects: Path | None = None
     region: str = "RU"
-    # insert mode with first-row-wins may COPY straight into customers (see `_load_direct`)
+    # insert mode with first-row-wins loads over parallel sessions (see `_load_parallel`)
     direct: bool = True
+    # sessions COPYing into chunk tables at once on that path
+    sessions: int = 2
 
 
 class _Done:
@@ -96,12 +101,15 @@ def import_file(
                 control, file=report.file, size=source.size, checksum=None, format=source.format, mode=options.mode
             )
             report.run_id = run_id
+            hold_run_lock(control, run_id)
+            drop_dead_chunks(control)
             try:
                 if options.direct and options.mode == "insert" and options.on_duplicate == "first":
                     try:
-                        _load_direct(conninfo, source, plan, options, report, progress, after_copy)
+                        _load_parallel(conninfo, source, plan, options, report, progress, after_copy)
                     except (_Conflict, RaggedFile) as exc:
-                        log.info("direct load of %s abandoned (%s); loading through staging", path, exc)
+                        log.info("parallel load of %s abandoned (%s); loading through staging", path, exc)
+                        drop_chunks(control, run_id)
                         report.counts = type(report.counts)()
                         report.timings.clear()
                         _load(conninfo, source, plan, options, report, progress, after_copy)
@@ -113,12 +121,14 @@ def import_file(
                 report.error = _one_line(exc)
                 report.seconds = time.monotonic() - started
                 _record_failure(conninfo, control, run_id, report)
+                _drop_chunks_after_failure(conninfo, control, run_id)
                 if _connection_lost(exc):
                     raise DatabaseUnavailable(
                         f"the database connection was lost during the load of {path}; "
                         "nothing was written, run the command again"
                     ) from exc
                 raise
+            drop_chunks(control, run_id)  # a dry run's rollback kept them
             report.seconds = time.monotonic() - started
             if options.rejects is not None:
                 report.rejects_file = str(options.rejects)
@@ -138,6 +148,17 @@ def _record_failure(conninfo: str, control: psycopg.Connection[Any], run_id: int
                 finish_run(again, run_id, "failed", report.to_dict(), report.error)
         except psycopg.Error:
             log.warning("import run %s could not be marked failed; it stays 'running'", run_id)
+
+
+def _drop_chunks_after_failure(conninfo: str, control: psycopg.Connection[Any], run_id: int) -> None:
+    try:
+        drop_chunks(control, run_id)
+    except psycopg.Error:
+        try:  # the control connection may have gone with the server; one fresh try
+            with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as again:
+                drop_chunks(again, run_id)
+        except psycopg.Error:
+            log.warning("chunk tables of import run %s left for the next import or the cleanup job", run_id)
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -204,7 +225,7 @@ def _load(
         write_rejects(options.rejects, everything)
 
 
-def _validated(plan: ValidationPlan, frames: Iterator[pl.DataFrame]) -> Iterator[ValidatedBatch]:
+def _validated(plan: ValidationPlan, frames: Iterator[pl.DataFrame]) -> Generator[ValidatedBatch, None, None]:
     """Validate frames in a worker thread, one frame ahead of the consumer (memory stays at a
     couple of frames); errors of the worker are raised here."""
     handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
@@ -271,10 +292,10 @@ def _stream(
 
 
 class _Conflict(Exception):
-    """A concurrent writer took a phone or email the direct path was inserting."""
+    """A concurrent writer took a phone or email the parallel path was inserting."""
 
 
-def _load_direct(
+def _load_parallel(
     conninfo: str,
     source: Source,
     plan: ValidationPlan,
@@ -283,50 +304,60 @@ def _load_direct(
     progress: ImportProgress | None,
     after_copy: Callable[[psycopg.Connection[Any]], None] | None,
 ) -> None:
-    """Insert mode, first row wins: each validated frame goes straight into customers by COPY
-    while the next is validated; no staging table, no second pass over the rows."""
-    from etl.load import DirectInsert
-
+    """Insert mode, first row wins: validated frames go into chunk tables over several sessions
+    at once (`etl.parallel_copy`) while one transaction merges the committed chunks into
+    customers in file order (`etl.chunk_merge`); nothing is visible before that transaction
+    commits, and no key of the file is kept in memory here."""
+    assert report.run_id is not None
     clock = time.monotonic()
-    with psycopg.connect(conninfo) as conn, psycopg.connect(conninfo, autocommit=True) as lookup:
-        conn.execute("SET LOCAL synchronous_commit = off")
-        direct = DirectInsert(conn, lookup)
-        rejects = [empty_rejects()]
-        duplicates: list[pl.DataFrame] = []
-        read = inserted = existing = 0
-        try:
-            with conn.cursor().copy(direct.copy_statement()) as copy:
-                for item in _validated(plan, batches(source)):
-                    rows, dups, taken, stored = direct.sort(item.good)
-                    direct.write(copy, rows)
-                    read += item.read
-                    inserted += rows.height
-                    existing += stored
-                    rejects += [item.rejects, _email_rejects(taken)]
-                    duplicates.append(_duplicate_rejects(dups))
+    merge_seconds = 0.0
+    rejects = [empty_rejects()]
+    read = 0
+    validated = _validated(plan, batches(source))
+    try:
+        with psycopg.connect(conninfo) as conn:
+            conn.execute("SET LOCAL synchronous_commit = off")
+            merge = ChunkMerge(conn, report.run_id)
+            with ParallelCopy(conninfo, report.run_id, validated, options.sessions) as copier:
+                number = 0
+                while (chunk := copier.chunk(number)) is not None:
+                    read += chunk.read
+                    if chunk.rejects.height:
+                        rejects.append(chunk.rejects)
+                    started = time.monotonic()
+                    try:
+                        merge.merge(number)
+                    except pg_errors.UniqueViolation as exc:
+                        raise _Conflict(str(exc)) from None
+                    merge_seconds += time.monotonic() - started
+                    number += 1
                     if progress is not None:
                         progress(read)
                     if after_copy is not None:
                         after_copy(conn)
-        except pg_errors.UniqueViolation as exc:
-            raise _Conflict(str(exc)) from None
-        if read == 0:
-            raise FileRejected(f"{source.path} has a header but no data rows")
-        report.timings["stream"] = round(time.monotonic() - clock, 3)
-        dropped = pl.concat(duplicates) if duplicates else empty_rejects()
-        everything = pl.concat([*rejects, dropped], how="vertical_relaxed")
-        report.counts.read = read
-        report.counts.inserted = inserted
-        report.counts.unchanged = existing
-        summarise_rejects(report, everything, dropped.height)
-        report.changed_since = direct.changed_since
-        report.first_inserted_id, report.last_inserted_id = direct.inserted_ids()
-        report.touched = inserted
-        if not report.counts.balanced:
-            raise CustomersError(
-                f"internal error: the row counts do not add up ({report.counts}); the load was rolled back"
-            )
-        _finish(conn, options, report)
+            if read == 0:
+                raise FileRejected(f"{source.path} has a header but no data rows")
+            report.timings["stream"] = round(time.monotonic() - clock, 3)
+            report.timings["copy"] = round(copier.copy_seconds, 3)
+            report.timings["merge"] = round(merge_seconds, 3)
+            result = merge.result
+            dropped = pl.concat([empty_rejects(), *map(_duplicate_rejects, result.duplicates)], how="vertical_relaxed")
+            taken = [_email_rejects(t) for t in result.taken]
+            everything = pl.concat([*rejects, *taken, dropped], how="vertical_relaxed")
+            report.counts.read = read
+            report.counts.inserted = result.inserted
+            report.counts.unchanged = result.unchanged
+            summarise_rejects(report, everything, dropped.height)
+            report.changed_since = merge.changed_since
+            report.first_inserted_id, report.last_inserted_id = result.first_id, result.last_id
+            report.touched = result.inserted
+            if not report.counts.balanced:
+                raise CustomersError(
+                    f"internal error: the row counts do not add up ({report.counts}); the load was rolled back"
+                )
+            _finish(conn, options, report)
+    finally:
+        validated.close()
     if options.rejects is not None:
         write_rejects(options.rejects, everything)
 

@@ -1,0 +1,179 @@
+"""The merge of chunk tables into `customers`, chunk after chunk in file order, all inside the
+one load transaction (insert mode, the first row of a repeated phone wins).
+
+First, optimistically, a chunk's rows go in without looking anything up (under a savepoint):
+when no row collides with a stored phone or email, which is the common case of a load of new
+customers, the unique indexes' own checks are all the lookups needed. When one does, the savepoint
+is rolled back and the chunk is merged by the exact statement, which sorts every row:
+- a row repeats a phone (DUPLICATE_PHONE) when an earlier row of its chunk has the phone, when
+  this load inserted the phone already (the row's `xmin` is one of the load's transaction ids),
+  or when an earlier row that was not inserted had it (those phones are kept in a temporary table
+  with a unique index, so no key of the file is held in the importer's memory);
+- a row whose phone is stored already is `unchanged`;
+- a row whose email a stored customer (or a row inserted earlier by this load) holds, or that
+  repeats the email of an earlier row of its chunk, is rejected (EMAIL_EXISTS).
+Every lookup goes through the unique indexes (LATERAL … LIMIT 1): the chunk is small, `customers`
+may be large, and a hash join would read all of it once per chunk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from customers.models import create_defaults
+from etl.staging import chunk_table
+
+Conn = psycopg.Connection[Any]
+
+# the create defaults (customers.models.create_defaults), the one set REST and JSON-RPC use too
+_DEFAULTS: dict[str, Any] = create_defaults()
+_FLAGS = ("email_confirmed", "blocked", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification")
+_DEFAULT_VALUES = {
+    **{flag: sql.Literal(_DEFAULTS[flag]) for flag in _FLAGS},
+    "subscriptions": sql.Literal(Jsonb(_DEFAULTS["subscriptions"])),
+}
+
+_PASSED = "CREATE TEMP TABLE import_passed_phones (phone text PRIMARY KEY) ON COMMIT DROP"
+
+_MERGE_CHUNK = """
+WITH k AS (
+    SELECT s.row, s.phone, s.email,
+           s.phone_rank > 1 OR coalesce(c.mine, false) OR p.passed IS NOT NULL AS dup,
+           c.mine IS NOT NULL AS stored
+      FROM (SELECT t.row, t.phone, t.email, row_number() OVER (PARTITION BY t.phone ORDER BY t.row) AS phone_rank
+              FROM {chunk} t) s
+      LEFT JOIN LATERAL (SELECT x.xmin = ANY({mine}::text[]::xid[]) AS mine
+                           FROM customers x WHERE x.phone = s.phone LIMIT 1) c
+        ON true
+      LEFT JOIN LATERAL (SELECT true AS passed FROM pg_temp.import_passed_phones y WHERE y.phone = s.phone) p
+        ON true),
+live AS (
+    SELECT k.row, k.phone, k.email, row_number() OVER (PARTITION BY k.email ORDER BY k.row) AS email_rank
+      FROM k WHERE NOT k.dup AND NOT k.stored),
+taken AS (
+    SELECT l.row, l.phone, l.email FROM live l
+      LEFT JOIN LATERAL (SELECT true AS found FROM customers x WHERE lower(x.email) = l.email LIMIT 1) e
+        ON l.email IS NOT NULL
+     WHERE l.email IS NOT NULL AND (l.email_rank > 1 OR e.found IS NOT NULL)),
+passed AS (
+    INSERT INTO pg_temp.import_passed_phones (phone)
+    SELECT phone FROM k WHERE NOT k.dup AND k.stored
+     UNION SELECT phone FROM taken
+    ON CONFLICT DO NOTHING),
+ins AS (
+    INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, loyalty_enabled,
+                           accept_tender_offer, prioritize_sms_verification, created, profile, meta,
+                           subscriptions)
+    SELECT s.phone, s.email, coalesce(s.email_confirmed, {email_confirmed}), s.source_id,
+           coalesce(s.blocked, {blocked}), coalesce(s.loyalty_enabled, {loyalty_enabled}),
+           coalesce(s.accept_tender_offer, {accept_tender_offer}),
+           coalesce(s.prioritize_sms_verification, {prioritize_sms_verification}),
+           coalesce(s.created, current_date), s.profile, s.meta, {subscriptions}
+      FROM {chunk} s
+     WHERE s.row IN (SELECT row FROM live) AND s.row NOT IN (SELECT row FROM taken)
+     {order}
+    RETURNING id)
+SELECT 'dup', k.row, k.phone, NULL::bigint, NULL::bigint FROM k WHERE k.dup
+ UNION ALL SELECT 'email', taken.row, taken.email, NULL, NULL FROM taken
+ UNION ALL SELECT 'stored', count(*), NULL, NULL, NULL FROM k WHERE NOT k.dup AND k.stored
+ UNION ALL SELECT 'inserted', count(*), NULL, min(id), max(id) FROM ins"""
+
+_INSERT_CHUNK = """
+WITH s AS (
+    SELECT t.*, row_number() OVER (PARTITION BY t.phone ORDER BY t.row) > 1
+                OR EXISTS (SELECT 1 FROM pg_temp.import_passed_phones y WHERE y.phone = t.phone) AS dup
+      FROM {chunk} t),
+ins AS (
+    INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, loyalty_enabled,
+                           accept_tender_offer, prioritize_sms_verification, created, profile, meta,
+                           subscriptions)
+    SELECT s.phone, s.email, coalesce(s.email_confirmed, {email_confirmed}), s.source_id,
+           coalesce(s.blocked, {blocked}), coalesce(s.loyalty_enabled, {loyalty_enabled}),
+           coalesce(s.accept_tender_offer, {accept_tender_offer}),
+           coalesce(s.prioritize_sms_verification, {prioritize_sms_verification}),
+           coalesce(s.created, current_date), s.profile, s.meta, {subscriptions}
+      FROM s WHERE NOT s.dup
+     {order}
+    RETURNING id, xmin)
+SELECT 'dup', s.row, s.phone, NULL::bigint, NULL::bigint, NULL::text FROM s WHERE s.dup
+ UNION ALL SELECT 'inserted', count(*), NULL, min(id), max(id), min(xmin::text) FROM ins"""
+
+
+@dataclass
+class ChunkMergeResult:
+    """What the merges of a load did so far."""
+
+    inserted: int = 0
+    unchanged: int = 0
+    first_id: int | None = None
+    last_id: int | None = None
+    duplicates: list[pl.DataFrame] = field(default_factory=list)
+    taken: list[pl.DataFrame] = field(default_factory=list)
+
+
+class ChunkMerge:
+    """Merges the chunk tables of one run, in order, inside the caller's transaction."""
+
+    def __init__(self, conn: Conn, run_id: int, *, sort_by_phone: bool = True) -> None:
+        self.conn = conn
+        self.run_id = run_id
+        self.result = ChunkMergeResult()
+        conn.execute(_PASSED)
+        row = conn.execute("SELECT now(), pg_current_xact_id()::xid::text").fetchone()
+        assert row is not None
+        self.changed_since: dt.datetime = row[0]
+        # the transaction ids rows of this load carry: the load's and its savepoints'
+        self._mine: list[str] = [row[1]]
+        self._optimistic = True
+        # inserting a chunk in phone order keeps the phone index's pages hot while it grows
+        self._order = sql.SQL("ORDER BY s.phone" if sort_by_phone else "")
+
+    def merge(self, chunk: int) -> None:
+        """Merge one chunk table (every earlier chunk must have been merged) and drop it."""
+        name = chunk_table(self.run_id, chunk)
+        rows = self._insert(name) if self._optimistic else None
+        if rows is None:
+            statement = sql.SQL(_MERGE_CHUNK).format(
+                chunk=name, mine=sql.Literal(self._mine), order=self._order, **_DEFAULT_VALUES
+            )
+            rows = [(*r, None) for r in self.conn.execute(statement).fetchall()]
+            # back to the cheap statement once a chunk collided with nothing stored
+            self._optimistic = not any(r[0] in ("stored", "email") and r[1] for r in rows)
+        result = self.result
+        dups = [(r[1], r[2]) for r in rows if r[0] == "dup"]
+        taken = [(r[1], r[2]) for r in rows if r[0] == "email"]
+        for kind, count, _value, low, high, xid in rows:
+            if xid is not None and xid not in self._mine:
+                self._mine.append(xid)
+            if kind == "stored":
+                result.unchanged += int(count)
+            elif kind == "inserted":
+                result.inserted += int(count)
+                if low is not None:
+                    result.first_id = low if result.first_id is None else min(low, result.first_id)
+                    result.last_id = high if result.last_id is None else max(high, result.last_id)
+        if dups:
+            result.duplicates.append(pl.DataFrame(dups, schema={"__row": pl.Int64, "phone": pl.String}, orient="row"))
+        if taken:
+            result.taken.append(pl.DataFrame(taken, schema={"__row": pl.Int64, "email": pl.String}, orient="row"))
+        # dropped with the load's commit (a rollback keeps it: the run's end drops it then)
+        self.conn.execute(sql.SQL("DROP TABLE {}").format(name))
+
+    def _insert(self, name: sql.Identifier) -> list[tuple[Any, ...]] | None:
+        """The chunk's new rows in, under a savepoint; None (and nothing written) when a row
+        collides with a stored phone or email."""
+        statement = sql.SQL(_INSERT_CHUNK).format(chunk=name, order=self._order, **_DEFAULT_VALUES)
+        try:
+            with self.conn.transaction():
+                return self.conn.execute(statement).fetchall()
+        except pg_errors.UniqueViolation:
+            self._optimistic = False
+            return None
