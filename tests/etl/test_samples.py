@@ -7,7 +7,8 @@ from pathlib import Path
 import polars as pl
 
 from customers.contacts import normalize_phone
-from etl.samples import COLUMNS, FEMALE_FIRST, INTERESTS, LAST, MALE_FIRST, build, generate
+from etl.sample_words import FEMALE_FIRST, INTERESTS, LAST, MALE_FIRST
+from etl.samples import COLUMNS, build, generate
 
 DEFECTS_IN_TURN = [
     ("phone", "INVALID_FORMAT"),
