@@ -26,20 +26,10 @@ import polars as pl
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
-from customers.models import create_defaults
-from etl.staging import chunk_table
+from etl.staging import INSERT_STAGED_PARTS, chunk_table
 
 Conn = psycopg.Connection[Any]
-
-# the create defaults (customers.models.create_defaults), the one set REST and JSON-RPC use too
-_DEFAULTS: dict[str, Any] = create_defaults()
-_FLAGS = ("email_confirmed", "blocked", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification")
-_DEFAULT_VALUES = {
-    **{flag: sql.Literal(_DEFAULTS[flag]) for flag in _FLAGS},
-    "subscriptions": sql.Literal(Jsonb(_DEFAULTS["subscriptions"])),
-}
 
 _PASSED = "CREATE TEMP TABLE import_passed_phones (phone text PRIMARY KEY) ON COMMIT DROP"
 
@@ -69,14 +59,7 @@ passed AS (
      UNION SELECT phone FROM taken
     ON CONFLICT DO NOTHING),
 ins AS (
-    INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, loyalty_enabled,
-                           accept_tender_offer, prioritize_sms_verification, created, profile, meta,
-                           subscriptions)
-    SELECT s.phone, s.email, coalesce(s.email_confirmed, {email_confirmed}), s.source_id,
-           coalesce(s.blocked, {blocked}), coalesce(s.loyalty_enabled, {loyalty_enabled}),
-           coalesce(s.accept_tender_offer, {accept_tender_offer}),
-           coalesce(s.prioritize_sms_verification, {prioritize_sms_verification}),
-           coalesce(s.created, current_date), s.profile, s.meta, {subscriptions}
+    {insert_staged}
       FROM {chunk} s
      WHERE s.row IN (SELECT row FROM live) AND s.row NOT IN (SELECT row FROM taken)
      {order}
@@ -92,14 +75,7 @@ WITH s AS (
                 OR EXISTS (SELECT 1 FROM pg_temp.import_passed_phones y WHERE y.phone = t.phone) AS dup
       FROM {chunk} t),
 ins AS (
-    INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, loyalty_enabled,
-                           accept_tender_offer, prioritize_sms_verification, created, profile, meta,
-                           subscriptions)
-    SELECT s.phone, s.email, coalesce(s.email_confirmed, {email_confirmed}), s.source_id,
-           coalesce(s.blocked, {blocked}), coalesce(s.loyalty_enabled, {loyalty_enabled}),
-           coalesce(s.accept_tender_offer, {accept_tender_offer}),
-           coalesce(s.prioritize_sms_verification, {prioritize_sms_verification}),
-           coalesce(s.created, current_date), s.profile, s.meta, {subscriptions}
+    {insert_staged}
       FROM s WHERE NOT s.dup
      {order}
     RETURNING id, xmin)
@@ -142,7 +118,7 @@ class ChunkMerge:
         rows = self._insert(name) if self._optimistic else None
         if rows is None:
             statement = sql.SQL(_MERGE_CHUNK).format(
-                chunk=name, mine=sql.Literal(self._mine), order=self._order, **_DEFAULT_VALUES
+                chunk=name, mine=sql.Literal(self._mine), order=self._order, **INSERT_STAGED_PARTS
             )
             rows = [(*r, None) for r in self.conn.execute(statement).fetchall()]
             # back to the cheap statement once a chunk collided with nothing stored
@@ -170,7 +146,7 @@ class ChunkMerge:
     def _insert(self, name: sql.Identifier) -> list[tuple[Any, ...]] | None:
         """The chunk's new rows in, under a savepoint; None (and nothing written) when a row
         collides with a stored phone or email."""
-        statement = sql.SQL(_INSERT_CHUNK).format(chunk=name, order=self._order, **_DEFAULT_VALUES)
+        statement = sql.SQL(_INSERT_CHUNK).format(chunk=name, order=self._order, **INSERT_STAGED_PARTS)
         try:
             with self.conn.transaction():
                 return self.conn.execute(statement).fetchall()

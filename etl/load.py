@@ -21,12 +21,11 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from customers.import_runs import STAGING_PREFIX
-from customers.models import create_defaults
 from customers.questionnaire import Questionnaire
 from customers.questionnaire_document import QuestionnaireDocument
 from etl.read import ROW
 from etl.rejects import REJECT_SCHEMA, empty_rejects
-from etl.staging import STAGING_COLUMNS
+from etl.staging import INSERT_STAGED_PARTS, STAGING_COLUMNS
 from etl.validate import STAGED
 
 Mode = Literal["insert", "upsert", "update"]
@@ -85,26 +84,9 @@ def finish_run(conn: Conn, run_id: int, status: str, report: dict[str, Any], err
 # ---------------------------------------------------------------------------------------------
 # Staging and merge
 
-# The create defaults (customers.models.create_defaults), the one set REST and JSON-RPC use too:
-# the flags a file leaves out or empty, and the subscriptions no file carries. Profile and meta
-# come from the file (an object without members when it has no such columns).
-_DEFAULTS: dict[str, Any] = create_defaults()
-_FLAGS = ("email_confirmed", "blocked", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification")
-_DEFAULT_VALUES = {
-    **{flag: sql.Literal(_DEFAULTS[flag]) for flag in _FLAGS},
-    "subscriptions": sql.Literal(Jsonb(_DEFAULTS["subscriptions"])),
-}
-
 _INSERT = """
 WITH ins AS (
-    INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, loyalty_enabled,
-                           accept_tender_offer, prioritize_sms_verification, created, profile, meta,
-                           subscriptions)
-    SELECT s.phone, s.email, coalesce(s.email_confirmed, {email_confirmed}), s.source_id,
-           coalesce(s.blocked, {blocked}), coalesce(s.loyalty_enabled, {loyalty_enabled}),
-           coalesce(s.accept_tender_offer, {accept_tender_offer}),
-           coalesce(s.prioritize_sms_verification, {prioritize_sms_verification}),
-           coalesce(s.created, current_date), s.profile, s.meta, {subscriptions}
+    {insert_staged}
       FROM {staging} s
      WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.phone = s.phone)
     {conflict}
@@ -255,13 +237,13 @@ class Staging:
         """Insert the new phones. Without ON CONFLICT (its speculative insertion costs), since the
         anti-join already skips existing phones; only if a concurrent writer adds one of the phones
         meanwhile does the statement fail, and it is then repeated with ON CONFLICT DO NOTHING."""
-        statement = sql.SQL(_INSERT.replace("{conflict}", "")).format(staging=self.name, **_DEFAULT_VALUES)
+        statement = sql.SQL(_INSERT.replace("{conflict}", "")).format(staging=self.name, **INSERT_STAGED_PARTS)
         try:
             with self.conn.transaction():
                 row = self.conn.execute(statement).fetchone()
         except pg_errors.UniqueViolation:
             statement = sql.SQL(_INSERT.replace("{conflict}", "ON CONFLICT DO NOTHING")).format(
-                staging=self.name, **_DEFAULT_VALUES
+                staging=self.name, **INSERT_STAGED_PARTS
             )
             row = self.conn.execute(statement).fetchone()
         assert row is not None

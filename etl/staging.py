@@ -17,8 +17,10 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from customers.import_runs import STAGING_PREFIX
+from customers.models import create_defaults
 
 log = logging.getLogger(__name__)
 Conn = psycopg.Connection[Any]
@@ -108,3 +110,26 @@ def _drop(conn: Conn, names: list[str]) -> None:
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
         except pg_errors.LockNotAvailable:
             log.info("staging table %s is still in use; left for a later import or the cleanup job", name)
+
+
+# Staged rows inserted as customers (`s` names the staged rows in the statement): the flags a file
+# leaves out or empty take the create defaults (customers.models.create_defaults, the one set REST
+# and JSON-RPC use too), and the subscriptions no file carries. Profile and meta come from the
+# file (an object without members when it has no such columns). A statement places it with
+# `{insert_staged}` and formats with `**INSERT_STAGED_PARTS`.
+_CREATE_DEFAULTS: dict[str, Any] = create_defaults()
+_FLAGS = ("email_confirmed", "blocked", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification")
+_INSERT_STAGED = """INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, loyalty_enabled,
+                           accept_tender_offer, prioritize_sms_verification, created, profile, meta,
+                           subscriptions)
+    SELECT s.phone, s.email, coalesce(s.email_confirmed, {email_confirmed}), s.source_id,
+           coalesce(s.blocked, {blocked}), coalesce(s.loyalty_enabled, {loyalty_enabled}),
+           coalesce(s.accept_tender_offer, {accept_tender_offer}),
+           coalesce(s.prioritize_sms_verification, {prioritize_sms_verification}),
+           coalesce(s.created, current_date), s.profile, s.meta, {subscriptions}"""
+INSERT_STAGED_PARTS: dict[str, sql.Composable] = {
+    "insert_staged": sql.SQL(_INSERT_STAGED).format(
+        **{flag: sql.Literal(_CREATE_DEFAULTS[flag]) for flag in _FLAGS},
+        subscriptions=sql.Literal(Jsonb(_CREATE_DEFAULTS["subscriptions"])),
+    )
+}
