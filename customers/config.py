@@ -29,10 +29,26 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the setting."""
 
 
-class Settings(BaseSettings):
-    """Every setting of the service, CLI and jobs."""
+class ProjectSettings(BaseSettings):
+    """The base of every settings class of the project: names are case-insensitive, unknown keys
+    ignored (one file and one environment serve them all), read from `project_sources`."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_prefix="")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return project_sources(settings_cls, init_settings, env_settings)
+
+
+class Settings(ProjectSettings):
+    """Every setting of the service, CLI and jobs."""
 
     services_db_host: str | None = None
     services_db_port: int = 5432
@@ -84,17 +100,6 @@ class Settings(BaseSettings):
     def _tokens_well_formed(cls, value: SecretStr) -> SecretStr:
         parse_tokens(value.get_secret_value())
         return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return project_sources(settings_cls, init_settings, env_settings)
 
     @property
     def embedded(self) -> bool:

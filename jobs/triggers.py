@@ -18,13 +18,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import Field, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
 
-from customers.config import ConfigError, project_sources
+from customers.config import ConfigError, ProjectSettings
 
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 OFF = frozenset({"off", "disabled", "never"})
@@ -32,13 +27,11 @@ _EVERY = re.compile(r"^every\s+(\d+)\s*(s|sec|m|min|h|d)$")
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
-class JobsSettings(BaseSettings):
+class JobsSettings(ProjectSettings):
     """Scheduler settings, read like the service's (environment, then the settings file)."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_prefix="")
-
     # job name → "every 10m" | "<cron expression>" | "off"; unnamed jobs keep their default
-    jobs_schedule: dict[str, str] = {}
+    jobs_schedule: dict[str, str] = Field(default_factory=dict)
     jobs_timezone: str = "UTC"
     # a fire time missed (process busy, no leader for a while) still runs, once, within this
     jobs_misfire_grace_seconds: int = Field(default=300, ge=1)
@@ -57,17 +50,6 @@ class JobsSettings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)") from None
         return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return project_sources(settings_cls, init_settings, env_settings)
 
 
 def load_jobs_settings(**overrides: Any) -> JobsSettings:

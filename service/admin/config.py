@@ -5,17 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from customers.config import ConfigError, project_sources
+from customers.config import ConfigError, ProjectSettings
 
 GIB = 1 << 30
 
 
-class AdminSettings(BaseSettings):
+class AdminSettings(ProjectSettings):
     """Limits and places of the admin page."""
-
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_prefix="")
 
     # The one request allowed past `http_max_body_bytes`: a file uploaded for import. Streamed to
     # disk as it arrives (never held in memory) and refused with 413 past this size.
@@ -27,17 +24,6 @@ class AdminSettings(BaseSettings):
     admin_keep_days: float = Field(default=7, gt=0)
     # A login lasts this long.
     admin_session_hours: float = Field(default=12, gt=0, le=24 * 30)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return project_sources(settings_cls, init_settings, env_settings)
 
     def work_dir(self, data_dir: Path) -> Path:
         """The folder of uploads and task states."""
