@@ -45,7 +45,7 @@ class QuestionnaireCache:
 
     `current` costs no query: the customer writes check in their own statement that the version
     they were validated against is still in force and, when it is not, hand the newer one to
-    `adopt` and validate again (`customers.store`). `get` asks the database first (one small
+    `adopt` and validate again (`customers.customer_writes`). `get` asks the database first (one small
     query; the document is re-read only after a change), for readers without such a check.
 
     A version is told apart by its number and the time it was put in force (`stamp`): numbers

@@ -1,33 +1,23 @@
-"""The customer store: customers' runtime SQL, their lookups and the notification of writes.
+"""The customer store: customers' columns and lookups, their single-column writes and deletes,
+and the notification of writes.
 
 Functions take an open async connection from the caller (the service's pool or a CLI
 connection) and raise the service's errors; driver errors are translated by `customers.db`.
-The questionnaire settings have their own store, `customers.settings_store`.
+Creates and updates, checked against the questionnaire in force, are `customers.customer_writes`;
+the questionnaire settings have their own store, `customers.settings_store`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Literal, NamedTuple, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-import orjson
-from psycopg import AsyncRawCursor
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
-from pydantic import BaseModel, ValidationError
 
-from customers import settings_store
 from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
 from customers.db import AsyncConn, translated
 from customers.errors import CustomerNotFound, FieldError, ValidationFailed
-from customers.models import CustomerCreate, CustomerUpdate, create_defaults
-from customers.questionnaire import Questionnaire, build_model
-from customers.questionnaire_document import FieldSpec
-from customers.settings_store import QuestionnaireCache
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +42,13 @@ def on_change(listener: ChangeListener) -> Callable[[], None]:
     return lambda: _listeners.remove(listener)
 
 
-async def _changed(upserted: list[dict[str, Any]], deleted: list[int]) -> None:
+def has_listeners() -> bool:
+    """Whether anything listens to this process's writes (a write then answers its record too)."""
+    return bool(_listeners)
+
+
+async def notify_changed(upserted: list[dict[str, Any]], deleted: list[int]) -> None:
+    """Tell every listener of a committed write: the rows it wrote, the ids it deleted."""
     for listener in list(_listeners):
         try:
             await listener(upserted, deleted)
@@ -64,14 +60,16 @@ async def _changed(upserted: list[dict[str, Any]], deleted: list[int]) -> None:
 # Customers
 
 
-def _phone(raw: str, region: str, field: str = "phone") -> str:
+def valid_phone(raw: str, region: str, field: str = "phone") -> str:
+    """`raw` as the stored phone (E.164 digits); ValidationFailed naming `field` when it is none."""
     try:
         return normalize_phone(raw, region)
     except InvalidPhone as exc:
         raise ValidationFailed([FieldError(field, "INVALID_FORMAT", str(exc), raw)]) from None
 
 
-def _email(raw: str, field: str = "email") -> str:
+def valid_email(raw: str, field: str = "email") -> str:
+    """`raw` as the stored email; ValidationFailed naming `field` when it is none."""
     try:
         return normalize_email(raw)
     except InvalidEmail as exc:
@@ -94,7 +92,7 @@ async def lookup_by_phone(raw: str, region: str, fetch: Callable[[str], Awaitabl
         if found is not None:
             return found
         tried = raw
-    normalised = _phone(raw, region)
+    normalised = valid_phone(raw, region)
     if normalised == tried:
         return None
     return await fetch(normalised)
@@ -102,27 +100,7 @@ async def lookup_by_phone(raw: str, region: str, fetch: Callable[[str], Awaitabl
 
 def lookup_email(raw: str) -> str:
     """Normalise an email given for a lookup (raises ValidationFailed)."""
-    return _email(raw)
-
-
-def _validate_parts(
-    q: Questionnaire, profile: dict[str, Any] | None, meta: dict[str, Any] | None
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Validate profile and meta together, so one answer lists every bad field."""
-    errors: list[FieldError] = []
-    out: list[dict[str, Any] | None] = []
-    for data, check in ((profile, q.validate_profile), (meta, q.validate_meta)):
-        if data is None:
-            out.append(None)
-            continue
-        try:
-            out.append(check(data))
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-            out.append(None)
-    if errors:
-        raise ValidationFailed(errors)
-    return out[0], out[1]
+    return valid_email(raw)
 
 
 async def _one(conn: AsyncConn, sql: str, params: Any) -> dict[str, Any]:
@@ -149,7 +127,7 @@ _BY_EMAIL = f"SELECT {COLUMNS} FROM customers WHERE lower(email) = %s"
 
 # Lookups served over HTTP: PostgreSQL renders the customer as JSON text (same keys, same values
 # as the dict functions give through orjson), so the hot path neither parses jsonb/dates into
-# Python objects nor serialises them again.
+# Python objects nor serialises them again. A write answers the same document (customers.customer_writes).
 # updated_at is spelled as orjson spells a datetime (6-digit fraction unless zero, +HH:MM), so
 # the text of a lookup equals that of a write's answer; PostgreSQL would trim trailing zeros.
 _UPDATED_AT_TEXT = (
@@ -157,14 +135,14 @@ _UPDATED_AT_TEXT = (
     " THEN to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM')"
     " ELSE to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM') END"
 )
-_AS_JSON = (
+AS_JSON = (
     "json_build_object("
     + ", ".join(f"'{c}', {_UPDATED_AT_TEXT if c == 'updated_at' else c}" for c in COLUMNS.split(", "))
     + ")::text"
 )
-_BY_ID_JSON = f"SELECT {_AS_JSON} FROM customers WHERE id = %s"
-_BY_PHONE_JSON = f"SELECT {_AS_JSON} FROM customers WHERE phone = %s"
-_BY_EMAIL_JSON = f"SELECT {_AS_JSON} FROM customers WHERE lower(email) = %s"
+_BY_ID_JSON = f"SELECT {AS_JSON} FROM customers WHERE id = %s"
+_BY_PHONE_JSON = f"SELECT {AS_JSON} FROM customers WHERE phone = %s"
+_BY_EMAIL_JSON = f"SELECT {AS_JSON} FROM customers WHERE lower(email) = %s"
 
 
 async def _json_one(conn: AsyncConn, sql: str, value: Any) -> bytes | None:
@@ -176,9 +154,9 @@ async def _json_one(conn: AsyncConn, sql: str, value: Any) -> bytes | None:
 
 # The same documents for many keys in one statement, keyed by what the caller asked for (the
 # service coalesces concurrent lookups into one round trip, see service.coalesce).
-_MANY_BY_ID_JSON = f"SELECT id, {_AS_JSON} FROM customers WHERE id = ANY(%s::bigint[])"
-_MANY_BY_PHONE_JSON = f"SELECT phone, {_AS_JSON} FROM customers WHERE phone = ANY(%s::text[])"
-_MANY_BY_EMAIL_JSON = f"SELECT lower(email), {_AS_JSON} FROM customers WHERE lower(email) = ANY(%s::text[])"
+_MANY_BY_ID_JSON = f"SELECT id, {AS_JSON} FROM customers WHERE id = ANY(%s::bigint[])"
+_MANY_BY_PHONE_JSON = f"SELECT phone, {AS_JSON} FROM customers WHERE phone = ANY(%s::text[])"
+_MANY_BY_EMAIL_JSON = f"SELECT lower(email), {AS_JSON} FROM customers WHERE lower(email) = ANY(%s::text[])"
 
 
 async def _json_many(conn: AsyncConn, one_sql: str, many_sql: str, keys: list[Any]) -> dict[Any, bytes]:
@@ -221,647 +199,9 @@ async def get_by_email(conn: AsyncConn, email: str) -> dict[str, Any] | None:
     return await _maybe_one(conn, _BY_EMAIL, (email,))
 
 
-def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(current)
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
-
-
-# ---------------------------------------------------------------------------------------------
-# Creates and updates: one statement each, checked against the questionnaire in force
-#
-# Profile and meta are validated against the questionnaire this process holds
-# (`QuestionnaireCache.current`, no query). The write statement carries that version and writes
-# only while it is still the one in force; when another version is in force it writes nothing and
-# answers that version with its document: the cache adopts it, the input is validated again and
-# the write retried. So a write validated against a questionnaire no longer in force is never
-# stored, and a change made by any process takes effect on the next write, at no cost while
-# nothing changes. An input the questionnaire refuses is checked against the version in force
-# before it is refused, for the same reason.
-#
-# A create is one statement. An update merges the given profile and meta keys into the stored
-# ones, and the merge is validated as a whole: the given values are validated here, the merge is
-# made by the statement, which writes it only if it is in the form the questionnaire's validation
-# would store (`_stored_form`: every key known, every required key present, every value of its
-# field's type, constraints and normal form), so the stored values it keeps need no validation
-# here. That is one round trip. When the statement cannot tell (a value it does not check in SQL:
-# patterns, emails, datetimes; a legacy value), it writes nothing and answers the stored profile
-# and meta: the merge is validated here and written if the row has not changed since (its xmin),
-# the second round trip. After `_OPTIMISTIC_ATTEMPTS` misses (a questionnaire or a row changing under
-# the write) the write is made in a transaction holding the questionnaire in force
-# (settings_store.hold_in_force) and the row (FOR UPDATE), which cannot miss.
-
-_OPTIMISTIC_ATTEMPTS = 3
-
-
-class _Statement(NamedTuple):
-    """A write statement with numbered parameters (`$1`...) and the names they stand for."""
-
-    text: str
-    names: tuple[str, ...]
-
-
-_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s|%%")
-
-
-def _positional(sql: str) -> _Statement:
-    """`sql` with its named parameters (`%(name)s`) numbered once, here.
-
-    The write statements are executed as they are numbered here: psycopg would otherwise parse
-    the update statement, too long for its cache of parsed queries, on every execution, and
-    would take a `%` in a questionnaire's text (an enum option, inserted after numbering) for a
-    parameter."""
-    names: list[str] = []
-
-    def number(found: re.Match[str]) -> str:
-        name = found[1]
-        if name is None:
-            return "%"
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
-
-    return _Statement(_NAMED_PARAMETER.sub(number, sql), tuple(names))
-
-
-# What a write statement answers first: whether the version it was validated against (`q_version`,
-# `q_stamp`; none given: the write does not depend on the questionnaire) is in force, the version
-# in force and when it was put in force, and its document when it is not the write's.
-_IN_FORCE = """
-in_force AS (
-    SELECT coalesce(
-               %(q_version)s::integer IS NULL
-               OR (coalesce(v.version, 0) = %(q_version)s::integer
-                   AND (%(q_stamp)s::timestamptz IS NULL OR v.created_at = %(q_stamp)s::timestamptz)),
-               false) AS fresh,
-           coalesce(v.version, 0) AS version,
-           v.created_at
-      FROM (SELECT) AS one
-      LEFT JOIN LATERAL (
-          SELECT version, created_at FROM questionnaire_versions ORDER BY version DESC LIMIT 1
-      ) AS v ON true
-)"""
-_IN_FORCE_ANSWER = """in_force.fresh, in_force.version, in_force.created_at,
-       CASE WHEN NOT in_force.fresh
-            THEN (SELECT d.document FROM questionnaire_versions AS d WHERE d.version = in_force.version) END"""
-
-# What a write answers of the written customer, its id first: the record (dict functions), the
-# JSON document the lookups answer (the HTTP routes), or both (the JSON for the caller, the
-# record for the change listeners).
-Shape = Literal["row", "json", "both"]
-_COLUMN_NAMES = tuple(COLUMNS.split(", "))
-_RETURNING: dict[Shape, str] = {
-    "row": COLUMNS,
-    "json": f"id, {_AS_JSON} AS document",
-    "both": f"{COLUMNS}, {_AS_JSON} AS document",
-}
-_RETURNED_COUNT: dict[Shape, int] = {"row": len(_COLUMN_NAMES), "json": 2, "both": len(_COLUMN_NAMES) + 1}
-
-_CREATE_TEMPLATE = """
-WITH {in_force},
-written AS (
-    INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, profile, meta, subscriptions,
-                           loyalty_enabled, accept_tender_offer, prioritize_sms_verification, created)
-    SELECT %(phone)s::text, %(email)s::text, %(email_confirmed)s::boolean, %(source_id)s::text,
-           %(blocked)s::boolean, %(profile)s::jsonb, %(meta)s::jsonb, %(subscriptions)s::jsonb,
-           %(loyalty_enabled)s::boolean, %(accept_tender_offer)s::boolean,
-           %(prioritize_sms_verification)s::boolean, coalesce(%(created)s::date, current_date)
-     WHERE (SELECT fresh FROM in_force)
-    RETURNING {returning}
-)
-SELECT {in_force_answer}, written.*
-  FROM in_force LEFT JOIN written ON true"""
-_CREATE: dict[Shape, _Statement] = {
-    shape: _positional(
-        _CREATE_TEMPLATE.format(in_force=_IN_FORCE, returning=returning, in_force_answer=_IN_FORCE_ANSWER)
-    )
-    for shape, returning in _RETURNING.items()
-}
-
-# Every partial update, one statement: an attribute not given (null) keeps its value; profile and
-# meta are the stored ones (`profile` null), the stored ones with keys removed and keys set (a
-# merge: `profile_removed`, `profile`), or a whole new object (`profile_removed` null); they are
-# written when `checked`, or when the result is in the questionnaire's stored form. `seen`: the
-# row version the caller read. When nothing is written the stored profile, meta and row version
-# are answered (none: no such customer).
-_UPDATE_TEMPLATE = """
-WITH {in_force},
-merged AS (
-    SELECT id AS merged_id, xmin AS merged_xmin, profile AS stored_profile, meta AS stored_meta,
-           CASE WHEN %(profile)s::jsonb IS NULL THEN profile
-                WHEN %(profile_removed)s::text[] IS NULL THEN %(profile)s::jsonb
-                ELSE (profile - %(profile_removed)s::text[]) || %(profile)s::jsonb END AS new_profile,
-           CASE WHEN %(meta)s::jsonb IS NULL THEN meta
-                WHEN %(meta_removed)s::text[] IS NULL THEN %(meta)s::jsonb
-                ELSE (meta - %(meta_removed)s::text[]) || %(meta)s::jsonb END AS new_meta
-      FROM customers
-     WHERE id = %(id)s::bigint
-),
-written AS (
-    UPDATE customers
-       SET source_id = coalesce(%(source_id)s::text, source_id),
-           profile = new_profile,
-           meta = new_meta,
-           subscriptions = (subscriptions - %(subscriptions_removed)s::text[]) || %(subscriptions_set)s::jsonb,
-           loyalty_enabled = coalesce(%(loyalty_enabled)s::boolean, loyalty_enabled),
-           accept_tender_offer = coalesce(%(accept_tender_offer)s::boolean, accept_tender_offer),
-           prioritize_sms_verification = coalesce(%(prioritize_sms_verification)s::boolean,
-                                                  prioritize_sms_verification),
-           created = coalesce(%(created)s::date, created),
-           updated_at = now()
-      FROM merged
-     WHERE id = merged_id
-       AND xmin = merged_xmin
-       AND (%(seen)s::xid IS NULL OR merged_xmin = %(seen)s::xid)
-       AND (SELECT fresh FROM in_force)
-       AND (%(checked)s::boolean
-            OR ((%(profile)s::jsonb IS NULL OR {profile_form}) AND (%(meta)s::jsonb IS NULL OR {meta_form})))
-    RETURNING {returning}
-)
-SELECT {in_force_answer}, written.*, merged.stored_profile, merged.stored_meta, merged.merged_xmin::text
-  FROM in_force
-  LEFT JOIN written ON true
-  LEFT JOIN merged ON written.id IS NULL"""
-
-# the stored profile and meta an update merges into, and the row version they were read at
-_STORED_PARTS = "SELECT profile, meta, xmin::text FROM customers WHERE id = %s::bigint"
-_STORED_PARTS_LOCKED = _STORED_PARTS + " FOR UPDATE"
-_NOT_GIVEN = {"profile": None, "profile_removed": None, "meta": None, "meta_removed": None}
-
-
-# The stored form, in SQL: a condition that holds only where validating the object against the
-# questionnaire (`Questionnaire.validate_profile` / `validate_meta`) would accept it and give it
-# back as it is. It may be false where the validation would accept (the update then validates
-# here); it is never true where the validation would refuse or change a value.
-
-_DIGITS_EXACT_IN_A_FLOAT = 15
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _sql_text_array(items: Sequence[str]) -> str:
-    return "ARRAY[" + ", ".join(_sql_text(item) for item in items) + "]::text[]" if items else "'{}'::text[]"
-
-
-def _sql_number(value: float) -> str:
-    return repr(float(value))
-
-
-def _length_checks(length: str, spec: FieldSpec) -> list[str]:
-    checks = []
-    if spec.min_length is not None:
-        checks.append(f"{length} >= {spec.min_length}")
-    if spec.max_length is not None:
-        checks.append(f"{length} <= {spec.max_length}")
-    return checks
-
-
-def _bound_checks(number: str, spec: FieldSpec) -> list[str]:
-    checks = []
-    if spec.min is not None:
-        checks.append(f"{number} >= {_sql_number(spec.min)}")
-    if spec.max is not None:
-        checks.append(f"{number} <= {_sql_number(spec.max)}")
-    return checks
-
-
-def _guarded(guard: str, checks: list[str]) -> str:
-    # CASE, not AND: PostgreSQL does not promise to evaluate AND's operands in order, and a check
-    # may cast what the guard has not vouched for yet
-    if not checks:
-        return f"({guard})"
-    return f"(CASE WHEN {guard} THEN {' AND '.join(checks)} ELSE false END)"
-
-
-def _in_stored_form_value(spec: FieldSpec, item: str) -> str:
-    """The condition on one present value (`item`, a jsonb expression) of the field `spec`."""
-    text = f"({item} #>> '{{}}')"
-    match spec.type:
-        case "string" | "text" if spec.pattern is None:
-            return _guarded(f"jsonb_typeof({item}) = 'string'", _length_checks(f"char_length({text})", spec))
-        case "integer":
-            # integers a float compares exactly (the bounds are floats), written as such
-            digits = _DIGITS_EXACT_IN_A_FLOAT
-            guard = f"jsonb_typeof({item}) = 'number' AND {text} ~ '^-?[0-9]{{1,{digits}}}$'"
-            return _guarded(guard, _bound_checks(f"({item})::numeric", spec))
-        case "decimal":
-            # a float written as the validation writes one: a fraction without trailing zeros (or
-            # `.0`), digits a float holds exactly
-            pattern = r"^-?[0-9]+\.([0-9]*[1-9]|0)$"
-            guard = (
-                f"jsonb_typeof({item}) = 'number' AND {text} ~ '{pattern}'"
-                f" AND char_length(translate({text}, '-.', '')) <= {_DIGITS_EXACT_IN_A_FLOAT}"
-            )
-            return _guarded(guard, _bound_checks(f"({item})::numeric", spec))
-        case "boolean":
-            return f"(jsonb_typeof({item}) = 'boolean')"
-        case "date":
-            # YYYY-MM-DD of a day that exists (years 1 to 9999)
-            guard = (
-                f"jsonb_typeof({item}) = 'string'"
-                f" AND {text} ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$'"
-                f" AND left({text}, 4) <> '0000'"
-            )
-            last_day = (
-                f"extract(day FROM make_date(left({text}, 4)::integer, substr({text}, 6, 2)::integer, 1)"
-                " + interval '1 month - 1 day')"
-            )
-            return _guarded(guard, [f"substr({text}, 9, 2)::integer <= {last_day}"])
-        case "enum":
-            options = _sql_text(orjson.dumps(spec.options or []).decode())
-            return f"(jsonb_typeof({item}) = 'string' AND {item} <@ {options}::jsonb)"
-        case "list" if spec.items == "enum":
-            options = _sql_text(orjson.dumps(spec.options or []).decode())
-            checks = [f"{item} <@ {options}::jsonb", *_length_checks(f"jsonb_array_length({item})", spec)]
-            return _guarded(f"jsonb_typeof({item}) = 'array'", checks)
-        case "list" if spec.pattern is None:
-            checks = [
-                f"NOT jsonb_path_exists({item}, '$[*] ? (@.type() != \"string\")')",
-                *_length_checks(f"jsonb_array_length({item})", spec),
-            ]
-            return _guarded(f"jsonb_typeof({item}) = 'array'", checks)
-    # patterns (PostgreSQL's regular expressions are not the validation's), emails, datetimes
-    return "false"
-
-
-def _stored_form(specs: Sequence[FieldSpec], value: str) -> str:
-    """The condition on a profile or meta object (`value`, a jsonb expression) for `specs`."""
-    keys = [spec.key for spec in specs]
-    conditions = [f"({value} - {_sql_text_array(keys)}) = '{{}}'::jsonb"]
-    required = [spec.key for spec in specs if spec.required]
-    if required:
-        conditions.append(f"{value} ?& {_sql_text_array(required)}")
-    for spec in specs:
-        item = f"({value} -> {_sql_text(spec.key)})"
-        conditions.append(f"({item} IS NULL OR {_in_stored_form_value(spec, item)})")
-    return "(" + "\n            AND ".join(conditions) + ")"
-
-
-_PROFILE_FORM = "/* the profile's stored form */"
-_META_FORM = "/* the meta's stored form */"
-
-
-@lru_cache(maxsize=4)
-def _update_template(shape: Shape) -> _Statement:
-    return _positional(
-        _UPDATE_TEMPLATE.format(
-            in_force=_IN_FORCE,
-            returning=_RETURNING[shape],
-            in_force_answer=_IN_FORCE_ANSWER,
-            profile_form=_PROFILE_FORM,
-            meta_form=_META_FORM,
-        )
-    )
-
-
-@lru_cache(maxsize=16)
-def _update_sql(q: Questionnaire, shape: Shape) -> _Statement:
-    """The update statement for the questionnaire `q` (its stored form is part of the text,
-    put in after the parameters are numbered: the questionnaire's text is never read as one)."""
-    template = _update_template(shape)
-    text = template.text.replace(_PROFILE_FORM, _stored_form(q.document.fields, "new_profile"))
-    text = text.replace(_META_FORM, _stored_form(q.document.meta_fields, "new_meta"))
-    return _Statement(text, template.names)
-
-
-@lru_cache(maxsize=16)
-def _patch_models(q: Questionnaire) -> tuple[type[BaseModel], type[BaseModel]]:
-    """The questionnaire's models with every field optional: they validate the keys an update
-    gives, each as the whole model would."""
-
-    def optional(specs: list[FieldSpec]) -> list[FieldSpec]:
-        return [spec.model_copy(update={"required": False}) for spec in specs]
-
-    return (
-        build_model("ProfilePatch", optional(q.document.fields)),
-        build_model("MetaPatch", optional(q.document.meta_fields)),
-    )
-
-
-def _patch_part(model: type[BaseModel], patch: dict[str, Any] | None) -> tuple[Jsonb | None, list[str] | None] | None:
-    """The validated values and the removed keys of a profile or meta patch; None when the
-    validation refuses a value (the update then validates the merge here, for the whole answer)."""
-    if patch is None:
-        return None, None
-    given = {key: value for key, value in patch.items() if value is not None}
-    try:
-        valid = model.model_validate(given).model_dump(mode="json", exclude_none=True)
-    except ValidationError:
-        return None
-    return Jsonb(valid), [key for key, value in patch.items() if value is None]
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """The stored profile and meta of a customer and the row version they were read at."""
-
-    profile: dict[str, Any]
-    meta: dict[str, Any]
-    xmin: str
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """What a write statement answered: whether the questionnaire was in force, what it wrote
-    (the record and/or the JSON document, as the shape asked), and for an update that wrote
-    nothing the stored parts (None: no such customer)."""
-
-    fresh: bool
-    written: bool = False
-    row: dict[str, Any] | None = None
-    document: bytes | None = None
-    stored: _Stored | None = None
-
-
-def _questionnaires(q: Questionnaire | QuestionnaireCache) -> QuestionnaireCache:
-    # a given questionnaire is held like the cache's, for this write only (its stamp unknown: the
-    # statement compares version numbers only)
-    return q if isinstance(q, QuestionnaireCache) else QuestionnaireCache(q)
-
-
-def _shape(want_json: bool) -> Shape:
-    if not want_json:
-        return "row"
-    return "both" if _listeners else "json"
-
-
-async def _validated(
-    conn: AsyncConn,
-    questionnaires: QuestionnaireCache,
-    profile: dict[str, Any] | None,
-    meta: dict[str, Any] | None,
-    errors: list[FieldError],
-    *,
-    just_read: bool,
-) -> tuple[Questionnaire, dict[str, Any] | None, dict[str, Any] | None]:
-    """Profile and meta validated against the questionnaire in force, with the questionnaire used.
-
-    A refusal is checked against the version in force first (one query), unless the cache
-    `just_read` it: this process may not have seen a change yet. `errors`, the input's other
-    field errors, are reported with theirs."""
-    refreshed = just_read
-    while True:
-        q = questionnaires.current
-        try:
-            valid_profile, valid_meta = _validate_parts(q, profile, meta)
-        except ValidationFailed as exc:
-            if not refreshed and await questionnaires.refresh(conn):
-                refreshed = True
-                continue
-            raise ValidationFailed(errors + exc.errors) from None
-        if errors:
-            raise ValidationFailed(errors)
-        return q, valid_profile, valid_meta
-
-
-async def _write(
-    conn: AsyncConn,
-    statement: _Statement,
-    params: dict[str, Any],
-    shape: Shape,
-    q: Questionnaire | None,
-    questionnaires: QuestionnaireCache,
-) -> _Answer:
-    """Run a checked write statement. When the questionnaire in force is not `q` it wrote nothing
-    and the cache has adopted the one in force (`fresh` false)."""
-    params["q_version"] = None if q is None else q.version
-    params["q_stamp"] = None if q is None else questionnaires.stamp
-    async with translated:
-        cur = AsyncRawCursor(conn)
-        await cur.execute(statement.text, [params[name] for name in statement.names])
-        answer = await cur.fetchone()
-    assert answer is not None  # the statement answers one row, written or not
-    fresh, version, created_at, document, *rest = answer
-    if not fresh:
-        questionnaires.adopt(version, created_at, document)
-        return _Answer(fresh=False)
-    count = _RETURNED_COUNT[shape]
-    written, tail = rest[:count], rest[count:]
-    if written[0] is None:
-        stored = _Stored(*tail) if tail and tail[-1] is not None else None
-        return _Answer(fresh=True, stored=stored)
-    row = dict(zip(_COLUMN_NAMES, written, strict=False)) if shape != "json" else None
-    json_text = written[-1].encode() if shape != "row" else None
-    return _Answer(fresh=True, written=True, row=row, document=json_text)
-
-
-async def _until_written(conn: AsyncConn, attempt: Callable[[bool], Awaitable[_Answer | None]]) -> _Answer:
-    """`attempt(locked=False)` until it writes (it answers None when it did not), at most
-    `_OPTIMISTIC_ATTEMPTS` times; then `attempt(locked=True)` in a transaction holding the
-    questionnaire in force, which writes (or raises)."""
-    for _ in range(_OPTIMISTIC_ATTEMPTS):
-        done = await attempt(False)
-        if done is not None:
-            return done
-    async with translated, conn.transaction():
-        await settings_store.hold_in_force(conn)
-        done = await attempt(True)
-    if done is None:
-        raise AssertionError("a write holding the questionnaire in force and its row did not write")
-    return done
-
-
-async def _create(
-    conn: AsyncConn, data: CustomerCreate, questionnaires: QuestionnaireCache, region: str, shape: Shape
-) -> _Answer:
-    errors: list[FieldError] = []
-    phone = email = None
-    try:
-        phone = _phone(data.phone, region)
-    except ValidationFailed as exc:
-        errors.extend(exc.errors)
-    if data.email is not None:
-        try:
-            email = _email(data.email)
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-    statement = _CREATE[shape]
-    just_read = False  # whether the cache holds what the database last answered
-
-    async def attempt(locked: bool) -> _Answer | None:
-        nonlocal just_read
-        if locked:
-            await questionnaires.refresh(conn)
-            just_read = True
-        q, profile, meta = await _validated(conn, questionnaires, data.profile, data.meta, errors, just_read=just_read)
-        # every attribute is written: what the request left out has the create default (the model's)
-        params = {
-            "phone": phone,
-            "email": email,
-            "email_confirmed": data.email_confirmed,
-            "source_id": data.source_id,
-            "blocked": _BLOCKED_ON_CREATE,
-            "profile": Jsonb(profile),
-            "meta": Jsonb(meta),
-            "subscriptions": Jsonb(data.subscriptions),
-            "loyalty_enabled": data.loyalty_enabled,
-            "accept_tender_offer": data.accept_tender_offer,
-            "prioritize_sms_verification": data.prioritize_sms_verification,
-            "created": data.created,
-        }
-        answer = await _write(conn, statement, params, shape, q, questionnaires)
-        just_read = not answer.fresh
-        return answer if answer.written else None
-
-    answer = await _until_written(conn, attempt)
-    if answer.row is not None:
-        await _changed([answer.row], [])
-    return answer
-
-
-_BLOCKED_ON_CREATE: bool = create_defaults()["blocked"]
-
-
-async def create_customer(
-    conn: AsyncConn, data: CustomerCreate, q: Questionnaire | QuestionnaireCache, region: str
-) -> dict[str, Any]:
-    """Insert a customer in one statement; the unique index decides between concurrent creates of
-    one phone.
-
-    `q` is the questionnaire to validate against, or the process's cache of the one in force (no
-    query of its own). Either way nothing validated against a questionnaire no longer in force is
-    stored: the one in force is loaded (into the cache), the input validated again and the write
-    retried."""
-    answer = await _create(conn, data, _questionnaires(q), region, "row")
-    assert answer.row is not None
-    return answer.row
-
-
-async def create_customer_json(
-    conn: AsyncConn, data: CustomerCreate, questionnaires: QuestionnaireCache, region: str
-) -> bytes:
-    """`create_customer` answering the customer as the JSON document the lookups answer."""
-    answer = await _create(conn, data, questionnaires, region, _shape(True))
-    assert answer.document is not None
-    return answer.document
-
-
-async def _read_stored(conn: AsyncConn, customer_id: int, *, locked: bool = False) -> _Stored:
-    async with translated:
-        cur = await conn.execute(_STORED_PARTS_LOCKED if locked else _STORED_PARTS, (customer_id,))
-        found = await cur.fetchone()
-    if found is None:
-        raise CustomerNotFound(f"customer {customer_id} does not exist")
-    return _Stored(*found)
-
-
-async def _update(
-    conn: AsyncConn, customer_id: int, data: CustomerUpdate, questionnaires: QuestionnaireCache, shape: Shape
-) -> _Answer:
-    subscriptions = data.subscriptions or {}
-    base = {
-        "id": customer_id,
-        "source_id": data.source_id,
-        "subscriptions_removed": [key for key, value in subscriptions.items() if value is None],
-        "subscriptions_set": Jsonb({key: value for key, value in subscriptions.items() if value is not None}),
-        "loyalty_enabled": data.loyalty_enabled,
-        "accept_tender_offer": data.accept_tender_offer,
-        "prioritize_sms_verification": data.prioritize_sms_verification,
-        "created": data.created,
-        "seen": None,
-    }
-    if data.profile is None and data.meta is None:
-        # no questionnaire involved: one statement, nothing to check
-        params = {**base, **_NOT_GIVEN, "checked": True}
-        answer = await _write(conn, _update_sql(questionnaires.current, shape), params, shape, None, questionnaires)
-        if not answer.written:
-            raise CustomerNotFound(f"customer {customer_id} does not exist")
-        if answer.row is not None:
-            await _changed([answer.row], [])
-        return answer
-
-    stored: _Stored | None = None  # the stored parts once known, to validate the merge here
-    just_read = False  # whether the cache holds what the database last answered
-
-    async def attempt(locked: bool) -> _Answer | None:
-        nonlocal stored, just_read
-        if locked:
-            stored = await _read_stored(conn, customer_id, locked=True)
-            await questionnaires.refresh(conn)
-            just_read = True
-        if stored is None:
-            q = questionnaires.current
-            profile_model, meta_model = _patch_models(q)
-            profile_part = _patch_part(profile_model, data.profile)
-            meta_part = _patch_part(meta_model, data.meta)
-            if profile_part is None or meta_part is None:
-                stored = await _read_stored(conn, customer_id)  # refused: the whole answer comes from the merge
-            else:
-                # the merge made and checked by the statement
-                params = {
-                    **base,
-                    "profile": profile_part[0],
-                    "profile_removed": profile_part[1],
-                    "meta": meta_part[0],
-                    "meta_removed": meta_part[1],
-                    "checked": False,
-                }
-                answer = await _write(conn, _update_sql(q, shape), params, shape, q, questionnaires)
-                just_read = True
-                if answer.written or not answer.fresh:
-                    return answer if answer.written else None
-                if answer.stored is None:
-                    raise CustomerNotFound(f"customer {customer_id} does not exist")
-                stored = answer.stored
-        # the merge validated here as a whole, written if the row is still as read
-        q, profile, meta = await _validated(
-            conn,
-            questionnaires,
-            _merge(stored.profile, data.profile) if data.profile is not None else None,
-            _merge(stored.meta, data.meta) if data.meta is not None else None,
-            [],
-            just_read=just_read,
-        )
-        params = {
-            **base,
-            **_NOT_GIVEN,
-            "profile": None if profile is None else Jsonb(profile),
-            "meta": None if meta is None else Jsonb(meta),
-            "seen": stored.xmin,
-            "checked": True,
-        }
-        answer = await _write(conn, _update_sql(q, shape), params, shape, q, questionnaires)
-        just_read = not answer.fresh
-        if answer.written:
-            return answer
-        if answer.fresh:
-            stored = None  # changed (or deleted) since it was read: start again
-        return None
-
-    answer = await _until_written(conn, attempt)
-    if answer.row is not None:
-        await _changed([answer.row], [])
-    return answer
-
-
-async def update_customer(
-    conn: AsyncConn, customer_id: int, data: CustomerUpdate, q: Questionnaire | QuestionnaireCache
-) -> dict[str, Any]:
-    """Apply a partial update; the merged profile is validated as a whole. `q` as for
-    `create_customer`."""
-    answer = await _update(conn, customer_id, data, _questionnaires(q), "row")
-    assert answer.row is not None
-    return answer.row
-
-
-async def update_customer_json(
-    conn: AsyncConn, customer_id: int, data: CustomerUpdate, questionnaires: QuestionnaireCache
-) -> bytes:
-    """`update_customer` answering the customer as the JSON document the lookups answer."""
-    answer = await _update(conn, customer_id, data, questionnaires, _shape(True))
-    assert answer.document is not None
-    return answer.document
-
-
 async def _set_columns(conn: AsyncConn, customer_id: int, sets: dict[str, Any]) -> dict[str, Any]:
     row = await _update_columns(conn, customer_id, sets)
-    await _changed([row], [])
+    await notify_changed([row], [])
     return row
 
 
@@ -898,12 +238,12 @@ async def set_blocked(conn: AsyncConn, customer_id: int, blocked: bool) -> dict[
 
 
 async def change_phone(conn: AsyncConn, customer_id: int, raw_phone: str, region: str) -> dict[str, Any]:
-    return await _set_columns(conn, customer_id, {"phone": _phone(raw_phone, region)})
+    return await _set_columns(conn, customer_id, {"phone": valid_phone(raw_phone, region)})
 
 
 async def change_email(conn: AsyncConn, customer_id: int, raw_email: str) -> dict[str, Any]:
     """Set a new (unconfirmed) email."""
-    return await _set_columns(conn, customer_id, {"email": _email(raw_email), "email_confirmed": False})
+    return await _set_columns(conn, customer_id, {"email": valid_email(raw_email), "email_confirmed": False})
 
 
 async def activate_email(conn: AsyncConn, customer_id: int) -> dict[str, Any]:
@@ -916,12 +256,12 @@ async def activate_email(conn: AsyncConn, customer_id: int) -> dict[str, Any]:
         if row[0] is None:
             raise ValidationFailed([FieldError("email", "MISSING", "the customer has no email to activate")])
         updated = await _update_columns(conn, customer_id, {"email_confirmed": True})
-    await _changed([updated], [])
+    await notify_changed([updated], [])
     return updated
 
 
 async def delete_customer(conn: AsyncConn, customer_id: int) -> dict[str, Any]:
     """Delete a customer; returns the deleted record."""
     row = await _one(conn, f"DELETE FROM customers WHERE id = %s RETURNING {COLUMNS}", (customer_id,))
-    await _changed([], [customer_id])
+    await notify_changed([], [customer_id])
     return row

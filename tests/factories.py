@@ -1,8 +1,8 @@
-"""Customers for tests, made the way the service makes them: through `customers.store`.
+"""Customers for tests, made the way the service makes them: through `customers.customer_writes`.
 
 - `new_customer` / `new_customers` (async, on the caller's connection) and `add_customer` /
   `add_customers` (the same for synchronous tests, on a connection of their own) call
-  `store.create_customer` with the questionnaire in force, so a customer is validated, stored
+  `customer_writes.create_customer` with the questionnaire in force, so a customer is validated, stored
   and announced to the write listeners (the search index copy) exactly as a REST or JSON-RPC
   create would. A field the store sets through an operation of its own (`blocked`) is set
   with that operation afterwards.
@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from customers import settings_store, store
+from customers import customer_writes, settings_store, store
 from customers.contacts import normalize_email, normalize_phone
 from customers.db import AsyncConn
 from customers.models import CustomerCreate
@@ -52,7 +52,7 @@ async def new_customers(conn: AsyncConn, customers: Iterable[CustomerSpec]) -> l
     rows = []
     for spec in customers:
         data, blocked = _create_request(spec)
-        row = await store.create_customer(conn, data, questionnaire, REGION)
+        row = await customer_writes.create_customer(conn, data, questionnaire, REGION)
         if blocked:
             row = await store.set_blocked(conn, row["id"], True)
         rows.append(row)

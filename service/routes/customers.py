@@ -12,7 +12,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from customers import store
+from customers import customer_writes, store
 from customers.errors import CustomerNotFound, FieldError, ValidationFailed
 from customers.models import Customer, CustomerCreate, CustomerUpdate, EmailChange, PhoneChange
 from customers.questionnaire import field_errors
@@ -41,14 +41,14 @@ def _found_json(document: bytes | None, what: str) -> Response:
 # read and check the request exactly as FastAPI does (its body rules, its error order: NUL
 # parameters, then the role, then path and body fields together) without its dependency solving.
 # Both validate against the questionnaire this process holds, checked inside the write statement
-# (customers.store), and answer the JSON text PostgreSQL renders, as the lookups do.
+# (customers.customer_writes), and answer the JSON text PostgreSQL renders, as the lookups do.
 
 
 async def _create(request: Request, data: CustomerCreate) -> Response:
     state = request.app.state
     pool: AsyncConnectionPool = state.pool
     async with pool.connection() as conn:
-        document = await store.create_customer_json(
+        document = await customer_writes.create_customer_json(
             conn, data, state.questionnaire, state.settings.phone_default_region
         )
     return Response(document, status_code=status.HTTP_201_CREATED, media_type="application/json")
@@ -58,7 +58,7 @@ async def _update(request: Request, customer_id: int, data: CustomerUpdate) -> R
     state = request.app.state
     pool: AsyncConnectionPool = state.pool
     async with pool.connection() as conn:
-        document = await store.update_customer_json(conn, customer_id, data, state.questionnaire)
+        document = await customer_writes.update_customer_json(conn, customer_id, data, state.questionnaire)
     return Response(document, media_type="application/json")
 
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
 
-from customers import settings_store, store
+from customers import customer_writes, settings_store, store
 from customers.errors import CustomerNotFound, ValidationFailed
 from customers.models import CustomerCreate, CustomerUpdate, create_defaults
 from customers.questionnaire import Questionnaire, default_document
@@ -37,9 +37,9 @@ def test_listeners_see_committed_writes_and_cannot_fail_them(conninfo: str, clea
     async def scenario() -> None:
         q = Questionnaire.default()
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-            created = await store.create_customer(conn, CustomerCreate(phone="79120001000"), q, "RU")
+            created = await customer_writes.create_customer(conn, CustomerCreate(phone="79120001000"), q, "RU")
             cid = created["id"]
-            await store.update_customer(conn, cid, CustomerUpdate(profile={"city": "Казань"}), q)
+            await customer_writes.update_customer(conn, cid, CustomerUpdate(profile={"city": "Казань"}), q)
             await store.set_blocked(conn, cid, True)
             await store.change_email(conn, cid, "a@example.com")
             await store.activate_email(conn, cid)
@@ -116,7 +116,9 @@ def test_one_set_of_create_defaults_in_the_model_the_store_and_the_table(
 
 async def _create_phone_alone(conninfo: str) -> dict[str, Any]:
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        return await store.create_customer(conn, CustomerCreate(phone="79120001000"), Questionnaire.default(), "RU")
+        return await customer_writes.create_customer(
+            conn, CustomerCreate(phone="79120001000"), Questionnaire.default(), "RU"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,30 +166,32 @@ def test_a_create_is_one_round_trip_an_update_at_most_two(conninfo: str, clean_d
             for n in range(8):
                 created = await measure(
                     "create",
-                    lambda n=n: store.create_customer(
+                    lambda n=n: customer_writes.create_customer(
                         conn, CustomerCreate(phone=f"7912000{n:04d}", profile={"city": "Омск"}), cache, "RU"
                     ),
                 )
                 cid = created["id"]
                 await measure(
                     "create as JSON",
-                    lambda n=n: store.create_customer_json(conn, CustomerCreate(phone=f"7913000{n:04d}"), cache, "RU"),
+                    lambda n=n: customer_writes.create_customer_json(
+                        conn, CustomerCreate(phone=f"7913000{n:04d}"), cache, "RU"
+                    ),
                 )
                 await measure(
                     "update of profile and flags",
-                    lambda cid=cid, n=n: store.update_customer(
+                    lambda cid=cid, n=n: customer_writes.update_customer(
                         conn, cid, CustomerUpdate(profile={"children_count": n % 3}, loyalty_enabled=True), cache
                     ),
                 )
                 await measure(
                     "update of meta as JSON",
-                    lambda cid=cid: store.update_customer_json(
+                    lambda cid=cid: customer_writes.update_customer_json(
                         conn, cid, CustomerUpdate(meta={"legacy_id": "L"}), cache
                     ),
                 )
                 await measure(
                     "update of flags and subscriptions",
-                    lambda cid=cid: store.update_customer(
+                    lambda cid=cid: customer_writes.update_customer(
                         conn, cid, CustomerUpdate(accept_tender_offer=False, subscriptions={"sms": True}), cache
                     ),
                 )
@@ -198,7 +202,9 @@ def test_a_create_is_one_round_trip_an_update_at_most_two(conninfo: str, clean_d
                 )
                 updated = await measure(
                     "update over a profile in another form",
-                    lambda cid=cid: store.update_customer(conn, cid, CustomerUpdate(profile={"city": "Тверь"}), cache),
+                    lambda cid=cid: customer_writes.update_customer(
+                        conn, cid, CustomerUpdate(profile={"city": "Тверь"}), cache
+                    ),
                 )
                 assert updated["profile"]["birth_date"] == "1990-12-31"
         return seen
@@ -227,7 +233,7 @@ def test_a_stale_questionnaire_is_refused_by_the_write_and_the_input_validated_a
             await settings_store.set_settings(other, _with_fields(children_max=3))
             # valid under the questionnaire held, invalid under the one in force: refused, unstored
             with round_trips(conn) as traffic, pytest.raises(ValidationFailed) as refused:
-                await store.create_customer(
+                await customer_writes.create_customer(
                     conn, CustomerCreate(phone="79120001000", profile={"children_count": 5}), cache, "RU"
                 )
             assert [(e.field, e.code) for e in refused.value.errors] == [
@@ -240,7 +246,7 @@ def test_a_stale_questionnaire_is_refused_by_the_write_and_the_input_validated_a
             # valid under both: refused once, then written, in two round trips
             await settings_store.set_settings(other, _with_fields(children_max=4))
             with round_trips(conn) as traffic:
-                row = await store.create_customer(
+                row = await customer_writes.create_customer(
                     conn, CustomerCreate(phone="79120001001", profile={"children_count": 4}), cache, "RU"
                 )
             assert traffic.round_trips == 2 and cache.current.version == 2
@@ -249,7 +255,9 @@ def test_a_stale_questionnaire_is_refused_by_the_write_and_the_input_validated_a
             # an update validated against a stale questionnaire is refused, merged and validated again
             await settings_store.set_settings(other, _with_fields(children_max=2))
             with pytest.raises(ValidationFailed):
-                await store.update_customer(conn, row["id"], CustomerUpdate(profile={"first_name": "Анна"}), cache)
+                await customer_writes.update_customer(
+                    conn, row["id"], CustomerUpdate(profile={"first_name": "Анна"}), cache
+                )
             assert cache.current.version == 3
             stored = await store.get_customer(conn, row["id"])
             assert stored is not None and stored["profile"] == {"children_count": 4}
@@ -257,7 +265,7 @@ def test_a_stale_questionnaire_is_refused_by_the_write_and_the_input_validated_a
             # a required field added elsewhere: the statement refuses, the input is missing it
             await settings_store.set_settings(other, _with_fields(NICKNAME))
             with pytest.raises(ValidationFailed) as refused:
-                await store.create_customer(conn, CustomerCreate(phone="79120001002"), cache, "RU")
+                await customer_writes.create_customer(conn, CustomerCreate(phone="79120001002"), cache, "RU")
             assert [(e.field, e.code) for e in refused.value.errors] == [("profile.nickname", "MISSING")]
             assert await _count(conn) == 1
 
@@ -274,13 +282,13 @@ def test_an_input_refused_by_a_stale_questionnaire_is_checked_against_the_one_in
             await cache.get(conn)  # the process holds version 1: nickname required
             await settings_store.reset_settings(other)  # another process returns to the default
             with round_trips(conn) as traffic:
-                row = await store.create_customer(conn, CustomerCreate(phone="79120001000"), cache, "RU")
+                row = await customer_writes.create_customer(conn, CustomerCreate(phone="79120001000"), cache, "RU")
             # one query for the version in force (the input was refused by the one held), one write
             assert traffic.round_trips == 2
             assert cache.current.version == 2 and row["profile"] == {}
             # a refusal by the questionnaire in force costs that query too, and stays a refusal
             with pytest.raises(ValidationFailed), round_trips(conn) as traffic:
-                await store.create_customer(
+                await customer_writes.create_customer(
                     conn, CustomerCreate(phone="79120001001", profile={"nickname": "x"}), cache, "RU"
                 )
             assert traffic.round_trips == 1
@@ -297,7 +305,7 @@ def test_versions_numbered_again_after_the_table_is_emptied_are_told_apart(conni
             await conn.execute("TRUNCATE questionnaire_versions")
             await settings_store.set_settings(conn, _with_fields(children_max=1))  # version 1 again
             with pytest.raises(ValidationFailed):
-                await store.create_customer(
+                await customer_writes.create_customer(
                     conn, CustomerCreate(phone="79120001000", profile={"children_count": 5}), cache, "RU"
                 )
             assert cache.current.version == 1 and await _count(conn) == 0
@@ -314,12 +322,12 @@ def test_concurrent_profile_updates_of_one_customer_lose_nothing(conninfo: str, 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
         cache = QuestionnaireCache()
         async with await _connect(conninfo) as conn:
-            row = await store.create_customer(conn, CustomerCreate(phone="79120001000"), cache, "RU")
+            row = await customer_writes.create_customer(conn, CustomerCreate(phone="79120001000"), cache, "RU")
 
         async def writer(key: str) -> None:
             async with await _connect(conninfo) as conn:
                 for n in range(updates):
-                    await store.update_customer(
+                    await customer_writes.update_customer(
                         conn,
                         row["id"],
                         CustomerUpdate(profile={key: f"{key}-{n}"}, subscriptions={key: n % 2 == 0}),
@@ -340,25 +348,27 @@ def test_concurrent_profile_updates_of_one_customer_lose_nothing(conninfo: str, 
 def test_the_locked_write_after_repeated_misses(conninfo: str, clean_db: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """With no optimistic attempt left, a write holds the questionnaire in force and the row in a
     transaction: the same answers, and the settings writers wait for it."""
-    monkeypatch.setattr(store, "_OPTIMISTIC_ATTEMPTS", 0)
+    monkeypatch.setattr(customer_writes, "_OPTIMISTIC_ATTEMPTS", 0)
 
     async def scenario() -> None:
         cache = QuestionnaireCache()
         async with await _connect(conninfo) as conn, await _connect(conninfo) as other:
             await settings_store.set_settings(other, _with_fields(children_max=3))
             with pytest.raises(ValidationFailed):
-                await store.create_customer(
+                await customer_writes.create_customer(
                     conn, CustomerCreate(phone="79120001000", profile={"children_count": 5}), cache, "RU"
                 )
-            created = await store.create_customer(
+            created = await customer_writes.create_customer(
                 conn, CustomerCreate(phone="79120001000", profile={"city": "Тверь"}), cache, "RU"
             )
-            updated = await store.update_customer(
+            updated = await customer_writes.update_customer(
                 conn, created["id"], CustomerUpdate(profile={"city": None, "children_count": 2}), cache
             )
             assert updated["profile"] == {"children_count": 2}
             with pytest.raises(CustomerNotFound):
-                await store.update_customer(conn, created["id"] + 1, CustomerUpdate(profile={"city": "Омск"}), cache)
+                await customer_writes.update_customer(
+                    conn, created["id"] + 1, CustomerUpdate(profile={"city": "Омск"}), cache
+                )
             # while a write holds the questionnaire in force, no new version can be put in force
             async with conn.transaction():
                 await settings_store.hold_in_force(conn)
@@ -379,9 +389,11 @@ def test_the_listeners_get_the_record_of_a_write_answered_as_json(conninfo: str,
     async def scenario() -> tuple[bytes, bytes]:
         cache = QuestionnaireCache()
         async with await _connect(conninfo) as conn:
-            created = await store.create_customer_json(conn, CustomerCreate(phone="79120001000"), cache, "RU")
+            created = await customer_writes.create_customer_json(conn, CustomerCreate(phone="79120001000"), cache, "RU")
             cid = orjson.loads(created)["id"]
-            updated = await store.update_customer_json(conn, cid, CustomerUpdate(profile={"city": "Омск"}), cache)
+            updated = await customer_writes.update_customer_json(
+                conn, cid, CustomerUpdate(profile={"city": "Омск"}), cache
+            )
             return created, updated
 
     unsubscribe = store.on_change(record)
@@ -530,16 +542,16 @@ def _update_as_validating_the_merge(
             cid, stored_profile, stored_meta_obj, profile_before, meta_before = row
             expected: Any
             try:
-                expected = store._validate_parts(
+                expected = customer_writes._validate_parts(
                     q,
-                    store._merge(stored_profile, patch),
-                    None if meta_patch is None else store._merge(stored_meta_obj, meta_patch),
+                    customer_writes._merge(stored_profile, patch),
+                    None if meta_patch is None else customer_writes._merge(stored_meta_obj, meta_patch),
                 )
             except ValidationFailed as refused:
                 expected = refused.errors
             with round_trips(conn) as traffic:
                 try:
-                    updated: Any = await store.update_customer(
+                    updated: Any = await customer_writes.update_customer(
                         conn, cid, CustomerUpdate(profile=patch, meta=meta_patch), QuestionnaireCache(q)
                     )
                 except ValidationFailed as refused:

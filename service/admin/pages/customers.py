@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from customers import cards, groups, store
+from customers import cards, customer_writes, groups, store
 from customers.db import AsyncConn
 from customers.errors import (
     CardExists,
@@ -206,7 +206,7 @@ async def edit(
     names |= {"source_id", "created", "loyalty_enabled", "accept_tender_offer", "prioritize_sms_verification"}
     try:
         update = customer_update(form, q.document.fields, q.document.meta_fields, current["subscriptions"])
-        await store.update_customer(conn, customer_id, update, q)
+        await customer_writes.update_customer(conn, customer_id, update, q)
     except ValidationFailed as exc:
         errors, other = _split(exc, names)
         return await _card(

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import StrictInt, StrictStr
 
-from customers import cards, search, store
+from customers import cards, customer_writes, search, store
 from customers.models import CustomerCreate, CustomerUpdate, JsonObject
 from service.rpc.registry import Call, MethodTable, model_input
 
@@ -22,7 +22,7 @@ customer_methods = MethodTable()
 async def customers_create(call: Call, customer: JsonObject) -> Any:
     """Create a customer; returns it with its new id."""
     data = model_input(CustomerCreate, customer)
-    return await store.create_customer(call.conn, data, call.questionnaire_cache, call.region)
+    return await customer_writes.create_customer(call.conn, data, call.questionnaire_cache, call.region)
 
 
 @customer_methods.method("Customers.get", "reader")
@@ -53,7 +53,7 @@ async def customers_get_by_card(call: Call, card_id: StrictStr) -> Any:
 async def customers_update(call: Call, id: StrictInt, customer: JsonObject) -> Any:
     """Change some attributes; profile, meta and subscriptions merge key by key."""
     data = model_input(CustomerUpdate, customer)
-    return await store.update_customer(call.conn, id, data, call.questionnaire_cache)
+    return await customer_writes.update_customer(call.conn, id, data, call.questionnaire_cache)
 
 
 @customer_methods.method("Customers.delete", "admin")
