@@ -215,22 +215,8 @@ async def _update_columns(conn: AsyncConn, customer_id: int, sets: dict[str, Any
     return await _one(conn, sql, {**sets, "id": customer_id})
 
 
-_WRITABLE = frozenset(
-    {
-        "phone",
-        "email",
-        "email_confirmed",
-        "source_id",
-        "blocked",
-        "profile",
-        "meta",
-        "subscriptions",
-        "loyalty_enabled",
-        "accept_tender_offer",
-        "prioritize_sms_verification",
-        "created",
-    }
-)
+# every column but the two the database sets
+_WRITABLE = frozenset(COLUMNS.split(", ")) - {"id", "updated_at"}
 
 
 async def set_blocked(conn: AsyncConn, customer_id: int, blocked: bool) -> dict[str, Any]:
