@@ -156,6 +156,12 @@ merged AS (
 written AS (
     UPDATE customers
        SET source_id = coalesce(%(source_id)s::text, source_id),
+           blocked = coalesce(%(blocked)s::boolean, blocked),
+           email = coalesce(%(email)s::text, email),
+           -- a new email starts unconfirmed unless the update says otherwise, as change_email leaves it
+           email_confirmed = coalesce(%(email_confirmed)s::boolean,
+                                      CASE WHEN %(email)s::text IS NOT NULL AND %(email)s::text IS DISTINCT FROM email
+                                           THEN false ELSE email_confirmed END),
            profile = new_profile,
            meta = new_meta,
            subscriptions = (subscriptions - %(subscriptions_removed)s::text[]) || %(subscriptions_set)s::jsonb,
@@ -470,6 +476,9 @@ async def _update(
     base = {
         "id": customer_id,
         "source_id": data.source_id,
+        "blocked": data.blocked,
+        "email": None if data.email is None else valid_email(data.email),
+        "email_confirmed": data.email_confirmed,
         "subscriptions_removed": [key for key, value in subscriptions.items() if value is None],
         "subscriptions_set": Jsonb({key: value for key, value in subscriptions.items() if value is not None}),
         "loyalty_enabled": data.loyalty_enabled,

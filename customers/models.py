@@ -70,9 +70,14 @@ def create_defaults() -> dict[str, Any]:
 
 class CustomerUpdate(_Input):
     """A partial update. `profile`, `meta` and `subscriptions` are merged key by key; a key set to
-    null is removed. Phone and email change through their own operations."""
+    null is removed. A new `email` starts unconfirmed unless `email_confirmed` is given with it
+    (as `change_email` leaves it); the phone changes through its own operation, an email is
+    removed by `change_email` with none."""
 
     source_id: SourceId | None = None
+    blocked: StrictBool | None = None
+    email: StrictStr | None = None
+    email_confirmed: StrictBool | None = None
     profile: JsonObject | None = None
     meta: JsonObject | None = None
     subscriptions: dict[str, StrictBool | None] | None = None
@@ -87,7 +92,8 @@ class PhoneChange(_Input):
 
 
 class EmailChange(_Input):
-    email: StrictStr
+    # null removes the customer's email
+    email: StrictStr | None
 
 
 class Customer(BaseModel):

@@ -227,9 +227,10 @@ async def change_phone(conn: AsyncConn, customer_id: int, raw_phone: str, region
     return await _set_columns(conn, customer_id, {"phone": valid_phone(raw_phone, region)})
 
 
-async def change_email(conn: AsyncConn, customer_id: int, raw_email: str) -> dict[str, Any]:
-    """Set a new (unconfirmed) email."""
-    return await _set_columns(conn, customer_id, {"email": valid_email(raw_email), "email_confirmed": False})
+async def change_email(conn: AsyncConn, customer_id: int, raw_email: str | None) -> dict[str, Any]:
+    """Set a new (unconfirmed) email; none removes the customer's email."""
+    email = None if raw_email is None else valid_email(raw_email)
+    return await _set_columns(conn, customer_id, {"email": email, "email_confirmed": False})
 
 
 async def activate_email(conn: AsyncConn, customer_id: int) -> dict[str, Any]:

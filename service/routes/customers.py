@@ -259,7 +259,7 @@ async def change_phone(
 
 @router.put("/{customer_id:int}/email", response_model=Customer, responses=_ERRORS)
 async def change_email(customer_id: CustomerId, body: EmailChange, _: AdminDep, conn: ConnDep) -> JSONResponse:
-    """Give a customer another email; it starts unconfirmed."""
+    """Give a customer another email; it starts unconfirmed. `null` removes the email."""
     return JSONResponse(await store.change_email(conn, customer_id, body.email))
 
 

@@ -231,3 +231,22 @@ def test_non_numeric_id_is_no_customer_path(api: httpx.Client) -> None:
         response = api.request(method, "/customers/abc", json={} if method == "PATCH" else None)
         assert response.status_code == 404, method
         assert response.json()["code"] == "NOT_FOUND"
+
+
+def test_patch_sets_blocked_email_and_its_confirmation_and_put_email_null_removes_it(api: httpx.Client) -> None:
+    cid = create(api)["id"]
+    patched = api.patch(f"/customers/{cid}", json={"blocked": True, "email": "Patched@Example.com"})
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert (body["blocked"], body["email"], body["email_confirmed"]) == (True, "patched@example.com", False)
+    confirmed = api.patch(f"/customers/{cid}", json={"email_confirmed": True}).json()
+    assert confirmed["email_confirmed"] is True
+    assert api.get(f"/customers/{cid}").json() == confirmed
+
+    refused = api.patch(f"/customers/{cid}", json={"email": "no at sign", "blocked": False})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "email"
+    assert api.get(f"/customers/{cid}").json() == confirmed
+
+    removed = api.put(f"/customers/{cid}/email", json={"email": None}).json()
+    assert (removed["email"], removed["email_confirmed"]) == (None, False)

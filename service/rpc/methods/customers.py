@@ -82,8 +82,8 @@ async def customers_change_phone(call: Call, id: StrictInt, phone: StrictStr) ->
 
 
 @customer_methods.method("Customers.change_email", "admin")
-async def customers_change_email(call: Call, id: StrictInt, email: StrictStr) -> bool:
-    """Give a customer another email, which starts unconfirmed: true."""
+async def customers_change_email(call: Call, id: StrictInt, email: StrictStr | None = None) -> bool:
+    """Give a customer another email, which starts unconfirmed, or remove it (none): true."""
     await store.change_email(call.conn, id, email)
     return True
 

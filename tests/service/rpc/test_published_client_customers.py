@@ -164,6 +164,56 @@ def test_update_with_the_typed_struct_and_a_plain_dict(published: Published) -> 
     assert fields_of(run(client.get(created.id))) == plain
 
 
+def test_update_sets_blocked_email_and_its_confirmation_as_the_clients_struct_allows(published: Published) -> None:
+    client, run = published.client, published.run
+    created = run(client.create({"phone": "79001230030", "email": "first@example.com"}))
+    typed = CustomerUpdate.get_struct({"blocked": True, "email": "Second.Address@Example.com"})
+    updated = fields_of(run(client.update(created.id, typed)))
+    # a new email starts unconfirmed, as change_email leaves it
+    assert (updated["blocked"], updated["email"], updated["email_confirmed"]) == (
+        True,
+        "second.address@example.com",
+        False,
+    )
+    assert run(client.get_by_email("first@example.com")) is None
+
+    confirmed = fields_of(run(client.update(created.id, {"email_confirmed": True, "blocked": False})))
+    assert (confirmed["blocked"], confirmed["email_confirmed"]) == (False, True)
+    # the same email given again keeps its confirmation
+    same = fields_of(run(client.update(created.id, {"email": "second.address@example.com"})))
+    assert same["email_confirmed"] is True
+    assert fields_of(run(client.get(created.id))) == same
+
+    # null is "not given" over JSON-RPC (docs/rpc.md): the email stays; change_email(id, None) removes it
+    kept = fields_of(run(client.update(created.id, {"email": None, "loyalty_enabled": True})))
+    assert (kept["email"], kept["email_confirmed"], kept["loyalty_enabled"]) == (
+        "second.address@example.com",
+        True,
+        True,
+    )
+
+
+def test_update_refuses_a_taken_or_invalid_email_and_changes_nothing(published: Published) -> None:
+    client, run = published.client, published.run
+    run(client.create({"phone": "79001230031", "email": "taken.by.update@example.com"}))
+    other = run(client.create({"phone": "79001230032"}))
+    before = fields_of(run(client.get(other.id)))
+    with pytest.raises(Conflict):
+        run(client.update(other.id, {"email": "TAKEN.by.update@example.com", "loyalty_enabled": True}))
+    with pytest.raises(ModelValidationError):
+        run(client.update(other.id, {"email": "not an email", "loyalty_enabled": True}))
+    assert fields_of(run(client.get(other.id))) == before
+
+
+def test_change_email_to_none_removes_it(published: Published) -> None:
+    client, run = published.client, published.run
+    created = run(client.create({"phone": "79001230033", "email": "leaving@example.com", "email_confirmed": True}))
+    assert run(client.change_email(created.id, None)) is True
+    changed = run(client.get(created.id))
+    assert (changed.email, changed.email_confirmed) == (None, False)
+    assert run(client.get_by_email("leaving@example.com")) is None
+
+
 def test_block_and_unblock_answer_null(published: Published) -> None:
     client, run = published.client, published.run
     created = run(client.create({"phone": "79001230009"}))
