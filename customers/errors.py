@@ -119,6 +119,17 @@ class DatabaseUnavailable(CustomersError):
 NUL_MESSAGE = "text may not contain the NUL character (U+0000)"
 
 
+def unstorable_text(text: str) -> str | None:
+    """Why PostgreSQL cannot store `text` as text or in jsonb, or None when it can."""
+    if "\x00" in text:
+        return "the NUL character (U+0000) cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a lone surrogate (U+D800 to U+DFFF) is not a character"
+    return None
+
+
 def nul_text_errors(value: Any, field: str) -> list[FieldError]:
     """A field error for every string in a parsed JSON value (or a path or query parameter)
     that holds the NUL character, which PostgreSQL's text and jsonb cannot store. Fields are

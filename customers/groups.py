@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from customers import db
 from customers.db import AsyncConn, translated
-from customers.errors import CustomerNotFound, FieldError, NotFound, ValidationFailed
+from customers.errors import CustomerNotFound, FieldError, NotFound, ValidationFailed, unstorable_text
 from customers.store import COLUMNS as CUSTOMER_COLUMNS
 
 GROUP_COLUMNS = "created, id, name, meta"
@@ -55,21 +55,11 @@ def group_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "the NUL character (U+0000) cannot be stored"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "a lone surrogate (U+D800 to U+DFFF) is not a character"
-    return None
-
-
 def _check_json(value: Any, field: str, errors: list[FieldError]) -> None:
     # list positions are left out of the field's name, as in every other field error
     if isinstance(value, dict):
         for key, item in value.items():
-            problem = _text_problem(key)
+            problem = unstorable_text(key)
             if problem:
                 errors.append(FieldError(field, "INVALID_FORMAT", f"a key: {problem}", key))
                 continue
@@ -78,7 +68,7 @@ def _check_json(value: Any, field: str, errors: list[FieldError]) -> None:
         for item in value:
             _check_json(item, field, errors)
     elif isinstance(value, str):
-        problem = _text_problem(value)
+        problem = unstorable_text(value)
         if problem:
             errors.append(FieldError(field, "INVALID_FORMAT", problem, value))
     elif isinstance(value, bool) or value is None:

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from customers.errors import InvalidSettings
+from customers.errors import InvalidSettings, unstorable_text
 
 DEFAULT_DOCUMENT_PATH = Path(__file__).with_name("questionnaire_default.json")
 # The whole settings document (field specs and free keys), as compact JSON.
@@ -229,7 +229,7 @@ def _free_value_problems(free: dict[str, Any]) -> list[str]:
         if isinstance(value, dict):
             for key, item in value.items():
                 inner = f"{path}.{key}" if path else key
-                problem = _text_problem(key)
+                problem = unstorable_text(key)
                 if problem:
                     problems.append(f"{path or 'a top-level key'}: a key: {problem}")
                 else:
@@ -237,7 +237,7 @@ def _free_value_problems(free: dict[str, Any]) -> list[str]:
         elif isinstance(value, list):
             pending.extend((path, item) for item in value)
         elif isinstance(value, str):
-            problem = _text_problem(value)
+            problem = unstorable_text(value)
             if problem:
                 problems.append(f"{path}: {problem}")
         elif isinstance(value, bool) or value is None:
@@ -251,16 +251,6 @@ def _free_value_problems(free: dict[str, Any]) -> list[str]:
         else:
             problems.append(f"{path}: {type(value).__name__} is not a JSON value")
     return sorted(set(problems))
-
-
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "the NUL character (U+0000) cannot be stored"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "a lone surrogate (U+D800 to U+DFFF) is not a character"
-    return None
 
 
 def _loc_text(loc: tuple[Any, ...], data: Any) -> str:
