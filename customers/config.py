@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -45,6 +45,22 @@ class ProjectSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return project_sources(settings_cls, init_settings, env_settings)
+
+    @classmethod
+    def load(cls, **overrides: object) -> Self:
+        """Read the settings, failing with one line that names the bad variable (or the file)."""
+        path = os.environ.get(SETTINGS_FILE_ENV)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"settings file {path} ({SETTINGS_FILE_ENV}) does not exist")
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - pydantic.ValidationError or a TOML decode error
+            errors = getattr(exc, "errors", None)
+            if callable(errors):
+                first = errors()[0]
+                name = ".".join(str(p) for p in first["loc"])
+                raise ConfigError(f"setting {name}: {first['msg']}") from None
+            raise ConfigError(f"settings file {path}: {exc}") from None
 
 
 class Settings(ProjectSettings):
@@ -140,18 +156,7 @@ def parse_tokens(spec: str) -> dict[str, Role]:
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, failing with one line that names the bad variable."""
-    path = os.environ.get(SETTINGS_FILE_ENV)
-    if path and not Path(path).is_file():
-        raise ConfigError(f"settings file {path} ({SETTINGS_FILE_ENV}) does not exist")
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except Exception as exc:  # noqa: BLE001 - pydantic.ValidationError or a TOML decode error
-        errors = getattr(exc, "errors", None)
-        if callable(errors):
-            first = errors()[0]
-            name = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"setting {name}: {first['msg']}") from None
-        raise ConfigError(f"settings file {path}: {exc}") from None
+    return Settings.load(**overrides)
 
 
 @lru_cache(maxsize=1)

@@ -54,15 +54,7 @@ class JobsSettings(ProjectSettings):
 
 def load_jobs_settings(**overrides: Any) -> JobsSettings:
     """Read the scheduler settings, failing with one line that names the bad variable."""
-    try:
-        return JobsSettings(**overrides)
-    except Exception as exc:  # noqa: BLE001 - pydantic.ValidationError or a TOML decode error
-        errors = getattr(exc, "errors", None)
-        if callable(errors):
-            first = errors()[0]
-            name = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"setting {name}: {first['msg']}") from None
-        raise ConfigError(f"scheduler settings: {exc}") from None
+    return JobsSettings.load(**overrides)
 
 
 def parse_spec(spec: str, timezone: str = "UTC", *, name: str = "schedule") -> BaseTrigger | None:

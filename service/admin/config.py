@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from customers.config import ConfigError, ProjectSettings
+from customers.config import ProjectSettings
 
 GIB = 1 << 30
 
@@ -32,12 +32,4 @@ class AdminSettings(ProjectSettings):
 
 def load_admin_settings(**overrides: object) -> AdminSettings:
     """Read the admin settings, failing with one line that names the bad variable."""
-    try:
-        return AdminSettings(**overrides)  # type: ignore[arg-type]
-    except Exception as exc:  # noqa: BLE001 - pydantic.ValidationError or a TOML decode error
-        errors = getattr(exc, "errors", None)
-        if callable(errors):
-            first = errors()[0]
-            name = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"setting {name}: {first['msg']}") from None
-        raise ConfigError(f"settings file: {exc}") from None
+    return AdminSettings.load(**overrides)
