@@ -1,14 +1,18 @@
 """The merge of chunk tables into `customers`, chunk after chunk in file order, all inside the
 one load transaction (insert mode, the first row of a repeated phone wins).
 
-First, optimistically, a chunk's rows go in without looking anything up (under a savepoint):
-when no row collides with a stored phone or email, which is the common case of a load of new
-customers, the unique indexes' own checks are all the lookups needed. When one does, the savepoint
-is rolled back and the chunk is merged by the exact statement, which sorts every row:
-- a row repeats a phone (DUPLICATE_PHONE) when an earlier row of its chunk has the phone, when
-  this load inserted the phone already (the row's `xmin` is one of the load's transaction ids),
-  or when an earlier row that was not inserted had it (those phones are kept in a temporary table
-  with a unique index, so no key of the file is held in the importer's memory);
+A chunk arrives without the rows that repeat a phone of an earlier row of its own frame (the
+copying session set them aside as DUPLICATE_PHONE, `etl.parallel_copy.split_repeats`) and in
+phone order. First, optimistically, its rows go in as they are (under a savepoint), without
+sorting or looking anything up: when no row collides with a stored phone or email, which is the
+common case of a load of new customers, the unique indexes' own checks are all the lookups
+needed, and rows inserted in the phone index's order keep its pages hot. Phones an earlier chunk
+could not insert are looked up too, once there are any. When a row collides, the savepoint is
+rolled back and the chunk is merged by the exact statement, which sorts every row:
+- a row repeats a phone (DUPLICATE_PHONE) when this load inserted the phone already (the row's
+  `xmin` is one of the load's transaction ids), or when an earlier row that was not inserted had
+  it (those phones are kept in a temporary table with a unique index, so no key of the file is
+  held in the importer's memory);
 - a row whose phone is stored already is `unchanged`;
 - a row whose email a stored customer (or a row inserted earlier by this load) holds, or that
   repeats the email of an earlier row of its chunk, is rejected (EMAIL_EXISTS).
@@ -62,22 +66,29 @@ ins AS (
     {insert_staged}
       FROM {chunk} s
      WHERE s.row IN (SELECT row FROM live) AND s.row NOT IN (SELECT row FROM taken)
-     {order}
+     ORDER BY s.phone
     RETURNING id)
 SELECT 'dup', k.row, k.phone, NULL::bigint, NULL::bigint FROM k WHERE k.dup
  UNION ALL SELECT 'email', taken.row, taken.email, NULL, NULL FROM taken
  UNION ALL SELECT 'stored', count(*), NULL, NULL, NULL FROM k WHERE NOT k.dup AND k.stored
  UNION ALL SELECT 'inserted', count(*), NULL, min(id), max(id) FROM ins"""
 
+# the chunk's rows as they are (in phone order, as copied): nothing to look up yet
 _INSERT_CHUNK = """
+WITH ins AS (
+    {insert_staged}
+      FROM {chunk} s
+    RETURNING id, xmin)
+SELECT 'inserted', count(*), NULL, min(id), max(id), min(xmin::text) FROM ins"""
+
+# the same once an earlier chunk left phones it did not insert
+_INSERT_CHUNK_PASSED = """
 WITH s AS (
-    SELECT t.*, row_number() OVER (PARTITION BY t.phone ORDER BY t.row) > 1
-                OR EXISTS (SELECT 1 FROM pg_temp.import_passed_phones y WHERE y.phone = t.phone) AS dup
+    SELECT t.*, EXISTS (SELECT 1 FROM pg_temp.import_passed_phones y WHERE y.phone = t.phone) AS dup
       FROM {chunk} t),
 ins AS (
     {insert_staged}
       FROM s WHERE NOT s.dup
-     {order}
     RETURNING id, xmin)
 SELECT 'dup', s.row, s.phone, NULL::bigint, NULL::bigint, NULL::text FROM s WHERE s.dup
  UNION ALL SELECT 'inserted', count(*), NULL, min(id), max(id), min(xmin::text) FROM ins"""
@@ -98,7 +109,7 @@ class ChunkMergeResult:
 class ChunkMerge:
     """Merges the chunk tables of one run, in order, inside the caller's transaction."""
 
-    def __init__(self, conn: Conn, run_id: int, *, sort_by_phone: bool = True) -> None:
+    def __init__(self, conn: Conn, run_id: int) -> None:
         self.conn = conn
         self.run_id = run_id
         self.result = ChunkMergeResult()
@@ -109,18 +120,20 @@ class ChunkMerge:
         # the transaction ids rows of this load carry: the load's and its savepoints'
         self._mine: list[str] = [row[1]]
         self._optimistic = True
-        # inserting a chunk in phone order keeps the phone index's pages hot while it grows
-        self._order = sql.SQL("ORDER BY s.phone" if sort_by_phone else "")
+        # whether import_passed_phones may hold a phone (only the exact merge puts any there)
+        self._passed = False
 
-    def merge(self, chunk: int) -> None:
-        """Merge one chunk table (every earlier chunk must have been merged) and drop it."""
+    def merge(self, chunk: int, duplicates: pl.DataFrame | None = None) -> None:
+        """Merge one chunk table (every earlier chunk must have been merged) and drop it;
+        `duplicates` are the rows the copying session set aside (`__row`, `phone`)."""
         name = chunk_table(self.run_id, chunk)
+        if duplicates is not None and duplicates.height:
+            self.result.duplicates.append(duplicates)
         rows = self._insert(name) if self._optimistic else None
         if rows is None:
-            statement = sql.SQL(_MERGE_CHUNK).format(
-                chunk=name, mine=sql.Literal(self._mine), order=self._order, **INSERT_STAGED_PARTS
-            )
+            statement = sql.SQL(_MERGE_CHUNK).format(chunk=name, mine=sql.Literal(self._mine), **INSERT_STAGED_PARTS)
             rows = [(*r, None) for r in self.conn.execute(statement).fetchall()]
+            self._passed = True
             # back to the cheap statement once a chunk collided with nothing stored
             self._optimistic = not any(r[0] in ("stored", "email") and r[1] for r in rows)
         result = self.result
@@ -146,7 +159,8 @@ class ChunkMerge:
     def _insert(self, name: sql.Identifier) -> list[tuple[Any, ...]] | None:
         """The chunk's new rows in, under a savepoint; None (and nothing written) when a row
         collides with a stored phone or email."""
-        statement = sql.SQL(_INSERT_CHUNK).format(chunk=name, order=self._order, **INSERT_STAGED_PARTS)
+        template = _INSERT_CHUNK_PASSED if self._passed else _INSERT_CHUNK
+        statement = sql.SQL(template).format(chunk=name, **INSERT_STAGED_PARTS)
         try:
             with self.conn.transaction():
                 return self.conn.execute(statement).fetchall()

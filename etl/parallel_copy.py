@@ -1,11 +1,15 @@
 """Parallel COPY: validated frames into chunk tables over several sessions at once.
 
-Each session takes the next validated frame, creates the frame's chunk table, COPYs the rows in
-(`FREEZE`: the table is new in that transaction) and commits, so that the merging session can
-read it. The chunk tables are not `customers`: nothing a session commits here is visible as a
-customer until the one merge transaction commits (see `etl.chunk_merge`). The parsing of the CSV
-text and of the JSON members, the largest part of PostgreSQL's work for a load, thus runs in
-several backends while one backend merges.
+Each session takes the next validated frame, sets aside the rows repeating a phone of an earlier
+row of the frame (they are DUPLICATE_PHONE whatever the database holds; the first row wins),
+sorts the rest by phone, creates the frame's chunk table, COPYs the rows in (`FREEZE`: the table
+is new in that transaction) and commits, so that the merging session can read it. The merging
+session, the one part of a load that cannot run in parallel, thereby neither sorts nor looks for
+repeats within a chunk: it inserts the rows in the order they were copied, which is the phone
+index's order. The chunk tables are not `customers`: nothing a session commits here is visible
+as a customer until the one merge transaction commits (see `etl.chunk_merge`). The parsing of
+the CSV text and of the JSON members, the largest part of PostgreSQL's work for a load, thus
+runs in several backends while one backend merges.
 """
 
 from __future__ import annotations
@@ -18,12 +22,11 @@ from typing import Any
 
 import polars as pl
 import psycopg
-from psycopg import sql
 
-from etl.load import copy_frames
+from etl.load import copy_frames, copy_staged_statement
 from etl.read import ROW
 from etl.staging import chunk_table, create_chunk_statement
-from etl.validate import STAGED, ValidatedBatch
+from etl.validate import ValidatedBatch
 
 
 @dataclass
@@ -34,6 +37,8 @@ class Chunk:
     rows: int
     read: int
     rejects: pl.DataFrame
+    # rows repeating a phone of an earlier row of the same frame: `__row`, `phone`
+    duplicates: pl.DataFrame
 
 
 class ParallelCopy:
@@ -94,8 +99,9 @@ class ParallelCopy:
                             return
                         self._next += 1
                     clock = time.monotonic()
-                    self._copy(conn, number, batch.good)
-                    done = Chunk(number, batch.good.height, batch.read, batch.rejects)
+                    good, duplicates = split_repeats(batch.good)
+                    self._copy(conn, number, good)
+                    done = Chunk(number, good.height, batch.read, batch.rejects, duplicates)
                     with self._changed:
                         self.copy_seconds += time.monotonic() - clock
                         self._ready[number] = done
@@ -108,11 +114,7 @@ class ParallelCopy:
 
     def _copy(self, conn: psycopg.Connection[Any], number: int, good: pl.DataFrame) -> None:
         conn.execute(create_chunk_statement(self.run_id, number))
-        columns = sql.SQL(", ").join(sql.Identifier("row" if c == ROW else c) for c in STAGED)
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FREEZE)").format(
-            chunk_table(self.run_id, number), columns
-        )
-        with conn.cursor().copy(statement) as copy:
+        with conn.cursor().copy(copy_staged_statement(chunk_table(self.run_id, number))) as copy:
             copy_frames(copy, good)
         conn.commit()
 
@@ -120,3 +122,11 @@ class ParallelCopy:
         with self._changed:
             self._total = total if self._total is None else min(self._total, total)
             self._changed.notify_all()
+
+
+def split_repeats(good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A validated frame's rows in phone order without the rows repeating an earlier row's phone,
+    and those rows (`__row`, `phone`). Frames arrive in file order, so the first row wins."""
+    first = good.get_column("phone").is_first_distinct()
+    repeats = good.filter(~first).select(ROW, "phone")
+    return good.filter(first).sort("phone"), repeats

@@ -3,9 +3,11 @@
 Every frame carries `__row`, the row number a user sees in a spreadsheet (the header is row 1,
 the first data row is row 2; without a header the first data row is row 1), and, for CSV,
 `__ragged`: the number of fields a row has when it differs from the header's.
-CSV cells arrive as strings (empty cell = ""), Parquet columns keep their types. CSV files whose
-rows do not all have the header's field count, or with quoted fields spanning lines, are read by
-the exact reader (Python's csv module), which makes such rows rejects instead of guesses.
+CSV cells arrive as strings (empty cell = ""), Parquet columns keep their types. CSV lines are
+read by polars a batch at a time; from the first batch holding a line that is not one row of the
+header's field count (too few or too many fields, a quoted field spanning lines, a blank line)
+to the end of the file, the exact reader (Python's csv module) takes over, which makes such
+rows rejects instead of guesses.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import io
 import itertools
 import json
 import os
+import re
 import tempfile
 import tomllib
 from collections.abc import Iterator
@@ -216,38 +219,8 @@ def batches(source: Source) -> Iterator[pl.DataFrame]:
     """Stream the file in frames of at most `batch_size` rows."""
     if source.format == "parquet":
         yield from _parquet_batches(source)
-    elif _needs_exact_reader(source):
-        yield from exact_batches(source)
     else:
         yield from _csv_batches(source)
-
-
-def _needs_exact_reader(source: Source) -> bool:
-    """One vectorised pass over the lines: does any row have another field count than the
-    header, or does a quoted field span lines (then only the exact reader can tell)?
-
-    polars pads short rows silently, so this is where rows with too few fields are caught."""
-    import re
-
-    path = source._utf8_copy or source.path
-    line = pl.col("line")
-    quote = source.options.quote_char
-    delimiter = re.escape(source.delimiter)
-    if quote:
-        q = re.escape(quote)
-        open_quote = line.str.count_matches(q) % 2 == 1
-        outside = line.str.replace_all(f"{q}[^{q}]*{q}", "")
-    else:
-        open_quote = pl.lit(False)
-        outside = line
-    # a blank line counts as wrong too: polars would skip it and the row numbers would drift
-    wrong = outside.str.count_matches(delimiter) != len(source.columns) - 1
-    found = (
-        pl.scan_lines(path)
-        .select(open_quote.any().alias("open"), wrong.any().alias("wrong"))
-        .collect(engine="streaming")
-    )
-    return bool(found.item(0, "open")) or bool(found.item(0, "wrong"))
 
 
 def _parquet_batches(source: Source) -> Iterator[pl.DataFrame]:
@@ -267,48 +240,86 @@ def _parquet_batches(source: Source) -> Iterator[pl.DataFrame]:
 
 
 def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
-    """CSV rows as strings, read by polars `batch_size` lines at a time (the file has passed
-    `_needs_exact_reader`, so a line is a row). Slicing the lines here keeps memory bounded by
-    the batch whatever pace the database takes the rows at."""
+    """CSV rows as strings, read by polars `batch_size` lines at a time while every line of a
+    batch is one row of the header's width; from the first batch where that fails on, the exact
+    reader reads the rest of the file. Slicing the lines here keeps memory bounded by the batch
+    whatever pace the database takes the rows at."""
     options = source.options
     path = source._utf8_copy or source.path
     row = 2 if options.has_header else 1
     with path.open("rb") as handle:
         if options.has_header:
             handle.readline()
+        first = row
         while True:
+            offset = handle.tell()
             lines = list(itertools.islice(handle, options.batch_size))
             if not lines:
                 return
             if row <= 2 and lines[0].startswith(codecs.BOM_UTF8):
                 lines[0] = lines[0][len(codecs.BOM_UTF8) :]
-            try:
-                frame = pl.read_csv(
-                    io.BytesIO(b"".join(lines)),
-                    has_header=False,
-                    new_columns=source.columns,
-                    separator=source.delimiter,
-                    quote_char=options.quote_char or None,
-                    infer_schema=False,
-                    empty_string_is_null=False,
-                    truncate_ragged_lines=False,
-                    raise_if_empty=False,
-                    encoding="utf8",
-                )
-            except pl.exceptions.PolarsError as exc:
-                message = str(exc)
-                if "more fields" in message:
-                    raise RaggedFile(row) from None
-                if "utf-8" in message.lower() or "utf8" in message.lower():
-                    raise FileRejected(
-                        f"{source.path} is not valid UTF-8; "
-                        "Russian Excel exports are often cp1251: pass --encoding cp1251"
-                    ) from None
-                raise FileRejected(f"{source.path}: cannot parse the CSV near row {row}: {_first_line(exc)}") from None
+            data = b"".join(lines)
+            _check_utf8(source, data, row)
+            frame = None if _lines_need_exact_reader(source, lines) else _read_lines(source, data, len(lines), row)
+            if frame is None:
+                yield from exact_batches(source, start=offset, first_row=row) if row > first else exact_batches(source)
+                return
             yield frame.with_columns(
                 pl.int_range(row, row + frame.height, dtype=pl.Int64).alias(ROW), pl.lit(None, pl.Int32).alias(RAGGED)
             ).select(ROW, *source.columns, RAGGED)
             row += frame.height
+
+
+def _lines_need_exact_reader(source: Source, lines: list[bytes]) -> bool:
+    """One vectorised pass over a batch of lines: does any line have another field count than
+    the header, or open a quoted field it does not close (then only the exact reader can tell)?
+    polars pads short rows silently, so this is where rows with too few fields are caught."""
+    line = pl.Series("line", lines, dtype=pl.Binary).cast(pl.String).str.strip_suffix("\n").str.strip_suffix("\r")
+    quote = source.options.quote_char
+    delimiter = re.escape(source.delimiter)
+    if quote:
+        q = re.escape(quote)
+        if (line.str.count_matches(q) % 2 == 1).any():
+            return True
+        line = line.str.replace_all(f"{q}[^{q}]*{q}", "")
+    # a blank line counts as wrong too: polars would skip it and the row numbers would drift
+    return bool((line.str.count_matches(delimiter) != len(source.columns) - 1).any())
+
+
+def _read_lines(source: Source, data: bytes, lines: int, row: int) -> pl.DataFrame | None:
+    """A batch of lines, each one row of the header's width, as a frame of strings (None when
+    polars reads another number of rows: only the exact reader can tell them apart then)."""
+    options = source.options
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(data),
+            has_header=False,
+            new_columns=source.columns,
+            separator=source.delimiter,
+            quote_char=options.quote_char or None,
+            infer_schema=False,
+            empty_string_is_null=False,
+            truncate_ragged_lines=False,
+            raise_if_empty=False,
+            encoding="utf8",
+        )
+    except pl.exceptions.PolarsError as exc:
+        if "more fields" in str(exc):
+            return None
+        raise FileRejected(f"{source.path}: cannot parse the CSV near row {row}: {_first_line(exc)}") from None
+    return frame if frame.height == lines else None
+
+
+def _check_utf8(source: Source, data: bytes, row: int) -> None:
+    """FileRejected naming the row when a batch of lines is not UTF-8."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = row + data.count(b"\n", 0, exc.start)
+        raise FileRejected(
+            f"{source.path} is not valid UTF-8 (row {at}, byte 0x{data[exc.start]:02x}); "
+            "Russian Excel exports are often cp1251: pass --encoding cp1251"
+        ) from None
 
 
 class RaggedFile(Exception):
@@ -319,20 +330,27 @@ class RaggedFile(Exception):
         self.emitted = emitted
 
 
-def exact_batches(source: Source) -> Iterator[pl.DataFrame]:
+def exact_batches(source: Source, *, start: int | None = None, first_row: int | None = None) -> Iterator[pl.DataFrame]:
     """The slower exact reader (Python's csv module): every row, with its field count, so rows
-    with too many or too few fields become rejects instead of stopping the file."""
+    with too many or too few fields become rejects instead of stopping the file. From the
+    beginning, or from byte `start` (a line's start) where row `first_row` begins."""
     options = source.options
     path = source._utf8_copy or source.path
     width = len(source.columns)
-    row_number = 1 if options.has_header else 0
     rows: list[list[str]] = []
     numbers: list[int] = []
     ragged: list[int | None] = []
     csv.field_size_limit(1 << 30)
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+    with path.open("rb") as raw:
+        if start is None:
+            handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            row_number = 1 if options.has_header else 0
+        else:
+            raw.seek(start)
+            handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            row_number = (first_row or 1) - 1
         reader = csv.reader(handle, delimiter=source.delimiter, quotechar=options.quote_char or None, strict=True)
-        if options.has_header:
+        if options.has_header and start is None:
             next(reader, None)
         try:
             for record in reader:
@@ -345,6 +363,11 @@ def exact_batches(source: Source) -> Iterator[pl.DataFrame]:
                 if len(rows) >= options.batch_size:
                     yield _frame(source.columns, rows, numbers, ragged)
                     rows, numbers, ragged = [], [], []
+        except UnicodeDecodeError:
+            raise FileRejected(
+                f"{source.path} is not valid UTF-8 (after row {row_number}); "
+                "Russian Excel exports are often cp1251: pass --encoding cp1251"
+            ) from None
         except csv.Error as exc:
             if "unexpected end of data" in str(exc):
                 raise FileRejected(

@@ -70,6 +70,34 @@ def test_quoted_newlines_kept_and_unterminated_quote_rejected(
     assert customers(pg) == {}
 
 
+def test_exact_reader_takes_over_from_the_batch_with_a_multiline_row(
+    run: Run, write: Write, pg: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    # batches of 3 lines: the first two batches are read by polars, the exact reader reads on
+    # from the third, which holds a quoted field spanning lines and a row with too few fields
+    rows = [f"8912345670{i},x{i}" for i in range(6)]
+    rows += ['89123456706,"one\ntwo"', "89123456707", "89123456708,y"]
+    report = run(write("late.csv", "phone,about\n" + "\n".join(rows) + "\n"), batch_size=3)
+    stored = customers(pg)
+    assert [stored[f"7912345670{i}"]["profile"]["about"] for i in range(6)] == [f"x{i}" for i in range(6)]
+    assert stored["79123456706"]["profile"]["about"] == "one\ntwo"
+    assert stored["79123456708"]["profile"]["about"] == "y"
+    # row numbers count rows (the quoted field's second line is not a row): 89123456707 is row 9
+    assert rejects_of(tmp_path / "rejects.csv") == [(9, "*", "RAGGED_ROW")]
+    assert report.counts.read == 9 and report.counts.inserted == 8 and balanced(report)
+
+
+def test_a_bad_byte_past_the_sniffed_head_is_named_and_nothing_loads(
+    run: Run, tmp_path: Path, pg: psycopg.Connection[Any]
+) -> None:
+    path = tmp_path / "late-bytes.csv"
+    good = "".join(f"8912{i:07d},x{i}\n" for i in range(5000))  # past the 64 KiB the opening reads
+    path.write_bytes(b"phone,about\n" + good.encode() + b"89123456789,\xcf\xf0\xe8\xe2\xe5\xf2\n")
+    with pytest.raises(FileRejected, match=r"not valid UTF-8 \(row 5002, byte 0xcf\).*--encoding cp1251"):
+        run(path, batch_size=1000)
+    assert customers(pg) == {}
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -170,3 +198,26 @@ def test_connection_lost_mid_load_leaves_nothing_and_a_rerun_completes(
     assert leftovers == (0,)
     report = run(path, batch_size=1000)
     assert report.counts.inserted == 3000 and len(customers(pg)) == 3000
+
+
+def test_cells_with_the_copy_formats_special_characters_are_stored_as_written(
+    run: Run, tmp_path: Path, pg: psycopg.Connection[Any]
+) -> None:
+    # what COPY's text format escapes (backslash, tab, newline, carriage return) and spells a
+    # null with (\N), in a core text column and in profile text
+    tricky = ["back\\slash", "tab\there", "two\nlines", "cr\rhere", "\\N", "end\\"]
+    frame = pl.DataFrame(
+        {
+            "phone": [f"8912345678{i}" for i in range(len(tricky))],
+            "source_id": tricky,
+            "first_name": tricky,
+        }
+    )
+    path = tmp_path / "tricky.parquet"
+    frame.write_parquet(path)
+    report = run(path)
+    assert report.counts.inserted == len(tricky)
+    stored = customers(pg)
+    for i, text in enumerate(tricky):
+        row = stored[f"7912345678{i}"]
+        assert (row["source_id"], row["profile"]["first_name"]) == (text, text)
