@@ -6,9 +6,11 @@ copying session set them aside as DUPLICATE_PHONE, `etl.parallel_copy.split_repe
 phone order. First, optimistically, its rows go in as they are (under a savepoint), without
 sorting or looking anything up: when no row collides with a stored phone or email, which is the
 common case of a load of new customers, the unique indexes' own checks are all the lookups
-needed, and rows inserted in the phone index's order keep its pages hot. Phones an earlier chunk
-could not insert are looked up too, once there are any. When a row collides, the savepoint is
-rolled back and the chunk is merged by the exact statement, which sorts every row:
+needed, and rows inserted in the phone index's order keep its pages hot. From the first
+collision with a stored phone on, each chunk first probes its phones (`_PROBE_CHUNK`) and sets
+aside the repeats and the customers stored before, then goes in the same way. A collision with
+a stored email rolls the savepoint back and the chunk is merged by the exact statement, which
+sorts every row:
 - a row repeats a phone (DUPLICATE_PHONE) when this load inserted the phone already (the row's
   `xmin` is one of the load's transaction ids), or when an earlier row that was not inserted had
   it (those phones are kept in a temporary table with a unique index, so no key of the file is
@@ -81,17 +83,28 @@ WITH ins AS (
     RETURNING id, xmin)
 SELECT 'inserted', count(*), NULL, min(id), max(id), min(xmin::text) FROM ins"""
 
-# the same once an earlier chunk left phones it did not insert
-_INSERT_CHUNK_PASSED = """
-WITH s AS (
-    SELECT t.*, EXISTS (SELECT 1 FROM pg_temp.import_passed_phones y WHERE y.phone = t.phone) AS dup
-      FROM {chunk} t),
-ins AS (
-    {insert_staged}
-      FROM s WHERE NOT s.dup
-    RETURNING id, xmin)
-SELECT 'dup', s.row, s.phone, NULL::bigint, NULL::bigint, NULL::text FROM s WHERE s.dup
- UNION ALL SELECT 'inserted', count(*), NULL, min(id), max(id), min(xmin::text) FROM ins"""
+# once a chunk repeated a phone of an earlier chunk (or an earlier chunk left phones it did not
+# insert), each chunk is first probed through the phone index, in phone order: a row whose phone
+# this load inserted or passed is a repeat, one whose phone was stored before is `unchanged`
+# (and its phone passed from then on); such rows leave the chunk table before the insert
+_PROBE_CHUNK = """
+WITH k AS (
+    SELECT t.row, t.phone, p.passed IS NOT NULL OR coalesce(c.mine, false) AS dup
+      FROM {chunk} t
+      LEFT JOIN LATERAL (SELECT true AS passed FROM pg_temp.import_passed_phones y WHERE y.phone = t.phone) p
+        ON true
+      LEFT JOIN LATERAL (SELECT x.xmin = ANY({mine}::text[]::xid[]) AS mine
+                           FROM customers x WHERE x.phone = t.phone LIMIT 1) c
+        ON true
+     WHERE p.passed IS NOT NULL OR c.mine IS NOT NULL),
+passed AS (
+    INSERT INTO pg_temp.import_passed_phones (phone)
+    SELECT phone FROM k WHERE NOT k.dup
+    ON CONFLICT DO NOTHING),
+gone AS (
+    DELETE FROM {chunk} t WHERE t.row IN (SELECT row FROM k))
+SELECT k.row, k.phone, k.dup FROM k"""
+_PHONE_INDEX = "customers_phone_key"
 
 
 @dataclass
@@ -120,8 +133,8 @@ class ChunkMerge:
         # the transaction ids rows of this load carry: the load's and its savepoints'
         self._mine: list[str] = [row[1]]
         self._optimistic = True
-        # whether import_passed_phones may hold a phone (only the exact merge puts any there)
-        self._passed = False
+        # whether a chunk met a phone in customers already, or import_passed_phones may hold one
+        self._probe = False
 
     def merge(self, chunk: int, duplicates: pl.DataFrame | None = None) -> None:
         """Merge one chunk table (every earlier chunk must have been merged) and drop it;
@@ -133,7 +146,7 @@ class ChunkMerge:
         if rows is None:
             statement = sql.SQL(_MERGE_CHUNK).format(chunk=name, mine=sql.Literal(self._mine), **INSERT_STAGED_PARTS)
             rows = [(*r, None) for r in self.conn.execute(statement).fetchall()]
-            self._passed = True
+            self._probe = True
             # back to the cheap statement once a chunk collided with nothing stored
             self._optimistic = not any(r[0] in ("stored", "email") and r[1] for r in rows)
         result = self.result
@@ -158,12 +171,21 @@ class ChunkMerge:
 
     def _insert(self, name: sql.Identifier) -> list[tuple[Any, ...]] | None:
         """The chunk's new rows in, under a savepoint; None (and nothing written) when a row
-        collides with a stored phone or email."""
-        template = _INSERT_CHUNK_PASSED if self._passed else _INSERT_CHUNK
-        statement = sql.SQL(template).format(chunk=name, **INSERT_STAGED_PARTS)
+        collides with a stored email. The first collision with a stored phone makes this chunk
+        and the next ones probe their phones first."""
         try:
             with self.conn.transaction():
-                return self.conn.execute(statement).fetchall()
-        except pg_errors.UniqueViolation:
+                rows: list[tuple[Any, ...]] = []
+                if self._probe:
+                    probe = sql.SQL(_PROBE_CHUNK).format(chunk=name, mine=sql.Literal(self._mine))
+                    found = self.conn.execute(probe).fetchall()
+                    rows += [("dup", row, phone, None, None, None) for row, phone, dup in found if dup]
+                    rows.append(("stored", sum(not dup for *_, dup in found), None, None, None, None))
+                insert = sql.SQL(_INSERT_CHUNK).format(chunk=name, **INSERT_STAGED_PARTS)
+                return rows + self.conn.execute(insert).fetchall()
+        except pg_errors.UniqueViolation as exc:
+            if not self._probe and exc.diag.constraint_name == _PHONE_INDEX:
+                self._probe = True
+                return self._insert(name)
             self._optimistic = False
             return None

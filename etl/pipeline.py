@@ -228,7 +228,7 @@ def _load(
 def _validated(plan: ValidationPlan, frames: Iterator[pl.DataFrame]) -> Generator[ValidatedBatch, None, None]:
     """Validate frames in a worker thread, one frame ahead of the consumer (memory stays at a
     couple of frames); errors of the worker are raised here."""
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
     def produce() -> None:

@@ -81,6 +81,41 @@ def test_duplicate_phones_in_the_file(
     assert (stored["79123456781"]["profile"]["first_name"] if "79123456781" in stored else None) == kept
 
 
+def test_repeats_across_chunks_and_stored_phones_sorted_out_chunk_by_chunk(
+    run: Run, write: Write, pg: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    # chunks of two rows: a phone of an earlier chunk, a phone stored before the load (first
+    # time: unchanged, then a repeat), an email of an earlier chunk, and new rows after each
+    run(write("a.csv", f"{HEADER}\n89123456780,stored@x.ru,Старый,,\n"))
+    rows = [
+        "89123456781,,Анна,,",  # 2
+        "89123456782,b@x.ru,Борис,,",  # 3
+        "89123456783,,Вера,,",  # 4
+        "89123456781,,Анна снова,,",  # 5: repeats row 2 (another chunk)
+        "89123456780,,Старый снова,,",  # 6: stored before the load: unchanged
+        "89123456784,,Глеб,,",  # 7
+        "89123456780,,Старый в третий раз,,",  # 8: repeats row 6
+        "89123456785,B@x.ru,Дина,,",  # 9: the email of row 3
+        "89123456786,,Егор,,",  # 10
+    ]
+    report = run(write("b.csv", HEADER + "\n" + "\n".join(rows) + "\n"), batch_size=2)
+    assert counts(report) == (9, 5, 0, 1, 1, 2)
+    assert rejects_of(tmp_path / "rejects.csv") == [
+        (5, "phone", "DUPLICATE_PHONE"),
+        (8, "phone", "DUPLICATE_PHONE"),
+        (9, "email", "EMAIL_EXISTS"),
+    ]
+    stored = customers(pg)
+    assert {phone: row["profile"]["first_name"] for phone, row in stored.items()} == {
+        "79123456780": "Старый",
+        "79123456781": "Анна",
+        "79123456782": "Борис",
+        "79123456783": "Вера",
+        "79123456784": "Глеб",
+        "79123456786": "Егор",
+    }
+
+
 def test_email_collisions_are_rejected_rows(
     run: Run, write: Write, pg: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
