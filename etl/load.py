@@ -269,7 +269,7 @@ def copy_frames(copy: Any, frame: pl.DataFrame) -> None:
     staged.with_columns(pl.col(text).str.replace_many(_TEXT_SPECIAL, _TEXT_ESCAPED)).write_csv(
         buffer, include_header=False, separator="\t", quote_style="never", null_value="\\N", date_format="%Y-%m-%d"
     )
-    copy.write(buffer.getvalue())
+    copy.write(buffer.getbuffer())
 
 
 def _min(a: int | None, b: int | None) -> int | None:
