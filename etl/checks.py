@@ -201,7 +201,7 @@ def _outside(value: pl.Expr, low: float | None, high: float | None) -> pl.Expr:
 
 def parse_dates(text: pl.Expr) -> pl.Expr:
     """`YYYY-MM-DD` or `DD.MM.YYYY` (as Python's strptime takes them) → Date; null otherwise."""
-    date = pl.coalesce(*(text.str.to_date(fmt, strict=False) for fmt in DATE_FORMATS))
+    date = pl.coalesce(*(text.str.to_date(fmt, strict=False, cache=False) for fmt in DATE_FORMATS))
     # chrono is laxer than strptime about the year's digits (the shape is that of DATE_FORMATS);
     # and Python's date has no year 0
     shape = text.str.contains(r"^(?:[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4})$")

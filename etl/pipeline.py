@@ -29,7 +29,7 @@ from etl.chunk_merge import ChunkMerge
 from etl.duplicates import OnDuplicate, resolve_duplicates
 from etl.load import Mode, Staging, copy_frames, current_questionnaire, finish_run, start_run
 from etl.parallel_copy import ParallelCopy
-from etl.read import FileRejected, RaggedFile, ReadOptions, Source, batches, exact_batches, file_checksum, open_source
+from etl.read import FileRejected, ReadOptions, Source, batches, file_checksum, open_source
 from etl.rejects import empty_rejects
 from etl.report import Report, summarise_rejects, write_rejects
 from etl.staging import drop_chunks, drop_dead_chunks, hold_run_lock
@@ -107,7 +107,7 @@ def import_file(
                 if options.direct and options.mode == "insert" and options.on_duplicate == "first":
                     try:
                         _load_parallel(conninfo, source, plan, options, report, progress, after_copy)
-                    except (_Conflict, RaggedFile) as exc:
+                    except _Conflict as exc:
                         log.info("parallel load of %s abandoned (%s); loading through staging", path, exc)
                         drop_chunks(control, run_id)
                         report.counts = type(report.counts)()
@@ -187,18 +187,9 @@ def _load(
         conn.execute("SET LOCAL synchronous_commit = off")
         staging = Staging(conn, report.run_id)
         clock = time.monotonic()
-        try:
-            # a savepoint: the fast read may have to start over; the table is created in it so
-            # that COPY FREEZE applies
-            with conn.transaction():
-                staging.create()
-                rejects, keys = _stream(conn, staging, source, plan, batches(source), progress, after_copy)
-        except RaggedFile:
-            # rows with more fields than the header: start over with the exact reader
-            staging.rows = 0
-            with conn.transaction():
-                staging.create()
-                rejects, keys = _stream(conn, staging, source, plan, exact_batches(source), progress, after_copy)
+        # the table is created in the transaction that copies into it, so that COPY FREEZE applies
+        staging.create()
+        rejects, keys = _stream(conn, staging, source, plan, batches(source), progress, after_copy)
         report.timings["stream"] = round(time.monotonic() - clock, 3)
         report.counts.read = staging.rows + rejects.get_column("row").n_unique()
         if report.counts.read == 0:

@@ -19,7 +19,6 @@ import io
 import itertools
 import json
 import os
-import re
 import tempfile
 import tomllib
 from collections.abc import Iterator
@@ -258,9 +257,7 @@ def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
                 return
             if row <= 2 and lines[0].startswith(codecs.BOM_UTF8):
                 lines[0] = lines[0][len(codecs.BOM_UTF8) :]
-            data = b"".join(lines)
-            _check_utf8(source, data, row)
-            frame = None if _lines_need_exact_reader(source, lines) else _read_lines(source, data, len(lines), row)
+            frame = _read_lines(source, b"".join(lines), len(lines), row)
             if frame is None:
                 yield from exact_batches(source, start=offset, first_row=row) if row > first else exact_batches(source)
                 return
@@ -270,25 +267,13 @@ def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
             row += frame.height
 
 
-def _lines_need_exact_reader(source: Source, lines: list[bytes]) -> bool:
-    """One vectorised pass over a batch of lines: does any line have another field count than
-    the header, or open a quoted field it does not close (then only the exact reader can tell)?
-    polars pads short rows silently, so this is where rows with too few fields are caught."""
-    line = pl.Series("line", lines, dtype=pl.Binary).cast(pl.String).str.strip_suffix("\n").str.strip_suffix("\r")
-    quote = source.options.quote_char
-    delimiter = re.escape(source.delimiter)
-    if quote:
-        q = re.escape(quote)
-        if (line.str.count_matches(q) % 2 == 1).any():
-            return True
-        line = line.str.replace_all(f"{q}[^{q}]*{q}", "")
-    # a blank line counts as wrong too: polars would skip it and the row numbers would drift
-    return bool((line.str.count_matches(delimiter) != len(source.columns) - 1).any())
-
-
 def _read_lines(source: Source, data: bytes, lines: int, row: int) -> pl.DataFrame | None:
-    """A batch of lines, each one row of the header's width, as a frame of strings (None when
-    polars reads another number of rows: only the exact reader can tell them apart then)."""
+    """A batch of lines, each one row of the header's width, as a frame of strings; None when a
+    line is not such a row (then only the exact reader can tell the rows apart). polars fails at
+    a row with too many fields, joins the lines of a quoted field and skips a blank line (fewer
+    rows than lines), and pads a row with too few fields silently: that one shows in the count of
+    delimiters between cells, the batch's delimiters less those inside its cells, which must be
+    the header's for every line."""
     options = source.options
     try:
         frame = pl.read_csv(
@@ -303,11 +288,21 @@ def _read_lines(source: Source, data: bytes, lines: int, row: int) -> pl.DataFra
             raise_if_empty=False,
             encoding="utf8",
         )
-    except pl.exceptions.PolarsError as exc:
-        if "more fields" in str(exc):
-            return None
-        raise FileRejected(f"{source.path}: cannot parse the CSV near row {row}: {_first_line(exc)}") from None
-    return frame if frame.height == lines else None
+    except pl.exceptions.PolarsError:
+        # not UTF-8 (refused here, naming the row), a row with too many fields, a quote never
+        # closed, ...: the exact reader tells what is wrong
+        _check_utf8(source, data, row)
+        return None
+    if frame.height != lines:
+        return None
+    delimiter = source.delimiter
+    between = data.count(delimiter.encode())
+    if options.quote_char and options.quote_char.encode() in data:
+        inside = frame.select(
+            pl.sum_horizontal(pl.col(c).str.count_matches(delimiter, literal=True) for c in source.columns).sum()
+        ).item()
+        between -= int(inside)
+    return frame if between == lines * (len(source.columns) - 1) else None
 
 
 def _check_utf8(source: Source, data: bytes, row: int) -> None:
@@ -320,14 +315,6 @@ def _check_utf8(source: Source, data: bytes, row: int) -> None:
             f"{source.path} is not valid UTF-8 (row {at}, byte 0x{data[exc.start]:02x}); "
             "Russian Excel exports are often cp1251: pass --encoding cp1251"
         ) from None
-
-
-class RaggedFile(Exception):
-    """The fast reader met a row with more fields than the header."""
-
-    def __init__(self, emitted: int) -> None:
-        super().__init__(f"a row has more fields than the header (after {emitted} rows)")
-        self.emitted = emitted
 
 
 def exact_batches(source: Source, *, start: int | None = None, first_row: int | None = None) -> Iterator[pl.DataFrame]:
