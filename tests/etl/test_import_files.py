@@ -87,6 +87,19 @@ def test_exact_reader_takes_over_from_the_batch_with_a_multiline_row(
     assert report.counts.read == 9 and report.counts.inserted == 8 and balanced(report)
 
 
+def test_a_short_row_among_quoted_delimiters_is_found(
+    run: Run, write: Write, pg: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    # the quoted cell holds as many delimiters as the short row lacks: the file has as many
+    # delimiters as four full rows, and only counting those between cells finds the short row
+    text = 'phone,about,first_name\n89123456781,"a,b",x\n89123456782,c,y\n89123456783,z\n89123456784,w,v\n'
+    report = run(write("short-quoted.csv", text))
+    assert rejects_of(tmp_path / "rejects.csv") == [(4, "*", "RAGGED_ROW")]
+    stored = customers(pg)
+    assert stored["79123456781"]["profile"] == {"about": "a,b", "first_name": "x"}
+    assert sorted(stored) == ["79123456781", "79123456782", "79123456784"] and balanced(report)
+
+
 def test_a_bad_byte_past_the_sniffed_head_is_named_and_nothing_loads(
     run: Run, tmp_path: Path, pg: psycopg.Connection[Any]
 ) -> None:
