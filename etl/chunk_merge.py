@@ -6,9 +6,10 @@ copying session set them aside as DUPLICATE_PHONE, `etl.parallel_copy.split_repe
 phone order. First, optimistically, its rows go in as they are (under a savepoint), without
 sorting or looking anything up: when no row collides with a stored phone or email, which is the
 common case of a load of new customers, the unique indexes' own checks are all the lookups
-needed, and rows inserted in the phone index's order keep its pages hot. From the first
-collision with a stored phone on, each chunk first probes its phones (`_PROBE_CHUNK`) and sets
-aside the repeats and the customers stored before, then goes in the same way. A collision with
+needed, and rows inserted in the phone index's order keep its pages hot. A chunk that collides
+with a stored phone (a repeat of an earlier chunk's phone, a customer stored before) is probed
+(`_PROBE_CHUNK`): the repeats and the customers stored before are set aside, the rest goes in
+the same way; the next chunks are probed first until a probe finds nothing. A collision with
 a stored email rolls the savepoint back and the chunk is merged by the exact statement, which
 sorts every row:
 - a row repeats a phone (DUPLICATE_PHONE) when this load inserted the phone already (the row's
@@ -133,8 +134,11 @@ class ChunkMerge:
         # the transaction ids rows of this load carry: the load's and its savepoints'
         self._mine: list[str] = [row[1]]
         self._optimistic = True
-        # whether a chunk met a phone in customers already, or import_passed_phones may hold one
+        # probe the next chunk's phones first: the last chunk met phones in customers
         self._probe = False
+        # import_passed_phones holds phones customers does not (rows refused for their email):
+        # the phone index cannot catch their repeats, so every chunk is probed from then on
+        self._passed_outside = False
 
     def merge(self, chunk: int, duplicates: pl.DataFrame | None = None) -> None:
         """Merge one chunk table (every earlier chunk must have been merged) and drop it;
@@ -147,6 +151,7 @@ class ChunkMerge:
             statement = sql.SQL(_MERGE_CHUNK).format(chunk=name, mine=sql.Literal(self._mine), **INSERT_STAGED_PARTS)
             rows = [(*r, None) for r in self.conn.execute(statement).fetchall()]
             self._probe = True
+            self._passed_outside = self._passed_outside or any(r[0] == "email" for r in rows)
             # back to the cheap statement once a chunk collided with nothing stored
             self._optimistic = not any(r[0] in ("stored", "email") and r[1] for r in rows)
         result = self.result
@@ -171,20 +176,25 @@ class ChunkMerge:
 
     def _insert(self, name: sql.Identifier) -> list[tuple[Any, ...]] | None:
         """The chunk's new rows in, under a savepoint; None (and nothing written) when a row
-        collides with a stored email. The first collision with a stored phone makes this chunk
-        and the next ones probe their phones first."""
+        collides with a stored email. A chunk whose plain insert meets a stored phone is probed
+        (`_PROBE_CHUNK`) and inserted again, and so is the next one, until a probe finds nothing:
+        a file of customers stored already collides chunk after chunk, repeats of a phone of an
+        earlier chunk come now and then (an insert wasted now and then costs less than a probe
+        of every chunk)."""
+        probe_first = self._probe or self._passed_outside
         try:
             with self.conn.transaction():
                 rows: list[tuple[Any, ...]] = []
-                if self._probe:
+                if probe_first:
                     probe = sql.SQL(_PROBE_CHUNK).format(chunk=name, mine=sql.Literal(self._mine))
                     found = self.conn.execute(probe).fetchall()
                     rows += [("dup", row, phone, None, None, None) for row, phone, dup in found if dup]
                     rows.append(("stored", sum(not dup for *_, dup in found), None, None, None, None))
+                    self._probe = bool(found)
                 insert = sql.SQL(_INSERT_CHUNK).format(chunk=name, **INSERT_STAGED_PARTS)
                 return rows + self.conn.execute(insert).fetchall()
         except pg_errors.UniqueViolation as exc:
-            if not self._probe and exc.diag.constraint_name == _PHONE_INDEX:
+            if not probe_first and exc.diag.constraint_name == _PHONE_INDEX:
                 self._probe = True
                 return self._insert(name)
             self._optimistic = False
