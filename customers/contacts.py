@@ -7,7 +7,7 @@ E.164 digits without the plus sign: `+7 (912) 345-67-89` → `79123456789`.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import phonenumbers
 
@@ -22,6 +22,68 @@ EMAIL_MAX_LENGTH = 254
 INVALID_EMAIL = "not a valid email address"
 
 
+@cache
+def region_patterns(region: str) -> tuple[str, str]:
+    """A regex of the 10-digit national numbers phonenumbers holds valid for `region`."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    assert meta is not None and meta.general_desc is not None  # phonenumbers has every fast region
+    kinds = []
+    for name in (
+        "fixed_line",
+        "mobile",
+        "toll_free",
+        "premium_rate",
+        "shared_cost",
+        "personal_number",
+        "voip",
+        "pager",
+        "uan",
+        "voicemail",
+    ):
+        desc = getattr(meta, name)
+        if desc is None or not desc.national_number_pattern:
+            continue
+        if desc.possible_length and 10 not in desc.possible_length:
+            continue
+        kinds.append(f"(?:{desc.national_number_pattern})")
+    general = meta.general_desc.national_number_pattern
+    return f"^(?:{general})$", f"^(?:{'|'.join(kinds)})$"
+
+
+# the common Russian shapes: +7 / 7 / 8, then ten digits with the usual separators; or the bare
+# ten digits of a national number that starts with 3, 4 or 9 (neither the country code 7 nor the
+# trunk prefix 8, which phonenumbers would try to strip)
+RU_SHAPE = r"^(?:\+7|7|8)[ \-]?\(?[0-9]{3}\)?[ \-]?[0-9]{3}[ \-]?[0-9]{2}[ \-]?[0-9]{2}$"
+RU_BARE = r"^[349][0-9]{9}$"
+FAST_REGIONS = frozenset({"RU"})
+
+
+_RU_SHAPE_RE = re.compile(RU_SHAPE)
+_RU_BARE_RE = re.compile(RU_BARE)
+_NOT_DIGIT = re.compile(r"[^0-9]")
+
+
+@cache
+def _compiled_patterns(region: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    general, valid = region_patterns(region)
+    return re.compile(general), re.compile(valid)
+
+
+def _certain_phone(text: str, region: str) -> str | None:
+    """The E.164 digits of the common shapes whose result is certain (the region's own metadata
+    patterns hold the number valid), without parsing; None for anything else."""
+    if region not in FAST_REGIONS:
+        return None
+    if _RU_BARE_RE.match(text):
+        national = text
+    elif _RU_SHAPE_RE.match(text):
+        national = _NOT_DIGIT.sub("", text)[1:]
+    else:
+        return None
+    general, valid = _compiled_patterns(region)
+    return "7" + national if general.match(national) and valid.match(national) else None
+
+
 class InvalidPhone(ValueError):
     pass
 
@@ -32,8 +94,15 @@ class InvalidEmail(ValueError):
 
 @lru_cache(maxsize=65536)
 def normalize_phone(raw: str, region: str = "RU") -> str:
-    """Return the E.164 digits of `raw`, or raise InvalidPhone naming why."""
+    """Return the E.164 digits of `raw`, or raise InvalidPhone naming why. The common shapes of
+    the region's numbers are recognised without phonenumbers' parse (a tenth of a create's CPU;
+    `parsed_phone` gives the same digits for them, tested)."""
     text = raw.strip()
+    return _certain_phone(text, region) or parsed_phone(text, region)
+
+
+def parsed_phone(text: str, region: str = "RU") -> str:
+    """`normalize_phone` through phonenumbers' parse, for any shape."""
     if not text:
         raise InvalidPhone("phone is empty")
     if len(text) > 40:

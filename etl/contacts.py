@@ -6,70 +6,38 @@ A vectorised fast path takes the shapes whose result is certain; the HTTP path's
 
 from __future__ import annotations
 
-import phonenumbers
 import polars as pl
 
 from customers.contacts import (
     EMAIL_MAX_LENGTH,
     EMAIL_PATTERN,
+    FAST_REGIONS,
     INVALID_EMAIL,
+    RU_BARE,
+    RU_SHAPE,
     InvalidEmail,
     InvalidPhone,
     normalize_email,
     normalize_phone,
+    region_patterns,
 )
-
-
-def _region_pattern(region: str) -> tuple[str, str]:
-    """A regex of the 10-digit national numbers phonenumbers holds valid for `region`."""
-    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    assert meta is not None and meta.general_desc is not None  # phonenumbers has every fast region
-    kinds = []
-    for name in (
-        "fixed_line",
-        "mobile",
-        "toll_free",
-        "premium_rate",
-        "shared_cost",
-        "personal_number",
-        "voip",
-        "pager",
-        "uan",
-        "voicemail",
-    ):
-        desc = getattr(meta, name)
-        if desc is None or not desc.national_number_pattern:
-            continue
-        if desc.possible_length and 10 not in desc.possible_length:
-            continue
-        kinds.append(f"(?:{desc.national_number_pattern})")
-    general = meta.general_desc.national_number_pattern
-    return f"^(?:{general})$", f"^(?:{'|'.join(kinds)})$"
-
-
-# the common Russian shapes: +7 / 7 / 8, then ten digits with the usual separators; or the bare
-# ten digits of a national number that starts with 3, 4 or 9 (neither the country code 7 nor the
-# trunk prefix 8, which phonenumbers would try to strip)
-_RU_SHAPE = r"^(?:\+7|7|8)[ \-]?\(?[0-9]{3}\)?[ \-]?[0-9]{3}[ \-]?[0-9]{2}[ \-]?[0-9]{2}$"
-_RU_BARE = r"^[349][0-9]{9}$"
-_FAST_REGIONS = {"RU"}
 
 
 def bulk_phones(raw: pl.Series, region: str = "RU") -> tuple[pl.Series, pl.Series]:
     """Normalise a column of phones; returns (E.164 digits or null, error message or null).
 
-    Equal to `normalize_phone` value by value: the fast path takes only the shapes where
-    phonenumbers' result is certain (checked against the region's own metadata patterns), the
-    rest goes through `normalize_phone`, once per distinct value."""
+    Equal to `normalize_phone` value by value: the same fast path (`region_patterns`), as column
+    expressions, takes the shapes where phonenumbers' result is certain; the rest goes through
+    `normalize_phone`, once per distinct value."""
     frame = pl.DataFrame({"raw": raw.cast(pl.String)})
     frame = frame.with_columns(pl.col("raw").str.strip_chars().alias("text"))
-    if region in _FAST_REGIONS:
-        general, valid = _region_pattern(region)
-        bare = pl.col("text").str.contains(_RU_BARE)
+    if region in FAST_REGIONS:
+        general, valid = region_patterns(region)
+        bare = pl.col("text").str.contains(RU_BARE)
         national = pl.when(bare).then(pl.col("text")).otherwise(pl.col("text").str.replace_all(r"\D", "").str.slice(1))
         fast = (
             pl.when(
-                (bare | pl.col("text").str.contains(_RU_SHAPE))
+                (bare | pl.col("text").str.contains(RU_SHAPE))
                 & national.str.contains(general)
                 & national.str.contains(valid)
             )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
+from customers.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone, parsed_phone
 
 
 @pytest.mark.parametrize(
@@ -60,3 +62,28 @@ def test_email_is_trimmed_and_lower_cased() -> None:
 def test_invalid_emails(raw: str) -> None:
     with pytest.raises(InvalidEmail):
         normalize_email(raw)
+
+
+def test_the_shapes_recognised_without_parsing_give_phonenumbers_own_result() -> None:
+    # every shape the fast path knows, over national numbers from every leading digit pair
+    # (valid and invalid ones): the digits or the refusal must be phonenumbers' own
+    rng = random.Random(7)
+    shapes = ["+7{}", "7{}", "8{}", "{}", "+7 ({}) {}-{}-{}", "8 {} {} {} {}", "8-{}-{}-{}-{}", "7({}){}{}{}"]
+    checked = 0
+    for lead in range(100):
+        for _ in range(3):
+            national = f"{lead:02d}{rng.randrange(10**8):08d}"
+            parts = (national[:3], national[3:6], national[6:8], national[8:])
+            for shape in shapes:
+                raw = shape.format(national) if shape.count("{}") == 1 else shape.format(*parts)
+                try:
+                    expected: str | None = parsed_phone(raw.strip(), "RU")
+                except InvalidPhone:
+                    expected = None
+                try:
+                    got: str | None = normalize_phone(raw, "RU")
+                except InvalidPhone:
+                    got = None
+                assert got == expected, raw
+                checked += expected is not None
+    assert checked > 500  # many of them valid numbers, not only refusals
