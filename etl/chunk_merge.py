@@ -84,10 +84,10 @@ WITH ins AS (
     RETURNING id, xmin)
 SELECT 'inserted', count(*), NULL, min(id), max(id), min(xmin::text) FROM ins"""
 
-# once a chunk repeated a phone of an earlier chunk (or an earlier chunk left phones it did not
-# insert), each chunk is first probed through the phone index, in phone order: a row whose phone
-# this load inserted or passed is a repeat, one whose phone was stored before is `unchanged`
-# (and its phone passed from then on); such rows leave the chunk table before the insert
+# a chunk that met phones in customers (and the chunks after it, see `ChunkMerge._insert`) is
+# probed through the phone index, in phone order: a row whose phone this load inserted or passed
+# is a repeat, one whose phone was stored before is `unchanged` (and its phone passed from then
+# on); such rows leave the chunk table before the insert
 _PROBE_CHUNK = """
 WITH k AS (
     SELECT t.row, t.phone, p.passed IS NOT NULL OR coalesce(c.mine, false) AS dup

@@ -174,10 +174,7 @@ def _open_csv(path: Path, size: int, options: ReadOptions) -> Source:
             text = head.decode("utf-8")
         except UnicodeDecodeError as exc:
             if exc.start < len(head) - 4:  # not just a character cut at the sniff boundary
-                raise FileRejected(
-                    f"{path} is not valid UTF-8 (byte {exc.start}: 0x{head[exc.start]:02x}); "
-                    "Russian Excel exports are often cp1251: pass --encoding cp1251"
-                ) from None
+                raise _not_utf8(path, f"byte {exc.start}: 0x{head[exc.start]:02x}") from None
             text = head[: exc.start].decode("utf-8")
     if not text.strip():
         raise FileRejected(f"{path} holds no rows")
@@ -249,7 +246,6 @@ def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
     with path.open("rb") as handle:
         if options.has_header:
             handle.readline()
-        first = row
         while True:
             offset = handle.tell()
             lines = list(itertools.islice(handle, options.batch_size))
@@ -259,7 +255,7 @@ def _csv_batches(source: Source) -> Iterator[pl.DataFrame]:
                 lines[0] = lines[0][len(codecs.BOM_UTF8) :]
             frame = _read_lines(source, b"".join(lines), len(lines), row)
             if frame is None:
-                yield from exact_batches(source, start=offset, first_row=row) if row > first else exact_batches(source)
+                yield from _exact_batches(source, start=offset, first_row=row)
                 return
             yield frame.with_columns(
                 pl.int_range(row, row + frame.height, dtype=pl.Int64).alias(ROW), pl.lit(None, pl.Int32).alias(RAGGED)
@@ -311,16 +307,20 @@ def _check_utf8(source: Source, data: bytes, row: int) -> None:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         at = row + data.count(b"\n", 0, exc.start)
-        raise FileRejected(
-            f"{source.path} is not valid UTF-8 (row {at}, byte 0x{data[exc.start]:02x}); "
-            "Russian Excel exports are often cp1251: pass --encoding cp1251"
-        ) from None
+        raise _not_utf8(source.path, f"row {at}, byte 0x{data[exc.start]:02x}") from None
 
 
-def exact_batches(source: Source, *, start: int | None = None, first_row: int | None = None) -> Iterator[pl.DataFrame]:
+def _not_utf8(path: Path, where: str) -> FileRejected:
+    return FileRejected(
+        f"{path} is not valid UTF-8 ({where}); Russian Excel exports are often cp1251: pass --encoding cp1251"
+    )
+
+
+def _exact_batches(source: Source, *, start: int = 0, first_row: int = 1) -> Iterator[pl.DataFrame]:
     """The slower exact reader (Python's csv module): every row, with its field count, so rows
     with too many or too few fields become rejects instead of stopping the file. From the
-    beginning, or from byte `start` (a line's start) where row `first_row` begins."""
+    beginning (header and byte order mark skipped), or from byte `start` (a line's start past
+    the header) where row `first_row` begins."""
     options = source.options
     path = source._utf8_copy or source.path
     width = len(source.columns)
@@ -329,16 +329,13 @@ def exact_batches(source: Source, *, start: int | None = None, first_row: int | 
     ragged: list[int | None] = []
     csv.field_size_limit(1 << 30)
     with path.open("rb") as raw:
-        if start is None:
-            handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            row_number = 1 if options.has_header else 0
-        else:
-            raw.seek(start)
-            handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            row_number = (first_row or 1) - 1
+        raw.seek(start)
+        handle = io.TextIOWrapper(raw, encoding="utf-8" if start else "utf-8-sig", newline="")
         reader = csv.reader(handle, delimiter=source.delimiter, quotechar=options.quote_char or None, strict=True)
-        if options.has_header and start is None:
+        row_number = first_row - 1
+        if options.has_header and not start:
             next(reader, None)
+            row_number = 1
         try:
             for record in reader:
                 row_number += 1
@@ -351,10 +348,7 @@ def exact_batches(source: Source, *, start: int | None = None, first_row: int | 
                     yield _frame(source.columns, rows, numbers, ragged)
                     rows, numbers, ragged = [], [], []
         except UnicodeDecodeError:
-            raise FileRejected(
-                f"{source.path} is not valid UTF-8 (after row {row_number}); "
-                "Russian Excel exports are often cp1251: pass --encoding cp1251"
-            ) from None
+            raise _not_utf8(source.path, f"after row {row_number}") from None
         except csv.Error as exc:
             if "unexpected end of data" in str(exc):
                 raise FileRejected(

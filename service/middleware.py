@@ -34,18 +34,14 @@ _DEPTH_STEP[ord("[")] = _DEPTH_STEP[ord("{")] = 1
 _DEPTH_STEP[ord("]")] = _DEPTH_STEP[ord("}")] = -1
 
 
-def json_depth(body: bytes) -> int:
-    """How deeply the arrays and objects of a JSON text nest (0 for a scalar), in C-speed passes."""
+def nests_deeper(body: bytes, limit: int) -> bool:
+    """Whether the arrays and objects of a JSON text nest more than `limit` levels deep, in
+    C-speed passes. A body holding no more `[` and `{` bytes than `limit` cannot (most bodies
+    hold a few), and its depth is not worked out."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
     skeleton = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
-    if not skeleton:
-        return 0
-    return max(0, max(accumulate(map(_DEPTH_STEP.__getitem__, skeleton))))
-
-
-def _openings(body: bytes) -> int:
-    """How many `[` and `{` bytes a body holds: no JSON text in it nests deeper (most bodies hold
-    a few, and their depth need not be worked out)."""
-    return body.count(b"[") + body.count(b"{")
+    return bool(skeleton) and max(accumulate(map(_DEPTH_STEP.__getitem__, skeleton))) > limit
 
 
 class _Refused(Exception):
@@ -137,7 +133,7 @@ class ServiceMiddleware:
         if scope["path"] in self.own_parsing:
             return _replay(body, receive, None)
         content_type = (_header(scope, b"content-type") or "application/json").lower()
-        if "json" in content_type and _openings(body) > self.max_json_depth and json_depth(body) > self.max_json_depth:
+        if "json" in content_type and nests_deeper(body, self.max_json_depth):
             raise _Refused(
                 422,
                 "too_deep",
