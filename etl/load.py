@@ -259,14 +259,21 @@ def copy_staged_statement(table: sql.Identifier) -> sql.Composed:
 # what PostgreSQL's COPY text format escapes in a value
 _TEXT_SPECIAL = ["\\", "\t", "\n", "\r"]
 _TEXT_ESCAPED = ["\\\\", "\\t", "\\n", "\\r"]
+_HAS_SPECIAL = r"[\\\t\n\r]"
 
 
 def copy_frames(copy: Any, frame: pl.DataFrame) -> None:
     """Send one validated frame through an open `copy_staged_statement` (polars-serialised)."""
     staged = frame.select(STAGED)
     text = [name for name, dtype in staged.schema.items() if dtype == pl.String]
+    # Only the text columns holding a character to escape are escaped: most columns of most
+    # frames hold none, and looking costs a sixth of escaping (measured on 50,000 rows).
+    found = staged.select(pl.col(text).str.contains(_HAS_SPECIAL).any()).row(0) if text else ()
+    escape = [name for name, has in zip(text, found, strict=True) if has]
+    if escape:
+        staged = staged.with_columns(pl.col(escape).str.replace_many(_TEXT_SPECIAL, _TEXT_ESCAPED))
     buffer = io.BytesIO()
-    staged.with_columns(pl.col(text).str.replace_many(_TEXT_SPECIAL, _TEXT_ESCAPED)).write_csv(
+    staged.write_csv(
         buffer, include_header=False, separator="\t", quote_style="never", null_value="\\N", date_format="%Y-%m-%d"
     )
     copy.write(buffer.getbuffer())
