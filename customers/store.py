@@ -122,7 +122,10 @@ async def _maybe_one(conn: AsyncConn, sql: str, params: Any) -> dict[str, Any] |
 
 _BY_ID = f"SELECT {COLUMNS} FROM customers WHERE id = %s"
 _BY_PHONE = f"SELECT {COLUMNS} FROM customers WHERE phone = %s"
-_BY_EMAIL = f"SELECT {COLUMNS} FROM customers WHERE lower(email) = %s"
+# the expression the email index holds (sql/008_bytewise_keys.sql): a lookup spelled otherwise
+# compares under another collation, and the index serves it no longer
+EMAIL_KEY = 'lower(email) COLLATE "C"'
+_BY_EMAIL = f"SELECT {COLUMNS} FROM customers WHERE {EMAIL_KEY} = %s"
 
 
 # Lookups served over HTTP: PostgreSQL renders the customer as JSON text (same keys, same values
@@ -142,7 +145,7 @@ AS_JSON = (
 )
 _BY_ID_JSON = f"SELECT {AS_JSON} FROM customers WHERE id = %s"
 _BY_PHONE_JSON = f"SELECT {AS_JSON} FROM customers WHERE phone = %s"
-_BY_EMAIL_JSON = f"SELECT {AS_JSON} FROM customers WHERE lower(email) = %s"
+_BY_EMAIL_JSON = f"SELECT {AS_JSON} FROM customers WHERE {EMAIL_KEY} = %s"
 
 
 async def _json_one(conn: AsyncConn, sql: str, value: Any) -> bytes | None:
@@ -156,7 +159,7 @@ async def _json_one(conn: AsyncConn, sql: str, value: Any) -> bytes | None:
 # service coalesces concurrent lookups into one round trip, see service.coalesce).
 _MANY_BY_ID_JSON = f"SELECT id, {AS_JSON} FROM customers WHERE id = ANY(%s::bigint[])"
 _MANY_BY_PHONE_JSON = f"SELECT phone, {AS_JSON} FROM customers WHERE phone = ANY(%s::text[])"
-_MANY_BY_EMAIL_JSON = f"SELECT lower(email), {AS_JSON} FROM customers WHERE lower(email) = ANY(%s::text[])"
+_MANY_BY_EMAIL_JSON = f"SELECT lower(email), {AS_JSON} FROM customers WHERE {EMAIL_KEY} = ANY(%s::text[])"
 
 
 async def _json_many(conn: AsyncConn, one_sql: str, many_sql: str, keys: list[Any]) -> dict[Any, bytes]:

@@ -57,7 +57,7 @@ live AS (
       FROM k WHERE NOT k.dup AND NOT k.stored),
 taken AS (
     SELECT l.row, l.phone, l.email FROM live l
-      LEFT JOIN LATERAL (SELECT true AS found FROM customers x WHERE lower(x.email) = l.email LIMIT 1) e
+      LEFT JOIN LATERAL (SELECT true AS found FROM customers x WHERE lower(x.email) COLLATE "C" = l.email LIMIT 1) e
         ON l.email IS NOT NULL
      WHERE l.email IS NOT NULL AND (l.email_rank > 1 OR e.found IS NOT NULL)),
 passed AS (

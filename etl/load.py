@@ -117,7 +117,7 @@ SELECT count(*), min(id), max(id) FROM upd"""
 
 # rows whose email belongs to another customer (one that the row would not become)
 _EMAIL_TAKEN = """
-SELECT s.row, s.email FROM {staging} s JOIN customers c ON lower(c.email) = s.email
+SELECT s.row, s.email FROM {staging} s JOIN customers c ON lower(c.email) COLLATE "C" = s.email
  WHERE s.email IS NOT NULL AND c.phone <> s.phone {scope}"""
 _PHONE_EXISTS = "EXISTS (SELECT 1 FROM customers x WHERE x.phone = s.phone)"
 

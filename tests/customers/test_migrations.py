@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from customers import db
+from customers import db, store
 
 
 def _schema(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
@@ -120,5 +120,72 @@ def test_new_column_defaults_leave_existing_rows_as_they_are(conninfo: str, tmp_
             conn.execute("INSERT INTO customers (phone) VALUES ('79000000002')")
             row = conn.execute(f"SELECT {flags} FROM customers WHERE phone = '79000000002'").fetchone()
             assert row == (False, True)
+    finally:
+        _drop(conninfo, name)
+
+
+# phones the format check must refuse and accept, as the regex of 001 did
+_PHONES = [
+    "7900000",
+    "790000",
+    "799999999999999",
+    "7999999999999999",
+    "0790000000",
+    "79001234567",
+    "7900123456a",
+    "+79001234567",
+    "7900 123456",
+    "٣٣٣٣٣٣٣٣",
+    "79001234567\n",
+    "",
+]
+
+
+def test_bytewise_keys_keep_rows_rules_and_index_use(conninfo: str, tmp_path: Path) -> None:
+    name = "customers_migrations_bytewise"
+    _drop(conninfo, name)
+    scratch = _migrated_up_to(conninfo, name, 7, tmp_path)
+    try:
+        with psycopg.connect(scratch, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO customers (phone, email) VALUES ('79000000002', 'иван@пример.рф'), ('79000000001', NULL),"
+                " ('79000000010', 'a@example.com')"
+            )
+            rows = "SELECT id, phone, email, xmin::text FROM customers ORDER BY phone"
+            before = conn.execute(rows).fetchall()
+            applied = db.migrate(conn)
+            assert 8 in [m.version for m in applied]
+            assert conn.execute(rows).fetchall() == before
+            # the check refuses what the regex refused, and nothing else
+            for phone in _PHONES:
+                regex = conn.execute("SELECT %s ~ '^[1-9][0-9]{6,14}$'", (phone,)).fetchone()
+                assert regex is not None
+                try:
+                    with conn.transaction():
+                        conn.execute("INSERT INTO customers (phone) VALUES (%s)", (phone,))
+                        conn.execute("SELECT 1/0")  # roll back an accepted row
+                except psycopg.errors.DivisionByZero:
+                    accepted = True
+                except psycopg.errors.CheckViolation as exc:
+                    assert exc.diag.constraint_name == "customers_phone_format"
+                    accepted = False
+                assert accepted == regex[0], phone
+            # lower() still folds every letter, not only ASCII: the unique index still refuses
+            with pytest.raises(psycopg.errors.UniqueViolation, match="customers_email_key"):
+                conn.execute("INSERT INTO customers (phone, email) VALUES ('79000000003', 'ИВАН@пример.рф')")
+            # the lookups spell the index's expression and are served by the indexes
+            conn.execute("SET enable_seqscan = off")
+            for statement, value in (
+                (store._BY_EMAIL, "иван@пример.рф"),
+                (store._BY_EMAIL_JSON, "иван@пример.рф"),
+                (store._MANY_BY_EMAIL_JSON, ["иван@пример.рф"]),
+                (store._BY_PHONE, "79000000002"),
+                (store._MANY_BY_PHONE_JSON, ["79000000002"]),
+            ):
+                plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + statement, (value,)))
+                # an index condition: the email index's partial predicate alone would still name it
+                assert "Index Cond" in plan and ("customers_email_key" in plan or "customers_phone_key" in plan), plan
+                rows = conn.execute(statement, (value,)).fetchall()
+                assert len(rows) == 1
     finally:
         _drop(conninfo, name)
