@@ -14,6 +14,7 @@ import click
 import orjson
 
 from cli.context import conninfo, fail, settings_from
+from cli.priority import lower_priority
 from etl.export import export_customers
 from etl.pipeline import ImportOptions, import_file, publish
 from etl.pipeline import ImportProgress as Progress
@@ -84,6 +85,14 @@ _DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t"}
     help="Rows per streamed batch (memory follows it).",
 )
 @click.option("--ignore-unknown", is_flag=True, help="Skip columns that map onto no customer field instead of failing.")
+@click.option(
+    "--nice",
+    type=click.IntRange(0, 19),
+    default=10,
+    show_default=True,
+    help="Lower the importer's CPU priority by this much (0: keep it): where PostgreSQL runs on the same "
+    "machine, its merging session gets a core first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON.")
 @click.pass_context
 def import_command(
@@ -101,10 +110,12 @@ def import_command(
     rejects: Path | None,
     batch_size: int,
     ignore_unknown: bool,
+    nice: int,
     as_json: bool,
 ) -> None:
     """Import customers from CSV or Parquet files, each file whole or not at all."""
     settings = settings_from(ctx)
+    lower_priority(nice)
     read = ReadOptions(
         format=fmt,
         delimiter=_DELIMITERS[delimiter] if delimiter else None,
