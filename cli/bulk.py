@@ -86,6 +86,14 @@ _DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t"}
 )
 @click.option("--ignore-unknown", is_flag=True, help="Skip columns that map onto no customer field instead of failing.")
 @click.option(
+    "--sessions",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Sessions copying validated rows into chunk tables beside the one merging them (--mode insert, "
+    "--on-duplicate first); more pay where PostgreSQL has cores to spare.",
+)
+@click.option(
     "--nice",
     type=click.IntRange(0, 19),
     default=10,
@@ -110,6 +118,7 @@ def import_command(
     rejects: Path | None,
     batch_size: int,
     ignore_unknown: bool,
+    sessions: int,
     nice: int,
     as_json: bool,
 ) -> None:
@@ -137,6 +146,7 @@ def import_command(
             ignore_unknown=ignore_unknown,
             rejects=_rejects_path(rejects, path, len(paths)),
             region=settings.phone_default_region,
+            sessions=sessions,
         )
         with _progress(path, as_json) as progress:
             try:

@@ -52,8 +52,10 @@ class ImportOptions:
     region: str = "RU"
     # insert mode with first-row-wins loads over parallel sessions (see `_load_parallel`)
     direct: bool = True
-    # sessions COPYing into chunk tables at once on that path
-    sessions: int = 2
+    # sessions COPYing into chunk tables at once on that path, beside the merging one. One: on
+    # two cores shared with PostgreSQL a second copying backend only takes CPU from the merge
+    # (measured in docs/import.md); more pay where the server has cores to spare
+    sessions: int = 1
 
 
 class _Done:
