@@ -10,9 +10,11 @@ between runs when the count matches), serves `customers serve --workers N` and t
 `lookup_coalescing=false` (a query per lookup, like the reference), and drives them with wrk
 (get-by-phone, get-by-id, a create/update mix) at each connection count; pgbench runs the
 equivalent point SELECT by phone on the same database. With `--base DIR` (another checkout of
-the project, e.g. a git worktree of main) that code is served the same way beside ours, and the
-create/update mix runs against the reference's write routes, ours and the base in alternating
-rounds. Prints throughput, p50/p99, errors, CPU per request of the service and of PostgreSQL,
+the project, e.g. a git worktree of main) that code is served the same way beside ours, on a
+database of its own in the same server (`customers_base`: made by the base's own migrations,
+so that today's code runs on the schema it was written with, and seeded with the same rows),
+and the create/update mix runs against the reference's write routes, ours and the base in
+alternating rounds. Prints throughput, p50/p99, errors, CPU per request of the service and of PostgreSQL,
 and the ratios: our get-by-phone / reference (with and without coalescing), reference /
 pgbench, our write mix / the base's and / the reference's.
 
@@ -92,6 +94,35 @@ def seed(conninfo: str, rows: int) -> None:
             conn.execute(_SEED, {"base": PHONE_BASE, "rows": rows})
         conn.execute("VACUUM ANALYZE customers")
         print(f"seed: {rows:,} customers inserted in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+BASE_DATABASE = "customers_base"
+
+
+def base_database(conninfo: str, base: Path, env: dict[str, str], rows: int) -> dict[str, str]:
+    """A database of the base's own on the same server: its schema made by its own migrations
+    (today's code runs on the schema it was written with, not on ours) and the same seeded rows.
+    Returns the environment that points the base's service at it."""
+    parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+    uri = db.ensure_database(conninfo, BASE_DATABASE)
+    own = {
+        "SERVICES_DB_HOST": str(parts.get("host") or "127.0.0.1"),
+        "SERVICES_DB_PORT": str(parts.get("port") or 5432),
+        "SERVICES_DB_USER": str(parts.get("user") or "postgres"),
+        "SERVICES_DB_DATABASE": BASE_DATABASE,
+    }
+    if parts.get("password"):
+        own["SERVICES_DB_PASSWORD"] = str(parts["password"])
+    subprocess.run(
+        [sys.executable, "-m", "cli", "db", "migrate"],
+        env={**env, "PYTHONPATH": str(base), **own},
+        cwd=base,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    seed(uri, rows)
+    return own
 
 
 def free_port() -> int:
@@ -377,7 +408,7 @@ def main() -> None:
             # next to the reference, without the coalescing of concurrent lookups
             start_customers("customers, no coalescing", {"LOOKUP_COALESCING": "false"})
         if writes and base is not None:
-            start_customers("base", {}, code=base)
+            start_customers("base", base_database(target.conninfo, base, env, args.rows), code=base)
         ours, ref = services["customers"], services["reference"]
         read_args = [reader, str(args.rows), str(PHONE_BASE)]
         write_run = iter(range(_FIRST_WRITE_RUN, _LAST_WRITE_RUN + 1))
