@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli import bulk, database, jobs, search, serve, settings
 from cli.context import fail
 from customers import db
 from customers.config import SETTINGS_FILE_ENV, ConfigError, get_settings
 from customers.errors import CustomersError
 
+# Each subcommand by where it is defined: a command imports its module (and what that module
+# needs: the scheduler, the search client, the web stack) only when it runs or help lists it,
+# so `customers import` does not pay for loading the others.
+_COMMANDS = {
+    "db": "cli.database:db_group",
+    "settings": "cli.settings:settings_group",
+    "serve": "cli.serve:serve",
+    "import": "cli.bulk:import_command",
+    "export": "cli.bulk:export_command",
+    "samples": "cli.bulk:samples_group",
+    "search": "cli.search:search_group",
+    "scheduler": "cli.jobs:scheduler",
+    "jobs": "cli.jobs:jobs_group",
+    "stats": "cli.jobs:stats_command",
+}
+
 
 class Group(click.Group):
-    """Turns expected errors into one line and a non-zero exit."""
+    """Turns expected errors into one line and a non-zero exit; loads subcommands when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module, name = _COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), name)
+            assert command.name == cmd_name, f"{_COMMANDS[cmd_name]} is named {command.name}"
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -52,18 +79,3 @@ def main(ctx: click.Context, settings_file: Path | None) -> None:
         os.environ[SETTINGS_FILE_ENV] = str(settings_file.resolve())
         get_settings.cache_clear()
     ctx.ensure_object(dict)
-
-
-for command in (
-    database.db_group,
-    settings.settings_group,
-    serve.serve,
-    bulk.import_command,
-    bulk.export_command,
-    bulk.samples_group,
-    search.search_group,
-    jobs.scheduler,
-    jobs.jobs_group,
-    jobs.stats_command,
-):
-    main.add_command(command)
