@@ -15,15 +15,9 @@ import psycopg
 import pytest
 
 from customers.config import Settings
+from tests.helpers import cli_env, generate_sample
 
 ROWS = 30_000
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = {**os.environ, "CUSTOMERS_DATA_DIR": str(settings.customers_data_dir)}
-    if not settings.embedded:
-        env.update(SERVICES_DB_HOST=str(settings.services_db_host), SERVICES_DB_DATABASE=settings.services_db_database)
-    return env
 
 
 def _nice_values(pid: int) -> dict[int, int]:
@@ -42,15 +36,9 @@ def _nice_values(pid: int) -> dict[int, int]:
 def test_every_thread_of_the_importer_runs_lower_by_nice(
     settings: Settings, conn: psycopg.Connection[Any], tmp_path: Path, nice: int
 ) -> None:
-    env = _env(settings)
+    env = cli_env(settings)
     path = tmp_path / "legacy.csv"
-    subprocess.run(
-        [sys.executable, "-m", "cli", "samples", "generate", str(ROWS), str(path), "--seed", "5"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    generate_sample(env, ROWS, path, 5)
     base = os.getpriority(os.PRIO_PROCESS, 0)
     command = [sys.executable, "-m", "cli", "import", str(path), "--batch-size", "1000", "--json", "--nice", str(nice)]
     importer = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -16,15 +16,9 @@ import psycopg
 
 from customers.config import Settings
 from etl.staging import RUN_LOCK_CLASS
+from tests.helpers import cli_env, generate_sample
 
 ROWS = 60_000
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = {**os.environ, "CUSTOMERS_DATA_DIR": str(settings.customers_data_dir)}
-    if not settings.embedded:
-        env.update(SERVICES_DB_HOST=str(settings.services_db_host), SERVICES_DB_DATABASE=settings.services_db_database)
-    return env
 
 
 def _customers(conn: psycopg.Connection[Any]) -> int:
@@ -36,15 +30,9 @@ def _customers(conn: psycopg.Connection[Any]) -> int:
 def test_sigkill_mid_copy_then_rerun_loads_once(
     settings: Settings, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
-    env = _env(settings)
+    env = cli_env(settings)
     path = tmp_path / "legacy.csv"
-    subprocess.run(
-        [sys.executable, "-m", "cli", "samples", "generate", str(ROWS), str(path), "--seed", "11"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    generate_sample(env, ROWS, path, 11)
     command = [sys.executable, "-m", "cli", "import", str(path), "--batch-size", "5000", "--json"]
 
     victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -94,15 +82,9 @@ def test_sigkill_mid_copy_then_rerun_loads_once(
 def test_sigkill_while_sessions_copy_chunks_leaves_nothing_and_the_rerun_drops_the_leftovers(
     settings: Settings, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
-    env = _env(settings)
+    env = cli_env(settings)
     path = tmp_path / "chunks.csv"
-    subprocess.run(
-        [sys.executable, "-m", "cli", "samples", "generate", str(ROWS), str(path), "--seed", "12"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    generate_sample(env, ROWS, path, 12)
     command = [sys.executable, "-m", "cli", "import", str(path), "--batch-size", "2000", "--json"]
     # a chunk table is created in the transaction that copies it: other sessions see its COPY
     # in progress, but not its name
