@@ -2,15 +2,17 @@
 one load transaction (insert mode, the first row of a repeated phone wins).
 
 A chunk arrives without the rows that repeat a phone of an earlier row of its own frame (the
-copying session set them aside as DUPLICATE_PHONE, `etl.parallel_copy.split_repeats`) and in
-phone order. First, optimistically, its rows go in as they are (under a savepoint), without
-sorting or looking anything up: when no row collides with a stored phone or email, which is the
-common case of a load of new customers, the unique indexes' own checks are all the lookups
-needed, and rows inserted in the phone index's order keep its pages hot. A chunk that collides
-with a stored phone (a repeat of an earlier chunk's phone, a customer stored before) is probed
-(`_PROBE_CHUNK`): the repeats and the customers stored before are set aside, the rest goes in
-the same way; the next chunks are probed first until a probe finds nothing. A collision with
-a stored email rolls the savepoint back and the chunk is merged by the exact statement, which
+copying session set them aside as DUPLICATE_PHONE, `etl.parallel_copy.split_repeats`), in phone
+order, and with the rows flagged whose phone an earlier frame may have held (`etl.seen_phones`):
+every repeat of an earlier chunk's phone is among those few rows. They are probed
+(`_PROBE_CHUNK`), and the repeats and the customers stored before are set aside. Then,
+optimistically, the chunk's rows go in as they are (under a savepoint), without sorting or
+looking anything up: when no row collides with a stored phone or email, which is the common
+case of a load of new customers, the unique indexes' own checks are all the lookups needed, and
+rows inserted in the phone index's order keep its pages hot. A chunk that collides with a phone
+stored before this load is probed whole and goes in the same way; the next chunks are probed
+whole first until a probe finds nothing. A collision with a stored email rolls the savepoint
+back and the chunk is merged by the exact statement, which
 sorts every row:
 - a row repeats a phone (DUPLICATE_PHONE) when this load inserted the phone already (the row's
   `xmin` is one of the load's transaction ids), or when an earlier row that was not inserted had
@@ -84,10 +86,12 @@ WITH ins AS (
     RETURNING id, xmin)
 SELECT 'inserted', count(*), NULL, min(id), max(id), min(xmin::text) FROM ins"""
 
-# a chunk that met phones in customers (and the chunks after it, see `ChunkMerge._insert`) is
-# probed through the phone index, in phone order: a row whose phone this load inserted or passed
-# is a repeat, one whose phone was stored before is `unchanged` (and its phone passed from then
-# on); such rows leave the chunk table before the insert
+# a chunk is probed through the phone index, in phone order, before its insert: its flagged rows
+# (those whose phone an earlier frame may have held, `etl.seen_phones`), or all its rows once a
+# chunk met phones stored before this load (and the chunks after it, see `ChunkMerge._insert`).
+# A row whose phone this load inserted or passed is a repeat, one whose phone was stored before
+# is `unchanged` (and its phone passed from then on); such rows leave the chunk table before the
+# insert
 _PROBE_CHUNK = """
 WITH k AS (
     SELECT t.row, t.phone, p.passed IS NOT NULL OR coalesce(c.mine, false) AS dup
@@ -97,7 +101,7 @@ WITH k AS (
       LEFT JOIN LATERAL (SELECT x.xmin = ANY({mine}::text[]::xid[]) AS mine
                            FROM customers x WHERE x.phone = t.phone LIMIT 1) c
         ON true
-     WHERE p.passed IS NOT NULL OR c.mine IS NOT NULL),
+     WHERE {rows} AND (p.passed IS NOT NULL OR c.mine IS NOT NULL)),
 passed AS (
     INSERT INTO pg_temp.import_passed_phones (phone)
     SELECT phone FROM k WHERE NOT k.dup
@@ -105,6 +109,7 @@ passed AS (
 gone AS (
     DELETE FROM {chunk} t WHERE t.row IN (SELECT row FROM k))
 SELECT k.row, k.phone, k.dup FROM k"""
+_FLAGGED_ROWS = sql.SQL("t.row = ANY(%s::bigint[])")
 _PHONE_INDEX = "customers_phone_key"
 
 
@@ -134,24 +139,21 @@ class ChunkMerge:
         # the transaction ids rows of this load carry: the load's and its savepoints'
         self._mine: list[str] = [row[1]]
         self._optimistic = True
-        # probe the next chunk's phones first: the last chunk met phones in customers
+        # probe all the next chunk's phones first: the last chunk met phones stored before
         self._probe = False
-        # import_passed_phones holds phones customers does not (rows refused for their email):
-        # the phone index cannot catch their repeats, so every chunk is probed from then on
-        self._passed_outside = False
 
-    def merge(self, chunk: int, duplicates: pl.DataFrame | None = None) -> None:
+    def merge(self, chunk: int, duplicates: pl.DataFrame, seen: pl.Series) -> None:
         """Merge one chunk table (every earlier chunk must have been merged) and drop it;
-        `duplicates` are the rows the copying session set aside (`__row`, `phone`)."""
+        `duplicates` are the rows the copying session set aside (`__row`, `phone`), `seen` the
+        `__row` of the rows it flagged as maybe repeating a phone of an earlier chunk."""
         name = chunk_table(self.run_id, chunk)
-        if duplicates is not None and duplicates.height:
+        if duplicates.height:
             self.result.duplicates.append(duplicates)
-        rows = self._insert(name) if self._optimistic else None
+        rows = self._insert(name, seen) if self._optimistic else None
         if rows is None:
             statement = sql.SQL(_MERGE_CHUNK).format(chunk=name, mine=sql.Literal(self._mine), **INSERT_STAGED_PARTS)
             rows = [(*r, None) for r in self.conn.execute(statement).fetchall()]
             self._probe = True
-            self._passed_outside = self._passed_outside or any(r[0] == "email" for r in rows)
             # back to the cheap statement once a chunk collided with nothing stored
             self._optimistic = not any(r[0] in ("stored", "email") and r[1] for r in rows)
         result = self.result
@@ -174,28 +176,32 @@ class ChunkMerge:
         # dropped with the load's commit (a rollback keeps it: the run's end drops it then)
         self.conn.execute(sql.SQL("DROP TABLE {}").format(name))
 
-    def _insert(self, name: sql.Identifier) -> list[tuple[Any, ...]] | None:
+    def _insert(self, name: sql.Identifier, seen: pl.Series) -> list[tuple[Any, ...]] | None:
         """The chunk's new rows in, under a savepoint; None (and nothing written) when a row
-        collides with a stored email. A chunk whose plain insert meets a stored phone is probed
-        (`_PROBE_CHUNK`) and inserted again, and so is the next one, until a probe finds nothing:
-        a file of customers stored already collides chunk after chunk, repeats of a phone of an
-        earlier chunk come now and then (an insert wasted now and then costs less than a probe
-        of every chunk)."""
-        probe_first = self._probe or self._passed_outside
+        collides with a stored email. The flagged rows are probed first (`_PROBE_CHUNK`): every
+        repeat of a phone of an earlier chunk is among them, whether that phone was inserted or
+        passed (a phone import_passed_phones holds and customers does not, of a row refused for
+        its email, is no longer caught by the phone index). A chunk whose insert meets a phone
+        stored before this load is probed whole and inserted again, and so is the next one,
+        until a probe finds nothing: a file of customers stored already collides chunk after
+        chunk, while an insert wasted now and then costs less than a probe of every chunk."""
+        probe_all = self._probe
         try:
             with self.conn.transaction():
                 rows: list[tuple[Any, ...]] = []
-                if probe_first:
-                    probe = sql.SQL(_PROBE_CHUNK).format(chunk=name, mine=sql.Literal(self._mine))
-                    found = self.conn.execute(probe).fetchall()
+                if probe_all or seen.len():
+                    where = sql.SQL("true") if probe_all else _FLAGGED_ROWS
+                    probe = sql.SQL(_PROBE_CHUNK).format(chunk=name, mine=sql.Literal(self._mine), rows=where)
+                    found = self.conn.execute(probe, None if probe_all else (seen.to_list(),)).fetchall()
                     rows += [("dup", row, phone, None, None, None) for row, phone, dup in found if dup]
                     rows.append(("stored", sum(not dup for *_, dup in found), None, None, None, None))
-                    self._probe = bool(found)
+                    if probe_all:
+                        self._probe = bool(found)
                 insert = sql.SQL(_INSERT_CHUNK).format(chunk=name, **INSERT_STAGED_PARTS)
                 return rows + self.conn.execute(insert).fetchall()
         except pg_errors.UniqueViolation as exc:
-            if not probe_first and exc.diag.constraint_name == _PHONE_INDEX:
+            if not probe_all and exc.diag.constraint_name == _PHONE_INDEX:
                 self._probe = True
-                return self._insert(name)
+                return self._insert(name, seen)
             self._optimistic = False
             return None

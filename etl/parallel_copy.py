@@ -2,7 +2,8 @@
 
 Each session takes the next validated frame, sets aside the rows repeating a phone of an earlier
 row of the frame (they are DUPLICATE_PHONE whatever the database holds; the first row wins),
-sorts the rest by phone, creates the frame's chunk table, COPYs the rows in (`FREEZE`: the table
+flags the rows whose phone an earlier frame may have held (`etl.seen_phones`), sorts the
+rest by phone, creates the frame's chunk table, COPYs the rows in (`FREEZE`: the table
 is new in that transaction) and commits, so that the merging session can read it. The merging
 session, the one part of a load that cannot run in parallel, thereby neither sorts nor looks for
 repeats within a chunk: it inserts the rows in the order they were copied, which is the phone
@@ -25,6 +26,7 @@ import psycopg
 
 from etl.load import copy_frames, copy_staged_statement
 from etl.read import ROW
+from etl.seen_phones import SeenPhones
 from etl.staging import chunk_table, create_chunk_statement
 from etl.validate import ValidatedBatch
 
@@ -39,6 +41,8 @@ class Chunk:
     rejects: pl.DataFrame
     # rows repeating a phone of an earlier row of the same frame: `__row`, `phone`
     duplicates: pl.DataFrame
+    # `__row` of the chunk's rows whose phone an earlier frame may have held (`etl.seen_phones`)
+    seen: pl.Series
 
 
 class ParallelCopy:
@@ -50,6 +54,7 @@ class ParallelCopy:
         self.run_id = run_id
         self.copy_seconds = 0.0
         self._batches = batches
+        self._seen = SeenPhones()
         self._take = threading.Lock()
         self._changed = threading.Condition()
         self._next = 0
@@ -98,10 +103,13 @@ class ParallelCopy:
                             self._finish(number)
                             return
                         self._next += 1
+                        # marked here, where frames are taken in file order
+                        seen = self._seen.mark(batch.good.get_column("phone"))
                     clock = time.monotonic()
-                    good, duplicates = split_repeats(batch.good)
+                    good, duplicates = split_repeats(batch.good.with_columns(seen))
                     self._copy(conn, number, good)
-                    done = Chunk(number, good.height, batch.read, batch.rejects, duplicates)
+                    flagged = good.filter("seen").get_column(ROW)
+                    done = Chunk(number, good.height, batch.read, batch.rejects, duplicates, flagged)
                     with self._changed:
                         self.copy_seconds += time.monotonic() - clock
                         self._ready[number] = done

@@ -319,7 +319,7 @@ def _load_parallel(
                         rejects.append(chunk.rejects)
                     started = time.monotonic()
                     try:
-                        merge.merge(number, chunk.duplicates)
+                        merge.merge(number, chunk.duplicates, chunk.seen)
                     except pg_errors.UniqueViolation as exc:
                         raise _Conflict(str(exc)) from None
                     merge_seconds += time.monotonic() - started
