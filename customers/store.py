@@ -122,9 +122,17 @@ async def _maybe_one(conn: AsyncConn, sql: str, params: Any) -> dict[str, Any] |
 
 _BY_ID = f"SELECT {COLUMNS} FROM customers WHERE id = %s"
 _BY_PHONE = f"SELECT {COLUMNS} FROM customers WHERE phone = %s"
-# the expression the email index holds (sql/008_bytewise_keys.sql): a lookup spelled otherwise
-# compares under another collation, and the index serves it no longer
-EMAIL_KEY = 'lower(email) COLLATE "C"'
+
+
+def email_key(table: str = "") -> str:
+    """The expression the email index holds (sql/008_bytewise_keys.sql), of the email of `table`
+    (an alias of customers) or of customers itself: a lookup spelled otherwise compares under
+    another collation, and the index serves it no longer."""
+    column = f"{table}.email" if table else "email"
+    return f'lower({column}) COLLATE "C"'
+
+
+EMAIL_KEY = email_key()
 _BY_EMAIL = f"SELECT {COLUMNS} FROM customers WHERE {EMAIL_KEY} = %s"
 
 

@@ -36,6 +36,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
+from customers.store import email_key
 from etl.staging import INSERT_STAGED_PARTS, chunk_table
 
 Conn = psycopg.Connection[Any]
@@ -59,7 +60,7 @@ live AS (
       FROM k WHERE NOT k.dup AND NOT k.stored),
 taken AS (
     SELECT l.row, l.phone, l.email FROM live l
-      LEFT JOIN LATERAL (SELECT true AS found FROM customers x WHERE lower(x.email) COLLATE "C" = l.email LIMIT 1) e
+      LEFT JOIN LATERAL (SELECT true AS found FROM customers x WHERE {email_key} = l.email LIMIT 1) e
         ON l.email IS NOT NULL
      WHERE l.email IS NOT NULL AND (l.email_rank > 1 OR e.found IS NOT NULL)),
 passed AS (
@@ -111,6 +112,7 @@ gone AS (
 SELECT k.row, k.phone, k.dup FROM k"""
 _FLAGGED_ROWS = sql.SQL("t.row = ANY(%s::bigint[])")
 _PHONE_INDEX = "customers_phone_key"
+_EMAIL_KEY = sql.SQL(email_key("x"))
 
 
 @dataclass
@@ -151,7 +153,9 @@ class ChunkMerge:
             self.result.duplicates.append(duplicates)
         rows = self._insert(name, seen) if self._optimistic else None
         if rows is None:
-            statement = sql.SQL(_MERGE_CHUNK).format(chunk=name, mine=sql.Literal(self._mine), **INSERT_STAGED_PARTS)
+            statement = sql.SQL(_MERGE_CHUNK).format(
+                chunk=name, mine=sql.Literal(self._mine), email_key=_EMAIL_KEY, **INSERT_STAGED_PARTS
+            )
             rows = [(*r, None) for r in self.conn.execute(statement).fetchall()]
             self._probe = True
             # back to the cheap statement once a chunk collided with nothing stored

@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from customers.import_runs import STAGING_PREFIX
 from customers.questionnaire import Questionnaire
 from customers.questionnaire_document import QuestionnaireDocument
+from customers.store import email_key
 from etl.read import ROW
 from etl.rejects import REJECT_SCHEMA, empty_rejects
 from etl.staging import INSERT_STAGED_PARTS, STAGING_COLUMNS
@@ -116,9 +117,9 @@ WITH upd AS (
 SELECT count(*), min(id), max(id) FROM upd"""
 
 # rows whose email belongs to another customer (one that the row would not become)
-_EMAIL_TAKEN = """
-SELECT s.row, s.email FROM {staging} s JOIN customers c ON lower(c.email) COLLATE "C" = s.email
- WHERE s.email IS NOT NULL AND c.phone <> s.phone {scope}"""
+_EMAIL_TAKEN = f"""
+SELECT s.row, s.email FROM {{staging}} s JOIN customers c ON {email_key("c")} = s.email
+ WHERE s.email IS NOT NULL AND c.phone <> s.phone {{scope}}"""
 _PHONE_EXISTS = "EXISTS (SELECT 1 FROM customers x WHERE x.phone = s.phone)"
 
 
