@@ -85,7 +85,7 @@ def _measure(conn: psycopg.Connection[Any], reference: Any, rows: int, count: in
     q = Questionnaire.default()
     update = customer_writes._update_sql(q, "json")
     create = customer_writes._CREATE["json"]
-    answer = f"id, {AS_JSON} AS document"
+    answer = customer_writes._RETURNING["json"]
     no_form = update.text.replace(stored_form(q.document.fields, "new_profile"), "true")
     no_json = update.text.replace(answer, "id, NULL::text AS document")
     if no_form == update.text or no_json == update.text:
