@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
+import psycopg
 from psycopg import AsyncRawCursor
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ValidationError
@@ -225,27 +226,27 @@ _PROFILE_FORM = "/* the profile's stored form */"
 _META_FORM = "/* the meta's stored form */"
 
 
-@lru_cache(maxsize=4)
-def _update_template(shape: Shape) -> _Statement:
-    return _positional(
-        _UPDATE_TEMPLATE.format(
+def _update_statement(template: str, q: Questionnaire, shape: Shape, **more: str) -> _Statement:
+    """An update statement for the questionnaire `q` (its stored form is part of the text,
+    put in after the parameters are numbered: the questionnaire's text is never read as one)."""
+    numbered = _positional(
+        template.format(
             in_force=_IN_FORCE,
             returning=_RETURNING[shape],
             in_force_answer=_IN_FORCE_ANSWER,
             profile_form=_PROFILE_FORM,
             meta_form=_META_FORM,
+            **more,
         )
     )
+    text = numbered.text.replace(_PROFILE_FORM, stored_form(q.document.fields, "new_profile"))
+    text = text.replace(_META_FORM, stored_form(q.document.meta_fields, "new_meta"))
+    return _Statement(text, numbered.names)
 
 
 @lru_cache(maxsize=16)
 def _update_sql(q: Questionnaire, shape: Shape) -> _Statement:
-    """The update statement for the questionnaire `q` (its stored form is part of the text,
-    put in after the parameters are numbered: the questionnaire's text is never read as one)."""
-    template = _update_template(shape)
-    text = template.text.replace(_PROFILE_FORM, stored_form(q.document.fields, "new_profile"))
-    text = text.replace(_META_FORM, stored_form(q.document.meta_fields, "new_meta"))
-    return _Statement(text, template.names)
+    return _update_statement(_UPDATE_TEMPLATE, q, shape)
 
 
 @lru_cache(maxsize=16)
@@ -408,21 +409,7 @@ async def _create(
             await questionnaires.refresh(conn)
             just_read = True
         q, profile, meta = await _validated(conn, questionnaires, data.profile, data.meta, errors, just_read=just_read)
-        # every attribute is written: what the request left out has the create default (the model's)
-        params = {
-            "phone": phone,
-            "email": email,
-            "email_confirmed": data.email_confirmed,
-            "source_id": data.source_id,
-            "blocked": _BLOCKED_ON_CREATE,
-            "profile": Jsonb(profile),
-            "meta": Jsonb(meta),
-            "subscriptions": Jsonb(data.subscriptions),
-            "loyalty_enabled": data.loyalty_enabled,
-            "accept_tender_offer": data.accept_tender_offer,
-            "prioritize_sms_verification": data.prioritize_sms_verification,
-            "created": data.created,
-        }
+        params = _created(data, phone, email, profile, meta)
         answer = await _write(conn, statement, params, shape, q, questionnaires)
         just_read = not answer.fresh
         return answer if answer.written else None
@@ -434,6 +421,31 @@ async def _create(
 
 
 _BLOCKED_ON_CREATE: bool = create_defaults()["blocked"]
+
+
+def _created(
+    data: CustomerCreate,
+    phone: str | None,
+    email: str | None,
+    profile: dict[str, Any] | None,
+    meta: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A create's parameters, its validated phone, email, profile and meta given: every attribute
+    is written, what the request left out with the create default (the model's)."""
+    return {
+        "phone": phone,
+        "email": email,
+        "email_confirmed": data.email_confirmed,
+        "source_id": data.source_id,
+        "blocked": _BLOCKED_ON_CREATE,
+        "profile": Jsonb(profile),
+        "meta": Jsonb(meta),
+        "subscriptions": Jsonb(data.subscriptions),
+        "loyalty_enabled": data.loyalty_enabled,
+        "accept_tender_offer": data.accept_tender_offer,
+        "prioritize_sms_verification": data.prioritize_sms_verification,
+        "created": data.created,
+    }
 
 
 async def create_customer(
@@ -458,6 +470,264 @@ async def create_customer_json(
     answer = await _create(conn, data, questionnaires, region, _shape(True))
     assert answer.document is not None
     return answer.document
+
+
+# ---------------------------------------------------------------------------------------------
+# Several writes in one statement: the creates or the updates a worker has waiting at one moment
+# (service.write_batches). A batch's statement is its single statement made over arrays of the
+# same parameters, one element a write; each row written is answered with its key (a create's
+# phone, an update's id), unique in a batch. What a batch's statement cannot settle the way the
+# single statement would is left out of it and made by the single statement: every answer is the
+# one the write would have had alone.
+
+
+# A batch's statement is prepared (psycopg prepares a statement run often), and PostgreSQL plans a
+# prepared statement again at each execution when a plan for the given parameters looks cheaper
+# than one for any: a plan for arrays of 2 rows looks cheaper than one for arrays of any size,
+# always. Planning a batch's statement (its stored-form conditions) costs more than the batch
+# saves (bench/http/statements), so the connections that run batches plan them once, for any
+# size: `plan_batches_once`, as the pool makes them.
+_BATCH_PLANS = "SET plan_cache_mode = force_generic_plan"
+
+
+async def plan_batches_once(conn: AsyncConn) -> None:
+    """Set a connection that runs batch statements to plan each statement once."""
+    await conn.execute(_BATCH_PLANS)
+
+
+async def _write_many(
+    conn: AsyncConn,
+    statement: _Statement,
+    params: dict[str, Any],
+    shape: Shape,
+    q: Questionnaire | None,
+    questionnaires: QuestionnaireCache,
+) -> dict[Any, bytes] | None:
+    """Run a batch's statement: the JSON document of each row written, by its key. None when
+    nothing was written: another questionnaire is in force (the cache adopts it), or PostgreSQL
+    refused the statement or one of its rows. A lost connection is raised, as the single
+    statement raises it."""
+    params["q_version"] = None if q is None else q.version
+    params["q_stamp"] = None if q is None else questionnaires.stamp
+    async with translated:
+        try:
+            cur = AsyncRawCursor(conn)
+            await cur.execute(statement.text, [params[name] for name in statement.names])
+            written = await cur.fetchall()
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                raise
+            return None
+    fresh, version, created_at, document = written[0][:4]
+    if not fresh:
+        questionnaires.adopt(version, created_at, document)
+        return None
+    documents: dict[Any, bytes] = {}
+    changed: list[dict[str, Any]] = []
+    for found in written:
+        key, *record = found[4:]
+        if key is None:
+            continue  # nothing written
+        documents[key] = record[-1].encode()
+        if shape == "both":
+            changed.append(dict(zip(_COLUMN_NAMES, record, strict=False)))
+    if changed:
+        await notify_changed(changed, [])
+    return documents
+
+
+def _arrays(columns: dict[str, str]) -> str:
+    """`unnest`'s arguments: an array parameter per column, of its element type."""
+    return ", ".join(f"%({name})s::{kind}[]" for name, kind in columns.items())
+
+
+# A create's parameters in a batch; a row whose phone or email is taken (by a stored customer or
+# another row of the batch) is left out by the insert, not an error.
+_CREATE_ARRAYS = {
+    "phone": "text", "email": "text", "email_confirmed": "boolean", "source_id": "text", "profile": "jsonb",
+    "meta": "jsonb", "subscriptions": "jsonb", "loyalty_enabled": "boolean", "accept_tender_offer": "boolean",
+    "prioritize_sms_verification": "boolean", "created": "date",
+}  # fmt: skip
+_CREATE_MANY_TEMPLATE = """
+WITH {in_force},
+written AS (
+    INSERT INTO customers (phone, email, email_confirmed, source_id, blocked, profile, meta, subscriptions,
+                           loyalty_enabled, accept_tender_offer, prioritize_sms_verification, created)
+    SELECT u.phone, u.email, u.email_confirmed, u.source_id, %(blocked)s::boolean, u.profile, u.meta,
+           u.subscriptions, u.loyalty_enabled, u.accept_tender_offer, u.prioritize_sms_verification,
+           coalesce(u.created, current_date)
+      FROM unnest({arrays}) AS u({columns})
+     WHERE (SELECT fresh FROM in_force)
+    ON CONFLICT DO NOTHING
+    RETURNING phone, {returning}
+)
+SELECT {in_force_answer}, written.*
+  FROM in_force LEFT JOIN written ON true"""
+_CREATE_MANY: dict[Shape, _Statement] = {
+    shape: _positional(
+        _CREATE_MANY_TEMPLATE.format(
+            in_force=_IN_FORCE,
+            arrays=_arrays(_CREATE_ARRAYS),
+            columns=", ".join(_CREATE_ARRAYS),
+            returning=returning,
+            in_force_answer=_IN_FORCE_ANSWER,
+        )
+    )
+    for shape, returning in _RETURNING.items()
+}
+
+
+async def create_customers_json(
+    conn: AsyncConn, batch: list[CustomerCreate], questionnaires: QuestionnaireCache, region: str
+) -> list[bytes | None]:
+    """The creates of `batch` in one statement, as far as they can be made in one: the JSON
+    document of each customer written, in the batch's order, None for each create left to
+    `create_customer_json`, which answers it (written or refused).
+
+    A create is left out when the questionnaire this process holds refuses its input (the single
+    create checks the version in force first), when its phone or email is taken, and when an
+    earlier create of the batch has its phone. The whole batch is when another questionnaire is
+    in force or PostgreSQL refuses one of its values."""
+    q = questionnaires.current
+    rows: list[dict[str, Any]] = []
+    index_of: dict[str, int] = {}  # the batch's index of each row sent, by its phone
+    for index, data in enumerate(batch):
+        try:
+            phone = valid_phone(data.phone, region)
+            email = None if data.email is None else valid_email(data.email)
+            profile, meta = _validate_parts(q, data.profile, data.meta)
+        except ValidationFailed:
+            continue
+        if phone not in index_of:
+            rows.append(_created(data, phone, email, profile, meta))
+            index_of[phone] = index
+    answers: list[bytes | None] = [None] * len(batch)
+    if rows:
+        shape = _shape(True)
+        params: dict[str, Any] = {name: [row[name] for row in rows] for name in _CREATE_ARRAYS}
+        params["blocked"] = _BLOCKED_ON_CREATE
+        documents = await _write_many(conn, _CREATE_MANY[shape], params, shape, q, questionnaires)
+        for phone, document in (documents or {}).items():
+            answers[index_of[phone]] = document
+    return answers
+
+
+# An update's parameters in a batch: the single update's, for the updates that remove no key
+# (a profile, meta or subscriptions key set to null; such updates are made alone). An attribute
+# not given is null; profile and meta are merged into the stored ones and checked in the
+# questionnaire's stored form, as the single update's first attempt does.
+_UPDATE_ARRAYS = {
+    "id": "bigint", "source_id": "text", "blocked": "boolean", "email": "text", "email_confirmed": "boolean",
+    "profile": "jsonb", "meta": "jsonb", "subscriptions": "jsonb", "loyalty_enabled": "boolean",
+    "accept_tender_offer": "boolean", "prioritize_sms_verification": "boolean", "created": "date",
+}  # fmt: skip
+_UPDATE_MANY_TEMPLATE = """
+WITH {in_force},
+merged AS (
+    SELECT g.*, c.xmin AS merged_xmin,
+           CASE WHEN g.g_profile IS NULL THEN c.profile ELSE c.profile || g.g_profile END AS new_profile,
+           CASE WHEN g.g_meta IS NULL THEN c.meta ELSE c.meta || g.g_meta END AS new_meta
+      FROM unnest({arrays}) AS g({columns})
+      JOIN customers AS c ON c.id = g.g_id
+),
+written AS (
+    UPDATE customers
+       SET source_id = coalesce(g_source_id, source_id),
+           blocked = coalesce(g_blocked, blocked),
+           email = coalesce(g_email, email),
+           email_confirmed = coalesce(g_email_confirmed,
+                                      CASE WHEN g_email IS NOT NULL AND g_email IS DISTINCT FROM email
+                                           THEN false ELSE email_confirmed END),
+           profile = new_profile,
+           meta = new_meta,
+           subscriptions = subscriptions || g_subscriptions,
+           loyalty_enabled = coalesce(g_loyalty_enabled, loyalty_enabled),
+           accept_tender_offer = coalesce(g_accept_tender_offer, accept_tender_offer),
+           prioritize_sms_verification = coalesce(g_prioritize_sms_verification, prioritize_sms_verification),
+           created = coalesce(g_created, created),
+           updated_at = now()
+      FROM merged
+     WHERE id = g_id
+       AND xmin = merged_xmin
+       AND (SELECT fresh FROM in_force)
+       AND (g_profile IS NULL OR {profile_form}) AND (g_meta IS NULL OR {meta_form})
+    RETURNING id, {returning}
+)
+SELECT {in_force_answer}, written.*
+  FROM in_force LEFT JOIN written ON true"""
+
+
+@lru_cache(maxsize=16)
+def _update_many_sql(q: Questionnaire, shape: Shape) -> _Statement:
+    return _update_statement(
+        _UPDATE_MANY_TEMPLATE,
+        q,
+        shape,
+        arrays=_arrays(_UPDATE_ARRAYS),
+        columns=", ".join(f"g_{name}" for name in _UPDATE_ARRAYS),
+    )
+
+
+def _removes(data: CustomerUpdate) -> bool:
+    """Whether the update removes a key of the profile, the meta or the subscriptions."""
+    return any(None in part.values() for part in (data.profile, data.meta, data.subscriptions) if part)
+
+
+async def update_customers_json(
+    conn: AsyncConn, batch: list[tuple[int, CustomerUpdate]], questionnaires: QuestionnaireCache
+) -> list[bytes | None]:
+    """The updates of `batch` (customer id, update) in one statement, as far as they can be made
+    in one: the JSON document of each customer written, in the batch's order, None for each
+    update left to `update_customer_json`, which answers it (written or refused).
+
+    An update is left out when it removes a key, when the questionnaire this process holds
+    refuses a value it gives, when the merge is not in the questionnaire's stored form (the single
+    update validates it), when its customer does not exist or changes meanwhile, and when an
+    earlier update of the batch is of its customer. The whole batch is when another questionnaire
+    is in force or PostgreSQL refuses one of its values (an email taken)."""
+    q = questionnaires.current
+    profile_model, meta_model = _patch_models(q)
+    rows: list[dict[str, Any]] = []
+    index_of: dict[int, int] = {}  # the batch's index of each row sent, by its customer's id
+    with_questionnaire = False  # whether an update of the batch gives profile or meta keys
+    for index, (customer_id, data) in enumerate(batch):
+        if customer_id in index_of or _removes(data):
+            continue
+        try:
+            email = None if data.email is None else valid_email(data.email)
+        except ValidationFailed:
+            continue
+        profile = _patch_part(profile_model, data.profile)
+        meta = _patch_part(meta_model, data.meta)
+        if profile is None or meta is None:
+            continue
+        with_questionnaire = with_questionnaire or data.profile is not None or data.meta is not None
+        rows.append(
+            {
+                "id": customer_id,
+                "source_id": data.source_id,
+                "blocked": data.blocked,
+                "email": email,
+                "email_confirmed": data.email_confirmed,
+                "profile": profile[0],
+                "meta": meta[0],
+                "subscriptions": Jsonb(data.subscriptions or {}),
+                "loyalty_enabled": data.loyalty_enabled,
+                "accept_tender_offer": data.accept_tender_offer,
+                "prioritize_sms_verification": data.prioritize_sms_verification,
+                "created": data.created,
+            }
+        )
+        index_of[customer_id] = index
+    answers: list[bytes | None] = [None] * len(batch)
+    if rows:
+        shape = _shape(True)
+        params: dict[str, Any] = {name: [row[name] for row in rows] for name in _UPDATE_ARRAYS}
+        checked_by = q if with_questionnaire else None
+        documents = await _write_many(conn, _update_many_sql(q, shape), params, shape, checked_by, questionnaires)
+        for customer_id, document in (documents or {}).items():
+            answers[index_of[customer_id]] = document
+    return answers
 
 
 async def _read_stored(conn: AsyncConn, customer_id: int, *, locked: bool = False) -> _Stored:
