@@ -77,6 +77,8 @@ class Settings(ProjectSettings):
     db_pool_timeout: float = Field(default=5.0, gt=0)
     # concurrent lookups by id/phone/email of a worker answered by one query (service.coalesce)
     lookup_coalescing: bool = True
+    # concurrent creates, and concurrent updates, of a worker made by one statement (service.write_batches)
+    write_coalescing: bool = True
 
     search_enabled: bool = False
     services_redis_host: str = "127.0.0.1"

@@ -33,6 +33,7 @@ from service.routes import metrics as metrics_routes
 from service.routes import search as search_routes
 from service.routes import settings as settings_routes
 from service.rpc import endpoint as rpc_endpoint
+from service.write_batches import Writes
 
 log = logging.getLogger("customers.service")
 
@@ -71,6 +72,11 @@ def create_app(
         app.state.pool = pool
         app.state.db_target = target
         app.state.lookups = customer_routes.Lookups(pool, coalescing=config.lookup_coalescing)
+        app.state.writes = writes = Writes(
+            pool, app.state.questionnaire, config.phone_default_region, coalescing=config.write_coalescing
+        )
+        await writes.open()
+        app.state.pools = [pool] + ([writes.batch_pool] if writes.batch_pool else [])
         try:
             async with AsyncExitStack() as hooks:
                 for hook in lifespan_hooks:
@@ -78,6 +84,7 @@ def create_app(
                 yield
         finally:
             await app.state.lookups.aclose()
+            await app.state.writes.aclose()
             await pool.close()
 
     app = ServiceAPI(

@@ -1,4 +1,4 @@
-"""Concurrent point lookups coalesced into one query.
+"""Concurrent point requests coalesced into one statement: lookups, and writes (service.write_batches).
 
 Under load a worker has many lookups of the same kind waiting at once (the till's get-by-phone).
 Each on its own pays a pool checkout, a driver round trip and its event-loop wake-ups, which
@@ -8,6 +8,10 @@ one round trip, one statement for all of them. A lone request is sent at once (b
 
 Freshness is that of a query per request: a key waits for the next query rather than joining one
 already sent, so every lookup reads data at least as recent as its arrival.
+
+A write's batch is `detached`: it is sent by a task of its own, which a request that goes away
+does not stop. A statement sent is answered to each of its waiters still there; it is never sent
+again for the others, as a lookup's batch is when the request that sent it goes away.
 """
 
 from __future__ import annotations
@@ -28,12 +32,20 @@ MAX_IN_FLIGHT = 2  # queries of one kind at once: overlaps a round trip with the
 
 
 class Coalescer(Generic[K]):
-    """Lookups by one kind of key, answered by `fetch(conn, keys) -> {key: document}`."""
+    """Requests of one kind, by key, answered by `fetch(conn, keys) -> {key: document}`."""
 
-    def __init__(self, pool: AsyncConnectionPool, fetch: Fetch, *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        fetch: Fetch,
+        *,
+        enabled: bool = True,
+        detached: bool = False,
+    ) -> None:
         self._pool = pool
         self._fetch = fetch
-        self._enabled = enabled  # off: every lookup is its own query (`lookup_coalescing`)
+        self._enabled = enabled  # off: every request is its own statement (`lookup_coalescing`, `write_coalescing`)
+        self._detached = detached  # batches sent by tasks of their own (writes)
         self._pending: dict[K, list[asyncio.Future[bytes | None]]] = {}
         self._forming = False  # a request is about to send the batch it leads
         self._scheduled = False  # a task is about to send one
@@ -65,11 +77,18 @@ class Coalescer(Generic[K]):
             self._send_later()  # the keys that joined go out without it
             raise
         self._forming = False
+        if self._detached:
+            self._start(self._take())
+            return await future
+        self._in_flight += 1
         try:
             await self._answer(self._take())
         except asyncio.CancelledError:
             future.cancel()
             raise
+        finally:
+            self._in_flight -= 1
+            self._send_later()
         return await future
 
     def _take(self) -> dict[K, list[asyncio.Future[bytes | None]]]:
@@ -88,21 +107,35 @@ class Coalescer(Generic[K]):
         self._scheduled = False
         if not self._pending or self._in_flight >= MAX_IN_FLIGHT:
             return
-        task = asyncio.get_running_loop().create_task(self._answer(self._take()))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._start(self._take())
         self._send_later()  # more than one batch's worth waiting
 
-    async def _answer(self, batch: dict[K, list[asyncio.Future[bytes | None]]]) -> None:
+    def _start(self, batch: dict[K, list[asyncio.Future[bytes | None]]]) -> None:
+        """Send `batch` from a task of its own, counted in flight from now."""
         self._in_flight += 1
+        task = asyncio.get_running_loop().create_task(self._answer(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._in_flight -= 1
+        self._send_later()
+
+    async def _answer(self, batch: dict[K, list[asyncio.Future[bytes | None]]]) -> None:
+        """Send `batch` and answer its waiters (the caller counts it in flight)."""
         try:
             async with self._pool.connection() as conn:
                 found = await self._fetch(conn, list(batch))
         except asyncio.CancelledError:
-            # the request that sent the batch went away: the others' keys go out again
+            # the request that sent the batch went away: the others' keys go out again; a
+            # write's batch is stopped only with the loop, its outcome unknown to its waiters
             for key, futures in batch.items():
                 live = [future for future in futures if not future.done()]
-                if live:
+                if self._detached:
+                    for future in live:
+                        future.cancel()
+                elif live:
                     self._pending.setdefault(key, []).extend(live)
             raise
         except Exception as exc:  # noqa: BLE001 - handed to every waiter, which raises it
@@ -116,9 +149,6 @@ class Coalescer(Generic[K]):
                 for future in futures:
                     if not future.done():  # its request may have gone (client disconnected)
                         future.set_result(document)
-        finally:
-            self._in_flight -= 1
-            self._send_later()
 
     async def aclose(self) -> None:
         """Wait for the queries sent (at shutdown, before the pool closes)."""

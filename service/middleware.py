@@ -259,16 +259,20 @@ _POOL_CHECK_INTERVAL = 1.0
 
 
 def recheck_pool(app: Any) -> None:
-    """After a database failure, drop the pool's broken idle connections in the background
+    """After a database failure, drop the pools' broken idle connections in the background
     (at most once a second), so that once PostgreSQL is back no request is handed a dead one."""
     state = app.state
     now = time.monotonic()
     if now - getattr(state, "pool_checked_at", 0.0) < _POOL_CHECK_INTERVAL:
         return
     state.pool_checked_at = now
-    pool = getattr(state, "pool", None)
-    if pool is not None:
-        task = asyncio.get_running_loop().create_task(pool.check())
+    pools = getattr(state, "pools", [])
+    if pools:
+        task = asyncio.get_running_loop().create_task(_check(pools))
         # keep a reference until done, and consume its outcome (a failing check is retried later)
         state.pool_check_task = task
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+async def _check(pools: list[Any]) -> None:
+    await asyncio.gather(*(pool.check() for pool in pools))

@@ -12,7 +12,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from customers import customer_writes, store
+from customers import store
 from customers.errors import CustomerNotFound, FieldError, ValidationFailed
 from customers.models import Customer, CustomerCreate, CustomerUpdate, EmailChange, PhoneChange
 from customers.questionnaire import field_errors
@@ -20,6 +20,7 @@ from service.coalesce import Coalescer
 from service.deps import AdminDep, ConnDep, ReaderDep, SettingsDep, admin, reader, refuse_nul_text
 from service.params import MAX_ID, CustomerId
 from service.responses import ErrorBody, JSONResponse
+from service.write_batches import Writes
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -42,23 +43,18 @@ def _found_json(document: bytes | None, what: str) -> Response:
 # parameters, then the role, then path and body fields together) without its dependency solving.
 # Both validate against the questionnaire this process holds, checked inside the write statement
 # (customers.customer_writes), and answer the JSON text PostgreSQL renders, as the lookups do.
+# Concurrent creates, and concurrent updates, are made by one statement (service.write_batches).
 
 
 async def _create(request: Request, data: CustomerCreate) -> Response:
-    state = request.app.state
-    pool: AsyncConnectionPool = state.pool
-    async with pool.connection() as conn:
-        document = await customer_writes.create_customer_json(
-            conn, data, state.questionnaire, state.settings.phone_default_region
-        )
+    writes: Writes = request.app.state.writes
+    document = await writes.create(data)
     return Response(document, status_code=status.HTTP_201_CREATED, media_type="application/json")
 
 
 async def _update(request: Request, customer_id: int, data: CustomerUpdate) -> Response:
-    state = request.app.state
-    pool: AsyncConnectionPool = state.pool
-    async with pool.connection() as conn:
-        document = await customer_writes.update_customer_json(conn, customer_id, data, state.questionnaire)
+    writes: Writes = request.app.state.writes
+    document = await writes.update(customer_id, data)
     return Response(document, media_type="application/json")
 
 
