@@ -14,8 +14,11 @@ Variants, on the seeded customers of `run.py` (the same embedded PostgreSQL unde
   update, reference          the reference service's bare UPDATE (`reference.py`)
   create                     our create
   create, reference          the reference service's INSERT ... ON CONFLICT DO NOTHING
-  create, N per statement    N creates in one INSERT ... SELECT FROM unnest(...): what coalescing
-                             concurrent creates into one statement would cost per create
+  create, N per statement    N creates in one statement, as a worker makes concurrent creates
+                             (`customer_writes.create_customers_json`)
+  update, N per statement    N updates in one statement, likewise (`update_customers_json`)
+                             the batches run as the service runs them, planned once
+                             (`plan_batches_once`); "planned each time": PostgreSQL's default
 
 Usage:
 
@@ -40,17 +43,10 @@ from bench.http.run import ROOT, seed
 from customers import customer_writes, db
 from customers.config import load_settings
 from customers.questionnaire import Questionnaire
-from customers.store import AS_JSON
 from customers.stored_form import stored_form
 
 # creates take phones no seeded row and no write-mix run uses (7980... to 7989...)
 CREATE_BASE = 79800000000
-_BATCH_CREATE = f"""
-INSERT INTO customers (phone, profile, meta, subscriptions, created)
-SELECT u.phone, u.profile, '{{}}'::jsonb, '{{}}'::jsonb, current_date
-  FROM unnest($2::text[], $3::jsonb[]) AS u(phone, profile)
- WHERE $1::integer = (SELECT coalesce(max(version), 0) FROM questionnaire_versions)
-RETURNING phone, {AS_JSON}"""
 
 
 def main() -> None:
@@ -156,16 +152,34 @@ def _measure(conn: psycopg.Connection[Any], reference: Any, rows: int, count: in
         if conn.execute(reference._CREATE, params).fetchone() is None:
             raise SystemExit("the reference create wrote nothing")
 
-    def batched(size: int) -> tuple[Callable[[int], None], int]:
+    create_many = customer_writes._CREATE_MANY["json"]
+    update_many = customer_writes._update_many_sql(q, "json")
+
+    def batched(
+        statement: customer_writes._Statement, params: Callable[[int], dict[str, Any]], size: int
+    ) -> tuple[Callable[[int], None], int]:
+        """`size` writes a statement: element k of each array parameter is `params(i * size + k)`'s."""
         cursor = psycopg.RawCursor(conn)
 
         def run(i: int) -> None:
-            given = [str(next(phones)) for _ in range(size)]
-            cursor.execute(_BATCH_CREATE, [0, given, [profile(i + k) for k in range(size)]])
-            if len(cursor.fetchall()) != size:
-                raise SystemExit("a batch of creates wrote less than its rows")
+            each = [params(i * size + k) for k in range(size)]
+            values = {name: [one.get(name) for one in each] for name in statement.names}
+            values.update(q_version=0, q_stamp=None)
+            if statement is create_many:
+                values["blocked"] = False  # one value for the whole insert
+            cursor.execute(statement.text, [values[name] for name in statement.names])
+            if sum(found[4] is not None for found in cursor.fetchall()) != size:
+                raise SystemExit("a batch wrote less than its rows")
 
         return run, size
+
+    def update_row(i: int) -> dict[str, Any]:
+        return {
+            "id": 1 + (i * 7919) % rows,
+            "loyalty_enabled": i % 2 == 0,
+            "profile": Jsonb({"children_count": i % 7}),
+            "subscriptions": Jsonb({}),
+        }
 
     variants: dict[str, tuple[Callable[[int], None], int]] = {
         "update": (ours(update.text, update_params, update.names), 1),
@@ -174,13 +188,17 @@ def _measure(conn: psycopg.Connection[Any], reference: Any, rows: int, count: in
         "update, reference": (reference_update, 1),
         "create": (ours(create.text, create_params, create.names), 1),
         "create, reference": (reference_create, 1),
-        "create, 3 per statement": batched(3),
-        "create, 6 per statement": batched(6),
+        **{f"create, {n} per statement": batched(create_many, create_params, n) for n in (2, 4, 8)},
+        **{f"update, {n} per statement": batched(update_many, update_row, n) for n in (2, 4, 8)},
+        "update, 2 per statement, planned each time": batched(update_many, update_row, 2),
     }
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     try:
         for _ in range(rounds):
             for name, (run, per_call) in variants.items():
+                # the batches as the service runs them: on connections planning them once
+                batch = "per statement" in name and "planned each time" not in name
+                conn.execute(customer_writes._BATCH_PLANS if batch else "RESET plan_cache_mode")
                 calls = max(1, count // per_call)
                 server, client, wall = _cpu(backend), time.process_time(), time.perf_counter()
                 for i in range(calls):
@@ -196,10 +214,11 @@ def _measure(conn: psycopg.Connection[Any], reference: Any, rows: int, count: in
     finally:
         conn.execute("DELETE FROM customers WHERE phone LIKE '798%'")
     print(f"one connection, {count:,} writes per variant and round, medians of {rounds} rounds (µs per write)")
-    print(f"{'variant':28s} {'PostgreSQL CPU':>15s} {'driver CPU':>11s} {'wall':>8s}")
+    width = max(map(len, results))
+    print(f"{'variant':{width}s} {'PostgreSQL CPU':>15s} {'driver CPU':>11s} {'wall':>8s}")
     for name, figures in results.items():
         server, client, wall = (statistics.median(f[k] for f in figures) for k in range(3))
-        print(f"{name:28s} {server:15.1f} {client:11.1f} {wall:8.1f}")
+        print(f"{name:{width}s} {server:15.1f} {client:11.1f} {wall:8.1f}")
 
 
 def _cpu(process: psutil.Process) -> float:
