@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 import psycopg
-from psycopg import AsyncRawCursor
+from psycopg import AsyncRawCursor, postgres, pq
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ValidationError
 
@@ -481,18 +481,55 @@ async def create_customer_json(
 # one the write would have had alone.
 
 
-# A batch's statement is prepared (psycopg prepares a statement run often), and PostgreSQL plans a
-# prepared statement again at each execution when a plan for the given parameters looks cheaper
-# than one for any: a plan for arrays of 2 rows looks cheaper than one for arrays of any size,
-# always. Planning a batch's statement (its stored-form conditions) costs more than the batch
-# saves (bench/http/statements), so the connections that run batches plan them once, for any
-# size: `plan_batches_once`, as the pool makes them.
-_BATCH_PLANS = "SET plan_cache_mode = force_generic_plan"
+# The connections that run batch statements are set up for them (`set_up_batch_connection`, as
+# their pool makes them):
+# - They plan each statement once. A batch's statement is prepared (psycopg prepares a statement
+#   run often), and PostgreSQL plans a prepared statement again at each execution when a plan for
+#   the given parameters looks cheaper than one for any: a plan for arrays of 2 rows always looks
+#   cheaper than one for arrays of any size. Planning a batch's statement (its stored-form
+#   conditions) costs more than the batch saves (bench/http/statements).
+# - They wait for a row's lock briefly. A write waiting for a row another transaction holds (an
+#   import's, for minutes) would hold up every write of its batch; a batch that cannot take its
+#   locks at once is left to each of its writes, and only the write whose row is held waits.
+_BATCH_SESSION = (
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', false), set_config('lock_timeout', '100ms', false)"
+)
 
 
-async def plan_batches_once(conn: AsyncConn) -> None:
-    """Set a connection that runs batch statements to plan each statement once."""
-    await conn.execute(_BATCH_PLANS)
+async def set_up_batch_connection(conn: AsyncConn) -> None:
+    """Set up a connection that runs batch statements: plan once, wait for locks briefly."""
+    await conn.execute(_BATCH_SESSION)
+
+
+class _Array(list[Any]):
+    """A batch's array parameter (subclasses by element type, `_ARRAY_OF`): dumped as an array of
+    its column's type even when each element is null. psycopg keys its prepared statements by the
+    parameters' types, which for a list of nulls would be unknown: a batch statement would be
+    prepared, and planned, once for each pattern of attributes its writes leave out."""
+
+
+def _array_type(kind: str) -> type[_Array]:
+    info = postgres.types.get(kind)
+    assert info is not None and info.array_oid, kind
+    array = type(f"_{info.name.title()}Array", (_Array,), {})
+    psycopg.adapters.register_dumper(array, psycopg.adapters.get_dumper_by_oid(info.array_oid, pq.Format.TEXT))
+    return array
+
+
+_ARRAY_OF = {kind: _array_type(kind) for kind in ("bigint", "boolean", "date", "jsonb", "text")}
+
+
+def _refused_by_server(exc: psycopg.Error) -> bool:
+    """Whether PostgreSQL refused a batch's statement, writing none of it, for a reason that may
+    be one write's and not every write's: a row's value or a constraint (an email taken), a lock
+    held by another transaction, a deadlock with another batch. A lost connection, a statement
+    cancelled or timed out, an error of the driver are every write's: raised, as the single
+    statement raises them."""
+    if exc.sqlstate is None:
+        return False
+    if exc.sqlstate.startswith("40") or exc.sqlstate == "55P03":
+        return True
+    return not isinstance(exc, psycopg.OperationalError)
 
 
 async def _write_many(
@@ -505,19 +542,18 @@ async def _write_many(
 ) -> dict[Any, bytes] | None:
     """Run a batch's statement: the JSON document of each row written, by its key. None when
     nothing was written: another questionnaire is in force (the cache adopts it), or PostgreSQL
-    refused the statement or one of its rows. A lost connection is raised, as the single
-    statement raises it."""
+    refused the statement for what may be one write's reason (`_refused_by_server`)."""
     params["q_version"] = None if q is None else q.version
     params["q_stamp"] = None if q is None else questionnaires.stamp
     async with translated:
+        cur = AsyncRawCursor(conn)
         try:
-            cur = AsyncRawCursor(conn)
             await cur.execute(statement.text, [params[name] for name in statement.names])
-            written = await cur.fetchall()
         except psycopg.Error as exc:
-            if isinstance(exc, psycopg.OperationalError):
-                raise
-            return None
+            if _refused_by_server(exc):
+                return None
+            raise
+        written = await cur.fetchall()
     fresh, version, created_at, document = written[0][:4]
     if not fresh:
         questionnaires.adopt(version, created_at, document)
@@ -539,6 +575,13 @@ async def _write_many(
 def _arrays(columns: dict[str, str]) -> str:
     """`unnest`'s arguments: an array parameter per column, of its element type."""
     return ", ".join(f"%({name})s::{kind}[]" for name, kind in columns.items())
+
+
+def _array_parameters(rows: list[dict[str, Any]], columns: dict[str, str]) -> dict[str, Any]:
+    """The array parameters of `rows`, in their order. Sorted by the phone or the id, the rows of
+    every batch take their locks in one order: two batches do not deadlock over their rows (a
+    deadlock over emails, still possible, leaves both batches to their writes)."""
+    return {name: _ARRAY_OF[kind](row[name] for row in rows) for name, kind in columns.items()}
 
 
 # A create's parameters in a batch; a row whose phone or email is taken (by a stored customer or
@@ -604,7 +647,7 @@ async def create_customers_json(
     answers: list[bytes | None] = [None] * len(batch)
     if rows:
         shape = _shape(True)
-        params: dict[str, Any] = {name: [row[name] for row in rows] for name in _CREATE_ARRAYS}
+        params = _array_parameters(sorted(rows, key=lambda row: row["phone"]), _CREATE_ARRAYS)
         params["blocked"] = _BLOCKED_ON_CREATE
         documents = await _write_many(conn, _CREATE_MANY[shape], params, shape, q, questionnaires)
         for phone, document in (documents or {}).items():
@@ -722,7 +765,7 @@ async def update_customers_json(
     answers: list[bytes | None] = [None] * len(batch)
     if rows:
         shape = _shape(True)
-        params: dict[str, Any] = {name: [row[name] for row in rows] for name in _UPDATE_ARRAYS}
+        params = _array_parameters(sorted(rows, key=lambda row: row["id"]), _UPDATE_ARRAYS)
         checked_by = q if with_questionnaire else None
         documents = await _write_many(conn, _update_many_sql(q, shape), params, shape, checked_by, questionnaires)
         for customer_id, document in (documents or {}).items():
