@@ -17,7 +17,7 @@ again for the others, as a lookup's batch is when the request that sent it goes 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
@@ -26,6 +26,7 @@ from customers.db import AsyncConn
 
 K = TypeVar("K", bound=Hashable)
 Fetch = Callable[[AsyncConn, list[Any]], Awaitable[dict[Any, bytes]]]
+Lone = Callable[[Any], Awaitable[bytes | None]]
 
 MAX_BATCH = 256  # keys per query: bounds the statement's size and one batch's latency
 MAX_IN_FLIGHT = 2  # queries of one kind at once: overlaps a round trip with the next batch forming
@@ -41,9 +42,11 @@ class Coalescer(Generic[K]):
         *,
         enabled: bool = True,
         detached: bool = False,
+        lone: Lone | None = None,
     ) -> None:
         self._pool = pool
         self._fetch = fetch
+        self._lone = lone  # answers a batch of one key, without a connection of `pool` (writes)
         self._enabled = enabled  # off: every request is its own statement (`lookup_coalescing`, `write_coalescing`)
         self._detached = detached  # batches sent by tasks of their own (writes)
         self._pending: dict[K, list[asyncio.Future[bytes | None]]] = {}
@@ -123,10 +126,19 @@ class Coalescer(Generic[K]):
         self._send_later()
 
     async def _answer(self, batch: dict[K, list[asyncio.Future[bytes | None]]]) -> None:
-        """Send `batch` and answer its waiters (the caller counts it in flight)."""
+        """Send `batch` and answer its waiters (the caller counts it in flight). A key whose
+        waiters have all gone is not sent."""
+        batch = {key: futures for key, futures in batch.items() if not all(f.done() for f in futures)}
         try:
-            async with self._pool.connection() as conn:
-                found = await self._fetch(conn, list(batch))
+            if not batch:
+                return
+            found: Mapping[K, bytes | None]
+            if len(batch) == 1 and self._lone is not None:
+                (key,) = batch
+                found = {key: await self._lone(key)}
+            else:
+                async with self._pool.connection() as conn:
+                    found = await self._fetch(conn, list(batch))
         except asyncio.CancelledError:
             # the request that sent the batch went away: the others' keys go out again; a
             # write's batch is stopped only with the loop, its outcome unknown to its waiters
@@ -151,6 +163,10 @@ class Coalescer(Generic[K]):
                         future.set_result(document)
 
     async def aclose(self) -> None:
-        """Wait for the queries sent (at shutdown, before the pool closes)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Wait for the queries sent, and for those they send when done (at shutdown, before the
+        pool closes)."""
+        while self._tasks or self._scheduled:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            else:
+                await asyncio.sleep(0)  # a batch is about to be sent

@@ -7,9 +7,10 @@ loop is busy are collected (service.coalesce, detached: a batch sent is answered
 again) and made by one statement (`customer_writes.create_customers_json`,
 `update_customers_json`); a lone write is made by the single statement, as without batches.
 
-The batches, and the lone writes, run on a small pool of their own, whose connections plan
-each statement once (`customer_writes.plan_batches_once`): at most `MAX_IN_FLIGHT` statements
-of each kind at once. A write left out of its batch runs on the worker's pool.
+The batches run on a small pool of their own, whose connections plan each statement once and
+wait for a row's lock briefly (`customer_writes.set_up_batch_connection`): at most
+`MAX_IN_FLIGHT` statements of each kind at once. A lone write, and a write left out of its
+batch, run on the worker's pool, as every write does with `write_coalescing` off.
 
 A write its batch's statement leaves out (its phone or email taken, its input refused, a key
 removed, the questionnaire changed: the core functions list when) is then made on its own by the
@@ -42,8 +43,9 @@ class _Waiting(Generic[Item]):
 
 
 class _Batched(Generic[Item]):
-    """Writes of one kind: `many(conn, items)` makes several (None for each left out), `single`
-    one (or raises its error). Batches run on `batches` (None: each write alone, on `pool`)."""
+    """Writes of one kind: `many(conn, items)` makes several on a connection of `batches` (None
+    for each left out), `single(conn, item)` one on a connection of `pool` (or raises its error):
+    a lone write, and each write left out of its batch. `batches` None: every write alone."""
 
     def __init__(
         self,
@@ -55,26 +57,32 @@ class _Batched(Generic[Item]):
         self._pool = pool
         self._single = single
         self._many = many
-        self._batches: Coalescer[_Waiting[Item]] = Coalescer(
-            batches or pool, self._write, enabled=batches is not None, detached=True
-        )
+        self._batches: Coalescer[_Waiting[Item]] | None = None
+        if batches is not None:
+            self._batches = Coalescer(batches, self._write, detached=True, lone=self._lone)
 
     async def write(self, item: Item) -> bytes:
         """The written customer's JSON document; the error of a write refused."""
-        document = await self._batches.get(_Waiting(item))
-        if document is None:  # left out of its batch: made (or refused) on its own
-            async with self._pool.connection() as conn:
-                document = await self._single(conn, item)
-        return document
+        if self._batches is not None:
+            document = await self._batches.get(_Waiting(item))
+            if document is not None:
+                return document
+        return await self._alone(item)  # alone, or left out of its batch: made (or refused) on its own
+
+    async def _alone(self, item: Item) -> bytes:
+        async with self._pool.connection() as conn:
+            return await self._single(conn, item)
+
+    async def _lone(self, waiting: _Waiting[Item]) -> bytes:
+        return await self._alone(waiting.item)
 
     async def _write(self, conn: AsyncConn, batch: list[_Waiting[Item]]) -> dict[_Waiting[Item], bytes]:
-        if len(batch) == 1:
-            return {batch[0]: await self._single(conn, batch[0].item)}
         documents = await self._many(conn, [waiting.item for waiting in batch])
         return {waiting: document for waiting, document in zip(batch, documents, strict=True) if document is not None}
 
     async def aclose(self) -> None:
-        await self._batches.aclose()
+        if self._batches is not None:
+            await self._batches.aclose()
 
 
 class Writes:
@@ -91,7 +99,7 @@ class Writes:
                 min_size=1,
                 max_size=min(2 * MAX_IN_FLIGHT, pool.max_size),  # creates and updates, no more than the worker's
                 timeout=pool.timeout,
-                configure=customer_writes.plan_batches_once,
+                configure=customer_writes.set_up_batch_connection,
                 open=False,
             )
 
