@@ -41,9 +41,8 @@ def test_round_trips_of_the_http_writes(settings: Settings, conninfo: str, clean
         app = create_app(one_connection)
         seen: dict[str, list[int]] = {}
         async with served(app) as client:
-            assert app.state.writes.batch_pool is not None
-            async with app.state.writes.batch_pool.connection() as conn:
-                pass  # the one connection of the writes: traced while each request runs
+            async with app.state.pool.connection() as conn:
+                pass  # the pool's one connection: traced while each request runs (a lone write's)
 
             async def measure(name: str, request: Awaitable[httpx.Response], status: int) -> httpx.Response:
                 with round_trips(conn) as traffic:
