@@ -18,7 +18,7 @@ Variants, on the seeded customers of `run.py` (the same embedded PostgreSQL unde
                              (`customer_writes.create_customers_json`)
   update, N per statement    N updates in one statement, likewise (`update_customers_json`)
                              the batches run as the service runs them, planned once
-                             (`plan_batches_once`); "planned each time": PostgreSQL's default
+                             (`set_up_batch_connection`); "planned each time": PostgreSQL's default
 
 Usage:
 
@@ -160,10 +160,11 @@ def _measure(conn: psycopg.Connection[Any], reference: Any, rows: int, count: in
     ) -> tuple[Callable[[int], None], int]:
         """`size` writes a statement: element k of each array parameter is `params(i * size + k)`'s."""
         cursor = psycopg.RawCursor(conn)
+        columns = customer_writes._CREATE_ARRAYS if statement is create_many else customer_writes._UPDATE_ARRAYS
 
         def run(i: int) -> None:
             each = [params(i * size + k) for k in range(size)]
-            values = {name: [one.get(name) for one in each] for name in statement.names}
+            values = customer_writes._array_parameters([{c: one.get(c) for c in columns} for one in each], columns)
             values.update(q_version=0, q_stamp=None)
             if statement is create_many:
                 values["blocked"] = False  # one value for the whole insert
@@ -198,7 +199,7 @@ def _measure(conn: psycopg.Connection[Any], reference: Any, rows: int, count: in
             for name, (run, per_call) in variants.items():
                 # the batches as the service runs them: on connections planning them once
                 batch = "per statement" in name and "planned each time" not in name
-                conn.execute(customer_writes._BATCH_PLANS if batch else "RESET plan_cache_mode")
+                conn.execute(customer_writes._BATCH_SESSION if batch else "RESET ALL")
                 calls = max(1, count // per_call)
                 server, client, wall = _cpu(backend), time.process_time(), time.perf_counter()
                 for i in range(calls):
