@@ -578,9 +578,9 @@ def _arrays(columns: dict[str, str]) -> str:
 
 
 def _array_parameters(rows: list[dict[str, Any]], columns: dict[str, str]) -> dict[str, Any]:
-    """The array parameters of `rows`, in their order. Sorted by the phone or the id, the rows of
-    every batch take their locks in one order: two batches do not deadlock over their rows (a
-    deadlock over emails, still possible, leaves both batches to their writes)."""
+    """The array parameters of `rows`, in their order. The rows are sorted by phone or id, so that
+    batches planned alike take their rows' locks in one order; a deadlock all the same (over
+    emails, or a plan scanning the table) leaves the batch to its writes, as a held lock does."""
     return {name: _ARRAY_OF[kind](row[name] for row in rows) for name, kind in columns.items()}
 
 
@@ -801,11 +801,19 @@ async def _update(
         "seen": None,
     }
     if data.profile is None and data.meta is None:
-        # no questionnaire involved: one statement, nothing to check
-        params = {**base, **_NOT_GIVEN, "checked": True}
-        answer = await _write(conn, _update_sql(questionnaires.current, shape), params, shape, None, questionnaires)
-        if not answer.written:
-            raise CustomerNotFound(f"customer {customer_id} does not exist")
+        # no questionnaire involved: one statement, nothing to check; made again when the row
+        # changed between the statement's snapshot and its write (a concurrent write it waited for)
+
+        async def attempt_attributes(locked: bool) -> _Answer | None:
+            if locked:
+                await _read_stored(conn, customer_id, locked=True)
+            params = {**base, **_NOT_GIVEN, "checked": True}
+            answer = await _write(conn, _update_sql(questionnaires.current, shape), params, shape, None, questionnaires)
+            if not answer.written and answer.stored is None:
+                raise CustomerNotFound(f"customer {customer_id} does not exist")
+            return answer if answer.written else None
+
+        answer = await _until_written(conn, attempt_attributes)
         if answer.row is not None:
             await notify_changed([answer.row], [])
         return answer
