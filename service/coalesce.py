@@ -46,7 +46,7 @@ class Coalescer(Generic[K]):
     ) -> None:
         self._pool = pool
         self._fetch = fetch
-        self._lone = lone  # answers a batch of one key, without a connection of `pool` (writes)
+        self._lone = lone  # answers a batch of one key, without a connection of `pool` (writes: None)
         self._enabled = enabled  # off: every request is its own statement (`lookup_coalescing`, `write_coalescing`)
         self._detached = detached  # batches sent by tasks of their own (writes)
         self._pending: dict[K, list[asyncio.Future[bytes | None]]] = {}
@@ -165,8 +165,8 @@ class Coalescer(Generic[K]):
     async def aclose(self) -> None:
         """Wait for the queries sent, and for those they send when done (at shutdown, before the
         pool closes)."""
-        while self._tasks or self._scheduled:
+        while self._tasks or self._scheduled or self._forming:
             if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+                await asyncio.wait(self._tasks)  # not cancelled with this wait
             else:
                 await asyncio.sleep(0)  # a batch is about to be sent

@@ -73,8 +73,9 @@ class _Batched(Generic[Item]):
         async with self._pool.connection() as conn:
             return await self._single(conn, item)
 
-    async def _lone(self, waiting: _Waiting[Item]) -> bytes:
-        return await self._alone(waiting.item)
+    async def _lone(self, waiting: _Waiting[Item]) -> None:
+        """A batch of one: left to its request, which makes it alone in its own task, outside the
+        batches' statements in flight (a write waiting for a row held elsewhere holds up no other)."""
 
     async def _write(self, conn: AsyncConn, batch: list[_Waiting[Item]]) -> dict[_Waiting[Item], bytes]:
         documents = await self._many(conn, [waiting.item for waiting in batch])
