@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import psycopg
+import pytest
 from fastapi import FastAPI
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -476,37 +477,53 @@ def test_update_batch_statement_sets_as_the_single_update(conninfo: str, clean_d
 
 
 def test_a_row_held_by_another_transaction_holds_up_only_its_own_write(
-    settings: Settings, conninfo: str, clean_db: None
+    settings: Settings, conninfo: str, clean_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A customer's row locked by a long transaction (an import's): the updates batched with its
-    own are answered at once, its own when the lock is released."""
+    """A customer's row locked by a long transaction (an import's): the writes of that row wait
+    for it, alone or sent in a batch, and hold up no other: the updates batched with one of them,
+    and those sent after, are answered at once."""
     stored = add_customers(conninfo, [{"phone": phone} for phone in numbered_phones(5, first=79125610001)])
     ids = [customer["id"] for customer in stored]
+    batches: list[tuple[list[int], list[bytes | None]]] = []  # what each batch statement was given and wrote
+    batch_updates = customer_writes.update_customers_json
 
-    async def scenario() -> tuple[list[int], bool, int]:
+    async def observed(
+        conn: Any, batch: list[tuple[int, CustomerUpdate]], questionnaires: QuestionnaireCache
+    ) -> list[bytes | None]:
+        answers = await batch_updates(conn, batch, questionnaires)
+        batches.append(([cid for cid, _ in batch], answers))
+        return answers
+
+    monkeypatch.setattr(customer_writes, "update_customers_json", observed)
+
+    def patch(client: httpx.AsyncClient, cid: int, body: dict[str, Any]) -> asyncio.Future[httpx.Response]:
+        return asyncio.ensure_future(client.patch(f"/customers/{cid}", headers=ADMIN, json=body))
+
+    async def scenario() -> tuple[list[int], bool, list[int]]:
         app = create_app(settings)
         async with served(app) as client:
             with psycopg.connect(conninfo) as holder:
                 holder.execute("SELECT 1 FROM customers WHERE id = %s FOR UPDATE", (ids[0],))
-                sent = [
-                    asyncio.ensure_future(client.patch(f"/customers/{cid}", headers=ADMIN, json=body))
-                    for cid, body in [
-                        (ids[0], {"loyalty_enabled": True}),
-                        *((cid, {"blocked": True}) for cid in ids[1:]),
-                    ]
-                ]  # together: one batch
-                held = sent[0]
+                held = []
+                for body in ({"loyalty_enabled": True}, {"accept_tender_offer": False}):
+                    held.append(patch(client, ids[0], body))  # alone: more than the batches' slots
+                    await asyncio.sleep(0.2)
+                sent = [patch(client, ids[0], {"prioritize_sms_verification": True})]
+                sent += [patch(client, cid, {"blocked": True}) for cid in ids[1:]]  # together: a batch
                 others = await asyncio.wait_for(asyncio.gather(*sent[1:]), timeout=3)
-                waiting = not held.done()
+                waiting = not any(future.done() for future in [*held, sent[0]])
                 holder.commit()
-            answer = await asyncio.wait_for(held, timeout=10)
-        return [response.status_code for response in others], waiting, answer.status_code
+            answers = await asyncio.wait_for(asyncio.gather(*held, sent[0]), timeout=10)
+        return [r.status_code for r in others], waiting, [r.status_code for r in answers]
 
-    codes, waiting, held_code = asyncio.run(scenario())
-    assert codes == [200] * 4 and waiting and held_code == 200
+    codes, waiting, held_codes = asyncio.run(scenario())
+    assert codes == [200] * 4 and waiting and held_codes == [200] * 3
+    # the held row's write was sent in a batch, which left it (and the batch) to each write
+    assert any(ids[0] in given and all(answer is None for answer in answers) for given, answers in batches)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM customers WHERE blocked").fetchone() == (4,)
-        assert conn.execute("SELECT loyalty_enabled FROM customers WHERE id = %s", (ids[0],)).fetchone() == (True,)
+        flags = "loyalty_enabled, accept_tender_offer, prioritize_sms_verification"
+        assert conn.execute(f"SELECT {flags} FROM customers WHERE id = %s", (ids[0],)).fetchone() == (True, False, True)
 
 
 def test_a_write_whose_request_went_before_its_batch_was_sent_is_not_made(conninfo: str, clean_db: None) -> None:
