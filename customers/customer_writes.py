@@ -711,6 +711,20 @@ def _update_many_sql(q: Questionnaire, shape: Shape) -> _Statement:
     )
 
 
+def _attributes(data: CustomerUpdate, email: str | None) -> dict[str, Any]:
+    """An update's attribute parameters, its validated email given (null: not given, kept)."""
+    return {
+        "source_id": data.source_id,
+        "blocked": data.blocked,
+        "email": email,
+        "email_confirmed": data.email_confirmed,
+        "loyalty_enabled": data.loyalty_enabled,
+        "accept_tender_offer": data.accept_tender_offer,
+        "prioritize_sms_verification": data.prioritize_sms_verification,
+        "created": data.created,
+    }
+
+
 def _removes(data: CustomerUpdate) -> bool:
     """Whether the update removes a key of the profile, the meta or the subscriptions."""
     return any(None in part.values() for part in (data.profile, data.meta, data.subscriptions) if part)
@@ -748,17 +762,10 @@ async def update_customers_json(
         rows.append(
             {
                 "id": customer_id,
-                "source_id": data.source_id,
-                "blocked": data.blocked,
-                "email": email,
-                "email_confirmed": data.email_confirmed,
+                **_attributes(data, email),
                 "profile": profile[0],
                 "meta": meta[0],
                 "subscriptions": Jsonb(data.subscriptions or {}),
-                "loyalty_enabled": data.loyalty_enabled,
-                "accept_tender_offer": data.accept_tender_offer,
-                "prioritize_sms_verification": data.prioritize_sms_verification,
-                "created": data.created,
             }
         )
         index_of[customer_id] = index
@@ -788,16 +795,9 @@ async def _update(
     subscriptions = data.subscriptions or {}
     base = {
         "id": customer_id,
-        "source_id": data.source_id,
-        "blocked": data.blocked,
-        "email": None if data.email is None else valid_email(data.email),
-        "email_confirmed": data.email_confirmed,
+        **_attributes(data, None if data.email is None else valid_email(data.email)),
         "subscriptions_removed": [key for key, value in subscriptions.items() if value is None],
         "subscriptions_set": Jsonb({key: value for key, value in subscriptions.items() if value is not None}),
-        "loyalty_enabled": data.loyalty_enabled,
-        "accept_tender_offer": data.accept_tender_offer,
-        "prioritize_sms_verification": data.prioritize_sms_verification,
-        "created": data.created,
         "seen": None,
     }
     if data.profile is None and data.meta is None:

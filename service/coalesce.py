@@ -26,7 +26,6 @@ from customers.db import AsyncConn
 
 K = TypeVar("K", bound=Hashable)
 Fetch = Callable[[AsyncConn, list[Any]], Awaitable[dict[Any, bytes]]]
-Lone = Callable[[Any], Awaitable[bytes | None]]
 
 MAX_BATCH = 256  # keys per query: bounds the statement's size and one batch's latency
 MAX_IN_FLIGHT = 2  # queries of one kind at once: overlaps a round trip with the next batch forming
@@ -42,11 +41,12 @@ class Coalescer(Generic[K]):
         *,
         enabled: bool = True,
         detached: bool = False,
-        lone: Lone | None = None,
+        lone_to_caller: bool = False,
     ) -> None:
         self._pool = pool
         self._fetch = fetch
-        self._lone = lone  # answers a batch of one key, without a connection of `pool` (writes: None)
+        # a batch of one key answered None at once, no statement: its caller makes it alone (writes)
+        self._lone_to_caller = lone_to_caller
         self._enabled = enabled  # off: every request is its own statement (`lookup_coalescing`, `write_coalescing`)
         self._detached = detached  # batches sent by tasks of their own (writes)
         self._pending: dict[K, list[asyncio.Future[bytes | None]]] = {}
@@ -132,11 +132,8 @@ class Coalescer(Generic[K]):
         try:
             if not batch:
                 return
-            found: Mapping[K, bytes | None]
-            if len(batch) == 1 and self._lone is not None:
-                (key,) = batch
-                found = {key: await self._lone(key)}
-            else:
+            found: Mapping[K, bytes | None] = {}
+            if len(batch) > 1 or not self._lone_to_caller:
                 async with self._pool.connection() as conn:
                     found = await self._fetch(conn, list(batch))
         except asyncio.CancelledError:

@@ -59,7 +59,10 @@ class _Batched(Generic[Item]):
         self._many = many
         self._batches: Coalescer[_Waiting[Item]] | None = None
         if batches is not None:
-            self._batches = Coalescer(batches, self._write, detached=True, lone=self._lone)
+            # a lone write is left to its request, which makes it alone in its own task, outside
+            # the batches' statements in flight: a write waiting for a row held elsewhere holds up
+            # no other
+            self._batches = Coalescer(batches, self._write, detached=True, lone_to_caller=True)
 
     async def write(self, item: Item) -> bytes:
         """The written customer's JSON document; the error of a write refused."""
@@ -67,15 +70,8 @@ class _Batched(Generic[Item]):
             document = await self._batches.get(_Waiting(item))
             if document is not None:
                 return document
-        return await self._alone(item)  # alone, or left out of its batch: made (or refused) on its own
-
-    async def _alone(self, item: Item) -> bytes:
-        async with self._pool.connection() as conn:
+        async with self._pool.connection() as conn:  # alone, or left out of its batch: made (or refused) on its own
             return await self._single(conn, item)
-
-    async def _lone(self, waiting: _Waiting[Item]) -> None:
-        """A batch of one: left to its request, which makes it alone in its own task, outside the
-        batches' statements in flight (a write waiting for a row held elsewhere holds up no other)."""
 
     async def _write(self, conn: AsyncConn, batch: list[_Waiting[Item]]) -> dict[_Waiting[Item], bytes]:
         documents = await self._many(conn, [waiting.item for waiting in batch])
